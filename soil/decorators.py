@@ -1,0 +1,76 @@
+"""Decorators that turn a function into a soil task: JSON messages, a named queue."""
+import inspect
+from functools import wraps
+
+from celery import current_app, shared_task
+from redis.exceptions import LockError
+
+from .redis_client import get_redis_client
+
+DEFAULT_QUEUE = "celery"
+PERIODIC_QUEUE = "celery_periodic"
+SERIAL_QUEUE = "background_queue"
+
+
+def task(fn=None, *, queue=DEFAULT_QUEUE, **options):
+    """`@task` or `@task(queue="export_download_queue", ...)`: a Celery task with JSON messages."""
+    options.setdefault("serializer", "json")
+
+    def decorator(func):
+        return shared_task(queue=queue, **options)(func)
+
+    return decorator(fn) if fn is not None else decorator
+
+
+def periodic_task(run_every, queue=PERIODIC_QUEUE, options=None, **task_options):
+    """A task that beat runs every `run_every` (seconds, a timedelta or a crontab).
+
+    The entry is a default: beat's database scheduler copies it into the Django admin,
+    where operators can change it.
+    """
+    def decorator(func):
+        the_task = task(queue=queue, **task_options)(func)
+        current_app.conf.beat_schedule[the_task.name] = {
+            "task": the_task.name,
+            "schedule": run_every,
+            "options": {"queue": queue, **(options or {})},
+        }
+        return the_task
+
+    return decorator
+
+
+def serial_task(unique_key, default_retry_delay=30, timeout=5 * 60, max_retries=3,
+                queue=SERIAL_QUEUE, **task_options):
+    """A task of which at most one run per key is under way at once.
+
+    `unique_key` is formatted with the call's arguments, by name or position
+    ("{domain}-{export_id}" or "{0}"). A run that
+    finds the key's Redis lock taken is retried after `default_retry_delay` seconds, at most
+    `max_retries` times. The lock expires after `timeout` seconds, so a worker that dies
+    holding it blocks the key for no longer than that.
+    """
+    def decorator(func):
+        signature = inspect.signature(func)
+
+        @task(bind=True, queue=queue, default_retry_delay=default_retry_delay,
+              max_retries=max_retries, **task_options)
+        @wraps(func)
+        def _serial(self, *args, **kwargs):
+            call = signature.bind(*args, **kwargs)
+            call.apply_defaults()
+            key = "soil:serial:" + unique_key.format(*call.args, **call.arguments)
+            lock = get_redis_client().lock(key, timeout=timeout)
+            if not lock.acquire(blocking=False):
+                raise self.retry(countdown=default_retry_delay)
+            try:
+                return func(*args, **kwargs)
+            finally:
+                try:
+                    lock.release()
+                except LockError:
+                    pass  # it expired (the run outlived `timeout`); nothing left to release
+
+        return _serial
+
+    return decorator

@@ -1,0 +1,297 @@
+"""Downloads: a record in the soil cache that ties a task's progress to the file it produces.
+
+A download is saved as JSON under an unguessable id with an expiry. The subclasses say
+where the bytes live: in the cache (CachedDownload), on a local path (FileDownload), in a
+Django storage (BlobDownload), or, for MultipleTaskDownload, which tasks make it up.
+"""
+import json
+import mimetypes
+import os
+import secrets
+import time
+
+from celery.result import AsyncResult, GroupResult
+from django.conf import settings
+from django.core.cache import caches
+from django.core.files.storage import storages
+from django.http import Http404, HttpResponseRedirect, JsonResponse
+from django.urls import reverse
+
+from . import http
+from .progress import get_task_status, set_task_progress
+
+DOWNLOAD_KEY = "soil:download:{}"
+PAYLOAD_KEY = "soil:payload:{}"
+TASK_DOWNLOAD_KEY = "soil:task-download:{}"
+
+
+def soil_cache():
+    return caches[getattr(settings, "SOIL_CACHE", "default")]
+
+
+def default_expiry():
+    return getattr(settings, "SOIL_DEFAULT_EXPIRY", 24 * 60 * 60)
+
+
+def new_download_id():
+    """128 random bits, hex encoded."""
+    return secrets.token_hex(16)
+
+
+def download_id_for_task(task_id):
+    """The id of the download that tracks `task_id`, if one was saved with set_task()."""
+    if not task_id:
+        return None
+    return soil_cache().get(TASK_DOWNLOAD_KEY.format(task_id))
+
+
+class DownloadBase:
+    """A download in progress or ready. The base class has no file: it tracks a task."""
+
+    kind = "base"
+    is_multiple = False
+
+    def __init__(self, mimetype="application/octet-stream", filename=None, download_id=None,
+                 extras=None, task_id=None, owner_ids=None, message=None, expires_at=None,
+                 content_disposition=None):
+        self.download_id = download_id or new_download_id()
+        self.mimetype = mimetype
+        self.filename = http.clean_filename(
+            filename or http.filename_from_disposition(content_disposition) or "download"
+        )
+        self.extras = extras or {}
+        self.task_id = task_id
+        self.owner_ids = [int(owner) for owner in owner_ids] if owner_ids else []
+        self.message = message or ""
+        self.expires_at = expires_at
+
+    # --- persistence
+    def to_dict(self):
+        return {
+            "kind": self.kind,
+            "download_id": self.download_id,
+            "mimetype": self.mimetype,
+            "filename": self.filename,
+            "extras": self.extras,
+            "task_id": self.task_id,
+            "owner_ids": self.owner_ids,
+            "message": self.message,
+            "expires_at": self.expires_at,
+        }
+
+    @classmethod
+    def from_dict(cls, data):
+        data = dict(data)
+        data.pop("kind", None)
+        return cls(**data)
+
+    @classmethod
+    def get(cls, download_id):
+        """The saved download with this id, of its own subclass; None if unknown or expired."""
+        if not download_id:
+            return None
+        raw = soil_cache().get(DOWNLOAD_KEY.format(download_id))
+        if raw is None:
+            return None
+        data = json.loads(raw)
+        return DOWNLOAD_KINDS.get(data.get("kind"), DownloadBase).from_dict(data)
+
+    def save(self, expiry=None):
+        expiry = int(expiry or default_expiry())
+        self.expires_at = time.time() + expiry
+        cache = soil_cache()
+        cache.set(DOWNLOAD_KEY.format(self.download_id), json.dumps(self.to_dict()), timeout=expiry)
+        if self.task_id:
+            cache.set(TASK_DOWNLOAD_KEY.format(self.task_id), self.download_id, timeout=expiry)
+        return self
+
+    def delete(self):
+        soil_cache().delete(DOWNLOAD_KEY.format(self.download_id))
+
+    # --- the task
+    def set_task(self, task, expiry=None):
+        """Track `task` (an AsyncResult) and save."""
+        self.task_id = task.id
+        return self.save(expiry)
+
+    @property
+    def task(self):
+        return AsyncResult(self.task_id) if self.task_id else None
+
+    def get_status(self):
+        return get_task_status(self.task, is_multiple_download_task=self.is_multiple)
+
+    def get_progress(self):
+        progress = self.get_status().progress
+        return {
+            "current": progress.current,
+            "total": progress.total,
+            "percent": progress.percent,
+            "error": progress.error,
+            "error_message": progress.error_message,
+        }
+
+    @classmethod
+    def set_progress(cls, task, current, total, message=None):
+        """Report progress from inside `task`; a harmless no-op outside a task."""
+        set_task_progress(task, current, total, message=message)
+
+    # --- access and serving
+    def is_owner(self, user):
+        """Everyone logged in may use a download saved without owner_ids; else only its owners."""
+        if not self.owner_ids:
+            return True
+        return bool(user and user.is_authenticated and user.pk in self.owner_ids)
+
+    @property
+    def has_file(self):
+        return False
+
+    def toHttpResponse(self):  # noqa: N802 (the soil API's name)
+        raise Http404("This download has no file.")
+
+    def get_start_response(self):
+        """The JSON a page gets back when it starts a task tracked by this download."""
+        return JsonResponse({
+            "download_id": self.download_id,
+            "download_url": reverse("retrieve_download", args=[self.download_id]),
+            "poll_url": reverse("ajax_job_poll", args=[self.download_id]),
+            "status_url": reverse("download_status", args=[self.download_id]),
+            "message": self.message,
+            "is_poll_successful": True,
+        })
+
+
+class CachedDownload(DownloadBase):
+    """Bytes kept in the soil cache next to the record; for small and medium files."""
+
+    kind = "cached"
+
+    @classmethod
+    def create(cls, payload, expiry, **kwargs):
+        if hasattr(payload, "read"):
+            payload = payload.read()
+        if isinstance(payload, str):
+            payload = payload.encode("utf-8")
+        download = cls(**kwargs)
+        soil_cache().set(PAYLOAD_KEY.format(download.download_id), bytes(payload), timeout=int(expiry))
+        return download.save(expiry)
+
+    def get_payload(self):
+        return soil_cache().get(PAYLOAD_KEY.format(self.download_id))
+
+    @property
+    def has_file(self):
+        return soil_cache().has_key(PAYLOAD_KEY.format(self.download_id))
+
+    def delete(self):
+        soil_cache().delete(PAYLOAD_KEY.format(self.download_id))
+        super().delete()
+
+    def toHttpResponse(self):  # noqa: N802
+        payload = self.get_payload()
+        if payload is None:
+            raise Http404("This download has expired.")
+        return http.bytes_response(payload, self.filename, self.mimetype)
+
+
+class FileDownload(DownloadBase):
+    """A file on a local path that every web process can read."""
+
+    kind = "file"
+
+    def __init__(self, path=None, **kwargs):
+        super().__init__(**kwargs)
+        self.path = str(path) if path else None
+
+    def to_dict(self):
+        return {**super().to_dict(), "path": self.path}
+
+    @property
+    def has_file(self):
+        return bool(self.path) and os.path.isfile(self.path)
+
+    def toHttpResponse(self):  # noqa: N802
+        try:
+            fileobj = open(self.path, "rb")  # noqa: SIM115 (FileResponse closes it)
+        except (OSError, TypeError):
+            raise Http404("This file is gone.") from None
+        return http.file_response(fileobj, self.filename, self.mimetype, size=os.fstat(fileobj.fileno()).st_size)
+
+
+class BlobDownload(DownloadBase):
+    """A key in a Django storage, so a local folder and S3 work alike.
+
+    Storages that can sign URLs (S3) answer with a redirect to a short-lived URL that
+    carries the file name; the others are streamed through the web process.
+    """
+
+    kind = "blob"
+
+    def __init__(self, identifier=None, storage_alias=None, **kwargs):
+        super().__init__(**kwargs)
+        self.identifier = identifier
+        self.storage_alias = storage_alias or getattr(settings, "SOIL_STORAGE", "default")
+
+    def to_dict(self):
+        return {**super().to_dict(), "identifier": self.identifier, "storage_alias": self.storage_alias}
+
+    @property
+    def storage(self):
+        return storages[self.storage_alias]
+
+    @property
+    def has_file(self):
+        return bool(self.identifier) and self.storage.exists(self.identifier)
+
+    def toHttpResponse(self):  # noqa: N802
+        storage = self.storage
+        if not self.identifier or not storage.exists(self.identifier):
+            raise Http404("This file is gone.")
+        signed_url = presigned_url(storage, self.identifier, self.filename, self.mimetype)
+        if signed_url:
+            return HttpResponseRedirect(signed_url)
+        fileobj = storage.open(self.identifier, "rb")
+        return http.file_response(fileobj, self.filename, self.mimetype, size=storage.size(self.identifier))
+
+
+def presigned_url(storage, key, filename, mimetype):
+    """A short-lived signed URL for storages that make them (django-storages' S3), else None."""
+    try:
+        from storages.backends.s3 import S3Storage
+    except ImportError:  # django-storages not installed: only local storages then
+        return None
+    if not isinstance(storage, S3Storage):
+        return None
+    return storage.url(
+        key,
+        parameters={
+            "ResponseContentDisposition": http.content_disposition(filename),
+            "ResponseContentType": mimetype,
+        },
+        expire=getattr(settings, "SOIL_PRESIGNED_URL_EXPIRY", 60),
+    )
+
+
+class MultipleTaskDownload(DownloadBase):
+    """A download made by a group of tasks; progress is the share of them that finished."""
+
+    kind = "multiple"
+    is_multiple = True
+
+    def set_task(self, task, expiry=None):
+        task.save()  # a GroupResult is restorable only once saved in the result backend
+        return super().set_task(task, expiry)
+
+    @property
+    def task(self):
+        return GroupResult.restore(self.task_id) if self.task_id else None
+
+
+DOWNLOAD_KINDS = {klass.kind: klass for klass in
+                  (DownloadBase, CachedDownload, FileDownload, BlobDownload, MultipleTaskDownload)}
+
+
+def guess_mimetype(file_extension):
+    mimetype, _ = mimetypes.guess_type(f"download{file_extension or ''}")
+    return mimetype or "application/octet-stream"

@@ -1,0 +1,67 @@
+// Polls a soil status URL and updates the progress widget; stops on success or failure.
+(function () {
+  "use strict";
+  var FAST = 1000, SLOW = 10000;
+
+  function formatEta(seconds) {
+    if (seconds === null || seconds === undefined) return "";
+    if (seconds < 60) return "about " + seconds + " s left";
+    var minutes = Math.round(seconds / 60);
+    return "about " + minutes + " min left";
+  }
+
+  function render(widget, s) {
+    widget.dataset.state = s.state;
+    var bar = widget.querySelector(".soil-bar");
+    bar.setAttribute("aria-valuenow", s.percent);
+    widget.querySelector(".soil-bar-fill").style.width = s.percent + "%";
+    widget.querySelector(".soil-percent").textContent = s.percent + "%";
+    widget.querySelector(".soil-message").textContent = s.message || "";
+    widget.querySelector(".soil-eta").textContent = s.state === "started" ? formatEta(s.eta_seconds) : "";
+    var words = {success: "Ready.", failed: "Failed.", started: "Working…", not_started: "Waiting for a worker…"};
+    widget.querySelector(".soil-state").textContent = words[s.state] || "Waiting…";
+    var errors = widget.querySelector(".soil-errors");
+    errors.textContent = "";
+    (s.errors || []).forEach(function (text) {
+      var item = document.createElement("li");
+      item.textContent = text;
+      errors.appendChild(item);
+    });
+    widget.querySelector(".soil-alive-warning").hidden = s.is_alive !== false;
+    var link = widget.querySelector(".soil-download");
+    if (s.is_ready && s.has_file && s.download_url) {
+      link.href = s.download_url;
+      link.hidden = false;
+    }
+    widget.dispatchEvent(new CustomEvent("soil:status", {detail: s, bubbles: true}));
+  }
+
+  function watch(widget) {
+    var url = widget.dataset.soilStatusUrl, delay = FAST, lastPercent = null;
+    function again() { window.setTimeout(tick, delay); }
+    function tick() {
+      fetch(url, {credentials: "same-origin", headers: {Accept: "application/json"}})
+        .then(function (response) {
+          if (response.status === 403 || response.status === 404) {
+            widget.querySelector(".soil-state").textContent = "This download is not available.";
+            return null;
+          }
+          if (!response.ok) throw new Error("status " + response.status);
+          return response.json();
+        })
+        .then(function (s) {
+          if (!s) return;
+          render(widget, s);
+          if (s.state === "success" || s.state === "failed") return;
+          // Back off while nothing moves; poll quickly again as soon as it does.
+          delay = s.percent !== lastPercent ? FAST : Math.min(delay * 1.5, SLOW);
+          lastPercent = s.percent;
+          again();
+        })
+        .catch(function () { delay = Math.min(delay * 2, SLOW); again(); });
+    }
+    tick();
+  }
+
+  document.querySelectorAll("[data-soil-status-url]").forEach(watch);
+})();

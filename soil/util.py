@@ -1,0 +1,121 @@
+"""Helpers for task authors: hand back a file, read a download's state."""
+from celery import current_task
+from celery.result import AsyncResult
+
+from .downloads import (
+    BlobDownload,
+    CachedDownload,
+    DownloadBase,
+    FileDownload,
+    download_id_for_task,
+    guess_mimetype,
+)
+from .exceptions import TaskFailedError
+from .heartbeat import is_alive
+
+
+def _download_fields(file_extension, mimetype, content_disposition, download_id, extras, owner_ids):
+    """Fields for a new download, filling in what the download tracking this task already knows.
+
+    Called inside a task without a download_id, the file goes to the download that set_task()
+    tied to this task, so the page already polling it finds the file. Its owners carry over.
+    """
+    running_task_id = current_task.request.id if current_task else None
+    download_id = download_id or download_id_for_task(running_task_id)
+    existing = DownloadBase.get(download_id) if download_id else None
+    if file_extension and not file_extension.startswith("."):
+        file_extension = f".{file_extension}"
+    fields = {
+        "download_id": download_id,
+        "mimetype": mimetype or guess_mimetype(file_extension),
+        "content_disposition": content_disposition,
+        "filename": None if content_disposition else f"download{file_extension or ''}",
+        "extras": extras,
+        "owner_ids": owner_ids,
+        "task_id": running_task_id,
+    }
+    if existing is not None:
+        fields["owner_ids"] = owner_ids if owner_ids is not None else existing.owner_ids
+        fields["task_id"] = existing.task_id or running_task_id
+        fields["message"] = existing.message
+        fields["extras"] = extras if extras is not None else existing.extras
+    return fields
+
+
+def expose_cached_download(payload, expiry, file_extension, mimetype=None, content_disposition=None,
+                           download_id=None, extras=None, owner_ids=None):
+    """Keep `payload` (bytes, str or a binary file object) in the cache for `expiry` seconds."""
+    fields = _download_fields(file_extension, mimetype, content_disposition, download_id, extras, owner_ids)
+    return CachedDownload.create(payload, expiry, **fields)
+
+
+def expose_file_download(path, expiry, file_extension=None, mimetype=None, content_disposition=None,
+                         download_id=None, extras=None, owner_ids=None):
+    """Serve the file at `path` (readable by the web processes) for `expiry` seconds."""
+    if file_extension is None:
+        file_extension = "." + str(path).rsplit(".", 1)[-1] if "." in str(path) else ""
+    fields = _download_fields(file_extension, mimetype, content_disposition, download_id, extras, owner_ids)
+    return FileDownload(path=path, **fields).save(expiry)
+
+
+def expose_blob_download(identifier, expiry, file_extension=None, mimetype=None, content_disposition=None,
+                         download_id=None, extras=None, owner_ids=None, storage_alias=None):
+    """Serve the object `identifier` of a Django storage (local folder or S3) for `expiry` seconds."""
+    if file_extension is None:
+        file_extension = "." + identifier.rsplit(".", 1)[-1] if "." in identifier else ""
+    fields = _download_fields(file_extension, mimetype, content_disposition, download_id, extras, owner_ids)
+    return BlobDownload(identifier=identifier, storage_alias=storage_alias, **fields).save(expiry)
+
+
+def get_task(task_id):
+    return AsyncResult(task_id)
+
+
+def get_download_context(download_id, message=None, require_result=False):
+    """The state of a download for a page or an API; raises TaskFailedError if its task failed."""
+    download = DownloadBase.get(download_id)
+    has_file = download is not None and download.has_file
+    if download is None:
+        download = DownloadBase(download_id=download_id)
+    status = download.get_status()
+    if status.failed():
+        exc = status.exception
+        raise TaskFailedError(
+            status.error,
+            exception_name=type(exc).__name__ if exc is not None else None,
+            exception_message=str(exc) if exc is not None else None,
+        )
+    if status.missing() and download.task_id is None and has_file:
+        # A file exposed directly, with no task behind it, is ready as soon as it exists.
+        is_ready = True
+    elif require_result:
+        is_ready = status.success() and status.result is not None
+    else:
+        is_ready = status.success()
+    return {
+        "download_id": download_id,
+        "download": download,
+        "task_status": status,
+        "result": status.result,
+        "error": status.error,
+        "is_ready": is_ready,
+        "is_alive": is_alive(),
+        "progress": status.progress,
+        "has_file": has_file,
+        "message": message or download.message,
+    }
+
+
+def start_download(task, args=(), kwargs=None, owner_ids=None, expiry=None, message=None,
+                   download_class=DownloadBase, **apply_options):
+    """Queue `task` and return a saved download that tracks it.
+
+    The download is saved before the task is queued, so that even a task that runs at once
+    (eager mode, an idle worker) finds it when it exposes its file.
+    """
+    from celery import uuid
+
+    download = download_class(owner_ids=owner_ids, message=message, task_id=uuid())
+    download.save(expiry)
+    task.apply_async(args=args, kwargs=kwargs or {}, task_id=download.task_id, **apply_options)
+    return download
