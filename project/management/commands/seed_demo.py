@@ -1,0 +1,32 @@
+import os
+import secrets
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand
+
+
+class Command(BaseCommand):
+    help = "Create (or reset) the demo login and print where to use it."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--username", default="demo")
+        parser.add_argument("--url", default=f"http://{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '8000')}/")
+
+    def handle(self, *args, username, url, **options):
+        password = self._password()
+        user, _ = get_user_model().objects.get_or_create(username=username)
+        user.is_staff = user.is_superuser = True
+        user.set_password(password)
+        user.save()
+        self.stdout.write(self.style.SUCCESS(f"Open {url} and log in as {username} / {password}"))
+
+    def _password(self):
+        """DEMO_PASSWORD, else a random one kept in .run/ so it stays the same between runs."""
+        if os.environ.get("DEMO_PASSWORD"):
+            return os.environ["DEMO_PASSWORD"]
+        path = settings.BASE_DIR / ".run" / "demo-password"
+        if not path.exists():
+            path.parent.mkdir(exist_ok=True)
+            path.write_text(secrets.token_urlsafe(12))
+        return path.read_text().strip()

@@ -1,0 +1,28 @@
+from django.contrib.auth.decorators import login_required
+from django.shortcuts import redirect, render
+
+from soil.util import start_download
+
+from .forms import DemoForm
+from .tasks import DEMO_FILE_EXPIRY, demo_sleep
+
+
+@login_required
+def home(request):
+    return render(request, "home.html")
+
+
+@login_required
+def demo(request):
+    """Start the demo task and go to its progress page."""
+    form = DemoForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        download = start_download(
+            demo_sleep,
+            kwargs={"seconds": form.cleaned_data["seconds"], "fail": form.cleaned_data["fail"] or None},
+            owner_ids=[request.user.pk],
+            expiry=DEMO_FILE_EXPIRY,
+            message="Demo task",
+        )
+        return redirect("retrieve_download", download.download_id)
+    return render(request, "demo.html", {"form": form}, status=400 if form.errors else 200)
