@@ -1,0 +1,165 @@
+"""Fixtures that start real things: a Celery worker process, Chromium, users."""
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import redis
+from django.conf import settings
+from django.db import connection
+
+from project.celery import app as celery_app
+
+ROOT = Path(__file__).resolve().parent.parent
+WORKER_LOG = ROOT / ".run" / "test-worker.log"
+CHROMIUM_FLAGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+
+
+def pytest_configure(config):
+    # Playwright's sync API keeps an event loop in the test thread; Django's ORM is safe here.
+    os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+
+@pytest.fixture(scope="session")
+def redis_client():
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    client.ping()
+    return client
+
+
+@pytest.fixture(scope="session", autouse=True)
+def fresh_test_redis(redis_client):
+    """Each run starts from an empty test Redis: no messages or locks left by an earlier run."""
+    redis_client.flushdb()
+
+
+def database_url_for_worker():
+    """The URL of the test database that pytest-django created, for the worker process."""
+    db = connection.settings_dict
+    if db["ENGINE"] == "django.db.backends.sqlite3":
+        return f"sqlite:///{db['NAME']}"
+    user = db.get("USER") or ""
+    password = f":{db['PASSWORD']}" if db.get("PASSWORD") else ""
+    auth = f"{user}{password}@" if user else ""
+    port = f":{db['PORT']}" if db.get("PORT") else ""
+    return f"postgres://{auth}{db.get('HOST') or ''}{port}/{db['NAME']}"
+
+
+@pytest.fixture(scope="session")
+def celery_worker(django_db_setup, django_db_blocker):
+    """A real `celery worker` process on every queue, using the test database and test Redis."""
+    name = f"test-{os.getpid()}@localhost"
+    env = {**os.environ, "DATABASE_URL": database_url_for_worker()}
+    queues = ",".join(settings.QUEUE_TABLE)
+    WORKER_LOG.parent.mkdir(exist_ok=True)
+    log = open(WORKER_LOG, "w")  # noqa: SIM115 (closed at teardown)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "project", "worker", "-Q", queues, "--concurrency", "2",
+         "--include", "tests.celery_tasks", "-n", name, "-l", "info",
+         "--without-gossip", "--without-mingle"],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+    )
+    deadline = time.monotonic() + 60
+    while not celery_app.control.ping(destination=[name], timeout=0.5):
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            raise RuntimeError(f"The test worker did not start; see {WORKER_LOG}:\n{WORKER_LOG.read_text()[-3000:]}")
+    yield process
+    process.terminate()
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+    log.close()
+
+
+@pytest.fixture
+def worker(celery_worker, transactional_db):
+    """For tests whose tasks run in the worker: data must be committed for it to see."""
+    return celery_worker
+
+
+@pytest.fixture
+def eager():
+    """Run tasks in-process, synchronously, as USE_CELERY=false does."""
+    conf = celery_app.conf
+    saved = conf.task_always_eager, conf.task_eager_propagates
+    conf.task_always_eager, conf.task_eager_propagates = True, True
+    yield
+    conf.task_always_eager, conf.task_eager_propagates = saved
+
+
+def wait_for(predicate, timeout=30, interval=0.1, message="condition"):
+    """Poll `predicate` until it returns something truthy; fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"Timed out after {timeout} s waiting for {message}")
+        time.sleep(interval)
+
+
+@pytest.fixture
+def make_user(django_user_model):
+    def make(username="alice", password="pw-for-tests-123", **fields):
+        user = django_user_model.objects.create_user(username=username, password=password, **fields)
+        user.raw_password = password
+        return user
+
+    return make
+
+
+@pytest.fixture
+def alice(make_user):
+    return make_user("alice")
+
+
+@pytest.fixture
+def bob(make_user):
+    return make_user("bob")
+
+
+@pytest.fixture
+def alice_client(client, alice):
+    client.force_login(alice)
+    return client
+
+
+@pytest.fixture(scope="session")
+def chromium():
+    """Debian's Chromium, driven by Playwright (no browser download)."""
+    from playwright.sync_api import sync_playwright
+
+    executable = shutil.which("chromium") or "/usr/bin/chromium"
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_FLAGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(chromium):
+    context = chromium.new_context(accept_downloads=True)
+    page = context.new_page()
+    page.set_default_timeout(30_000)
+    yield page
+    context.close()
+
+
+@pytest.fixture
+def logged_in_page(page, live_server, alice):
+    """A browser page logged in as alice through the login form."""
+    page.goto(f"{live_server.url}/accounts/login/")
+    page.fill("input[name=username]", alice.username)
+    page.fill("input[name=password]", alice.raw_password)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{live_server.url}/")
+    return page
