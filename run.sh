@@ -21,5 +21,6 @@ trap cleanup EXIT INT TERM
 "$VENV/bin/celery" -A project worker -Q "$("$PY" manage.py queues)" --concurrency "${WORKER_CONCURRENCY:-2}" \
   -n "worker@%h" -l info >"$STATE/worker.log" 2>&1 &
 "$VENV/bin/celery" -A project beat -l info --pidfile "$STATE/beat.pid" >"$STATE/beat.log" 2>&1 &
-echo "Worker log: $STATE/worker.log   Beat log: $STATE/beat.log"
-"$PY" manage.py runserver "${HOST:-127.0.0.1}:${PORT:-8000}"
+"$PY" manage.py runserver "${HOST:-127.0.0.1}:${PORT:-8000}" &
+echo "Worker log: $STATE/worker.log   Beat log: $STATE/beat.log   Ctrl-C stops everything."
+wait -n  # when any of the three stops, stop the others
