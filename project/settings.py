@@ -146,7 +146,52 @@ SOIL_CACHE = "default"
 SOIL_DEFAULT_EXPIRY = env_int("SOIL_DEFAULT_EXPIRY", 24 * 60 * 60)
 SOIL_HEARTBEAT_INTERVAL = env_int("SOIL_HEARTBEAT_INTERVAL", 30)
 SOIL_HEARTBEAT_WINDOW = env_int("SOIL_HEARTBEAT_WINDOW", 120)
-SOIL_STORAGE = "default"
+SOIL_STORAGE = "default"  # where expose_blob_download looks when no storage_alias is given
+
+# --- exports
+EXPORT_FILE_EXPIRY = env_int("EXPORT_FILE_EXPIRY", 24 * 60 * 60)
+EXPORT_MAX_ROWS = env_int("EXPORT_MAX_ROWS", 5_000_000)
+EXPORT_CHUNK_SIZE = env_int("EXPORT_CHUNK_SIZE", 2_000)
+EXPORT_CLEANUP_INTERVAL = env_int("EXPORT_CLEANUP_INTERVAL", 15 * 60)
+SITE_URL = env_str("SITE_URL", "http://127.0.0.1:8000")
+
+# --- Files: a local folder by default; S3 (or any S3-compatible server) when S3_BUCKET is set.
+EXPORTS_STORAGE = "exports"
+S3_BUCKET = env_str("S3_BUCKET", "")
+if S3_BUCKET:
+    EXPORTS_STORAGE_CONFIG = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": S3_BUCKET,
+            "endpoint_url": env_str("S3_ENDPOINT_URL", "") or None,
+            "access_key": env_str("S3_ACCESS_KEY_ID", "") or None,
+            "secret_key": env_str("S3_SECRET_ACCESS_KEY", "") or None,
+            "region_name": env_str("S3_REGION", "us-east-1"),
+            "signature_version": "s3v4",
+            "addressing_style": "path",
+            "default_acl": None,
+            "file_overwrite": False,
+            "querystring_expire": env_int("S3_PRESIGNED_URL_EXPIRY", 60),
+        },
+    }
+else:
+    EXPORTS_STORAGE_CONFIG = {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": MEDIA_ROOT / "exports", "base_url": None},
+    }
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    EXPORTS_STORAGE: EXPORTS_STORAGE_CONFIG,
+}
+SOIL_PRESIGNED_URL_EXPIRY = env_int("S3_PRESIGNED_URL_EXPIRY", 60)
+
+# --- Email: printed to the console unless EMAIL_BACKEND says otherwise.
+EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+EMAIL_FILE_PATH = env_str("EMAIL_FILE_PATH", str(BASE_DIR / ".run" / "mail"))
+EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", 25)
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "exports@localhost")
 
 LOGGING = {
     "version": 1,

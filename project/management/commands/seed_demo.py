@@ -5,21 +5,32 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 
+from exports.demo_data import add_demo_rows, ensure_demo_domain
+from exports.models import FormSubmission
+
 
 class Command(BaseCommand):
-    help = "Create (or reset) the demo login and print where to use it."
+    help = "Create (or reset) the demo login and the demo domain with some rows, and print where to log in."
 
     def add_arguments(self, parser):
         parser.add_argument("--username", default="demo")
+        parser.add_argument("--rows", type=int, default=int(os.environ.get("DEMO_ROWS", 5_000)),
+                            help="demo rows the demo domain should have at least (env DEMO_ROWS)")
         parser.add_argument("--url", default=f"http://{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '8000')}/")
 
-    def handle(self, *args, username, url, **options):
+    def handle(self, *args, username, rows, url, **options):
         password = self._password()
         user, _ = get_user_model().objects.get_or_create(username=username)
         user.is_staff = user.is_superuser = True
+        user.email = user.email or f"{username}@example.com"
         user.set_password(password)
         user.save()
+        domain = ensure_demo_domain(members=[user])
+        missing = rows - FormSubmission.objects.filter(domain=domain).count()
+        if missing > 0:
+            add_demo_rows(domain, missing)
         self.stdout.write(self.style.SUCCESS(f"Open {url} and log in as {username} / {password}"))
+        self.stdout.write("More demo rows: .venv/bin/python manage.py seed_demo_rows --rows 1000000")
 
     def _password(self):
         """DEMO_PASSWORD, else a random one kept in .run/ so it stays the same between runs."""

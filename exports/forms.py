@@ -1,0 +1,45 @@
+from django import forms
+
+from .models import FORMAT_CHOICES, ExportDefinition
+from .sources import all_sources, get_source
+
+
+class StartExportForm(forms.Form):
+    format = forms.ChoiceField(choices=FORMAT_CHOICES)
+    date_from = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    date_to = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    notify_by_email = forms.BooleanField(required=False, label="Email me when it is ready")
+
+    def clean(self):
+        data = super().clean()
+        if data.get("date_from") and data.get("date_to") and data["date_from"] > data["date_to"]:
+            raise forms.ValidationError("The start date is after the end date.")
+        return data
+
+
+class DefinitionForm(forms.ModelForm):
+    """Edit a definition; the columns are offered as checkboxes of the chosen source's columns."""
+
+    columns = forms.MultipleChoiceField(required=False, widget=forms.CheckboxSelectMultiple,
+                                        help_text="None ticked means all columns.")
+
+    class Meta:
+        model = ExportDefinition
+        fields = ["name", "source", "columns", "date_from", "date_to", "format"]
+        widgets = {
+            "source": forms.Select(choices=[]),
+            "date_from": forms.DateInput(attrs={"type": "date"}),
+            "date_to": forms.DateInput(attrs={"type": "date"}),
+        }
+
+    def __init__(self, *args, domain, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.instance.domain = domain
+        sources = all_sources()
+        self.fields["source"].widget.choices = [(s.name, s.label) for s in sources]
+        source_name = self.data.get("source") or self.initial.get("source") or self.instance.source or sources[0].name
+        try:
+            columns = get_source(source_name).columns
+        except ValueError:
+            columns = []
+        self.fields["columns"].choices = [(c.key, c.label) for c in columns]

@@ -1,0 +1,159 @@
+"""Domains (tenants), what they export, each export run, and the demo data."""
+import uuid
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.utils import timezone
+
+from .scheduling import validate_time_zone
+
+FORMAT_CHOICES = [("xlsx", "Excel (xlsx)"), ("csv", "CSV"), ("zip", "Zipped CSV")]
+
+
+def validate_time_zone_field(value):
+    try:
+        validate_time_zone(value)
+    except ValueError as exc:
+        raise ValidationError(str(exc)) from None
+
+
+class Domain(models.Model):
+    """A tenant: its members see and export its data, nobody else does."""
+
+    slug = models.SlugField(unique=True)
+    name = models.CharField(max_length=200)
+    time_zone = models.CharField(max_length=64, default="UTC", validators=[validate_time_zone_field],
+                                 help_text="IANA name, e.g. Europe/Paris; exports show times in it.")
+    members = models.ManyToManyField(settings.AUTH_USER_MODEL, related_name="domains", blank=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self):
+        return self.name
+
+    def save(self, *args, **kwargs):
+        # Refuse an unknown zone on every save, not only through forms.
+        validate_time_zone_field(self.time_zone)
+        super().save(*args, **kwargs)
+
+
+class ExportDefinition(models.Model):
+    """A saved choice of source, columns, filter and format for one domain."""
+
+    domain = models.ForeignKey(Domain, on_delete=models.CASCADE, related_name="definitions")
+    name = models.CharField(max_length=200)
+    source = models.CharField(max_length=64, help_text="A source registered in exports.sources.")
+    columns = models.JSONField(default=list, blank=True, help_text="Column keys; empty means all.")
+    date_from = models.DateField(null=True, blank=True)
+    date_to = models.DateField(null=True, blank=True)
+    format = models.CharField(max_length=8, choices=FORMAT_CHOICES, default="xlsx")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [models.UniqueConstraint(fields=["domain", "name"], name="unique_definition_name")]
+
+    def __str__(self):
+        return f"{self.domain.slug}: {self.name}"
+
+    def clean(self):
+        from .sources import SourceError, get_source
+
+        try:
+            source = get_source(self.source)
+            source.columns_for(self.columns)
+        except SourceError as exc:
+            raise ValidationError(str(exc)) from None
+        if self.date_from and self.date_to and self.date_from > self.date_to:
+            raise ValidationError("The start date is after the end date.")
+
+
+class ExportRun(models.Model):
+    """One export a user asked for: the durable record, whatever happens to the task."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued"
+        RUNNING = "running"
+        SUCCEEDED = "succeeded"
+        FAILED = "failed"
+        CANCELLED = "cancelled"
+        EXPIRED = "expired"
+
+    ACTIVE = (Status.QUEUED, Status.RUNNING)
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="export_runs")
+    domain = models.ForeignKey(Domain, on_delete=models.CASCADE, related_name="runs")
+    definition = models.ForeignKey(ExportDefinition, on_delete=models.CASCADE, related_name="runs")
+    parameters = models.JSONField(default=dict)
+    parameters_key = models.CharField(max_length=64, help_text="Digest of the parameters, for dedupe.")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    task_id = models.CharField(max_length=64, blank=True)
+    download_id = models.CharField(max_length=64, blank=True)
+    file_key = models.CharField(max_length=500, blank=True)
+    filename = models.CharField(max_length=255, blank=True)
+    rows = models.PositiveBigIntegerField(null=True, blank=True)
+    bytes = models.PositiveBigIntegerField(null=True, blank=True)
+    duration = models.DurationField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    cancel_requested = models.BooleanField(default=False)
+    notify_by_email = models.BooleanField(default=False)
+    email_sent_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            models.Index(fields=["owner", "-created_at"]),
+            models.Index(fields=["status", "expires_at"]),
+        ]
+        constraints = [
+            # At most one queued or running run per (user, definition, parameters).
+            models.UniqueConstraint(
+                fields=["owner", "definition", "parameters_key"],
+                condition=models.Q(status__in=["queued", "running"]),
+                name="one_active_run_per_request",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.definition} by {self.owner} ({self.status})"
+
+    @property
+    def is_active(self):
+        return self.status in self.ACTIVE
+
+    @property
+    def is_expired(self):
+        return self.status == self.Status.EXPIRED or (
+            self.status == self.Status.SUCCEEDED and self.expires_at is not None and self.expires_at <= timezone.now()
+        )
+
+
+def uuid_text():
+    return str(uuid.uuid4())
+
+
+class FormSubmission(models.Model):
+    """Demo data: form submissions received from the field, the shipped export source."""
+
+    domain = models.ForeignKey(Domain, on_delete=models.CASCADE, related_name="submissions")
+    form_id = models.CharField(max_length=36, default=uuid_text)
+    received_on = models.DateTimeField()
+    submitted_by = models.CharField(max_length=150)
+    form_name = models.CharField(max_length=200)
+    patient_name = models.CharField(max_length=200, blank=True)
+    village = models.CharField(max_length=200, blank=True)
+    age = models.IntegerField(null=True, blank=True)
+    weight_kg = models.DecimalField(max_digits=6, decimal_places=2, null=True, blank=True)
+    visit_date = models.DateField(null=True, blank=True)
+    is_follow_up = models.BooleanField(null=True, blank=True)
+    notes = models.TextField(blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["domain", "received_on", "id"])]

@@ -1,0 +1,112 @@
+"""What can be exported: a registry of sources, each a queryset per domain and typed columns.
+
+A developer declares a source once:
+
+    register(ExportSource(
+        name="form_submissions",
+        label="Form submissions",
+        queryset=lambda domain: FormSubmission.objects.filter(domain=domain),
+        date_field="received_on",
+        columns=[Column("received_on", "Received on", "datetime"), ...],
+    ))
+"""
+from dataclasses import dataclass, field
+from datetime import datetime, time, timedelta
+from typing import Callable
+from zoneinfo import ZoneInfo
+
+COLUMN_TYPES = ("text", "integer", "decimal", "boolean", "date", "datetime")
+
+
+class SourceError(ValueError):
+    """An unknown source or column."""
+
+
+@dataclass(frozen=True)
+class Column:
+    key: str          # the model field (or lookup) read from the queryset
+    label: str        # the header users see
+    type: str = "text"
+
+    def __post_init__(self):
+        if self.type not in COLUMN_TYPES:
+            raise SourceError(f"Column {self.key!r} has type {self.type!r}; use one of {', '.join(COLUMN_TYPES)}.")
+
+
+@dataclass(frozen=True)
+class ExportSource:
+    name: str
+    label: str
+    queryset: Callable
+    columns: list = field(default_factory=list)
+    date_field: str | None = None
+    ordering: tuple = ("pk",)
+
+    def columns_for(self, keys):
+        """The chosen columns, in the order given; all of them for an empty choice."""
+        if not keys:
+            return list(self.columns)
+        by_key = {column.key: column for column in self.columns}
+        unknown = [key for key in keys if key not in by_key]
+        if unknown:
+            raise SourceError(f"Unknown column(s) for {self.label}: {', '.join(unknown)}.")
+        return [by_key[key] for key in keys]
+
+    def rows_queryset(self, domain, date_from=None, date_to=None):
+        """The domain's rows, filtered to [date_from, date_to] in the domain's time zone, in a stable order."""
+        queryset = self.queryset(domain)
+        if self.date_field and (date_from or date_to):
+            zone = ZoneInfo(domain.time_zone)
+            if date_from:
+                queryset = queryset.filter(**{f"{self.date_field}__gte": datetime.combine(date_from, time.min, zone)})
+            if date_to:
+                end = datetime.combine(date_to + timedelta(days=1), time.min, zone)
+                queryset = queryset.filter(**{f"{self.date_field}__lt": end})
+        return queryset.order_by(*self.ordering)
+
+
+_REGISTRY: dict[str, ExportSource] = {}
+
+
+def register(source):
+    _REGISTRY[source.name] = source
+    return source
+
+
+def get_source(name):
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise SourceError(f"Unknown export source {name!r}.") from None
+
+
+def all_sources():
+    return list(_REGISTRY.values())
+
+
+def _form_submissions(domain):
+    from .models import FormSubmission
+
+    return FormSubmission.objects.filter(domain=domain)
+
+
+FORM_SUBMISSIONS = register(ExportSource(
+    name="form_submissions",
+    label="Form submissions",
+    queryset=_form_submissions,
+    date_field="received_on",
+    ordering=("received_on", "id"),
+    columns=[
+        Column("form_id", "Form id"),
+        Column("received_on", "Received on", "datetime"),
+        Column("submitted_by", "Submitted by"),
+        Column("form_name", "Form name"),
+        Column("patient_name", "Patient name"),
+        Column("village", "Village"),
+        Column("age", "Age", "integer"),
+        Column("weight_kg", "Weight (kg)", "decimal"),
+        Column("visit_date", "Visit date", "date"),
+        Column("is_follow_up", "Follow-up visit", "boolean"),
+        Column("notes", "Notes"),
+    ],
+))

@@ -1,0 +1,21 @@
+from django.urls import path
+
+from . import api, views
+
+app_name = "exports"
+
+urlpatterns = [
+    path("", views.exports_home, name="home"),
+    path("runs/<uuid:run_id>/", views.run_page, name="run"),
+    path("runs/<uuid:run_id>/download/", views.download_run, name="download"),
+    path("runs/<uuid:run_id>/cancel/", views.cancel_run, name="cancel"),
+    path("runs/<uuid:run_id>/notify/", views.notify_run, name="notify"),
+    path("runs/<uuid:run_id>/rerun/", views.rerun, name="rerun"),
+    path("api/<slug:slug>/definitions/<int:definition_id>/start/", api.start, name="api_start"),
+    path("api/runs/<uuid:run_id>/", api.run_status, name="api_run"),
+    path("api/runs/<uuid:run_id>/file/", api.run_file, name="api_file"),
+    path("<slug:slug>/", views.domain_exports, name="domain"),
+    path("<slug:slug>/definitions/new/", views.edit_definition, name="definition_new"),
+    path("<slug:slug>/definitions/<int:definition_id>/", views.edit_definition, name="definition_edit"),
+    path("<slug:slug>/definitions/<int:definition_id>/start/", views.start_export, name="start"),
+]

@@ -1,0 +1,128 @@
+"""Pages of the export service. Thin: they check input and call services and selectors."""
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_POST
+
+from soil import DownloadBase
+from soil.status import download_status
+
+from . import selectors, services
+from .forms import DefinitionForm, StartExportForm
+from .models import ExportDefinition
+
+
+@login_required
+def exports_home(request):
+    domains = list(selectors.domains_for(request.user))
+    if len(domains) == 1:
+        return redirect("exports:domain", domains[0].slug)
+    return render(request, "exports/home.html", {"domains": domains})
+
+
+def _domain_page(request, domain, status=200, start_errors=None):
+    definitions = domain.definitions.all()
+    context = {
+        "domain": domain,
+        "definitions": [(d, StartExportForm(initial={"format": d.format}, prefix=f"d{d.pk}")) for d in definitions],
+        "runs": selectors.recent_runs(request.user, domain),
+        "start_errors": start_errors or {},
+    }
+    return render(request, "exports/domain.html", context, status=status)
+
+
+@login_required
+def domain_exports(request, slug):
+    return _domain_page(request, selectors.domain_for(request.user, slug))
+
+
+@login_required
+@require_POST
+def start_export(request, slug, definition_id):
+    definition = selectors.definition_for(request.user, slug, definition_id)
+    form = StartExportForm(request.POST, prefix=f"d{definition.pk}")
+    if not form.is_valid():
+        return _domain_page(request, definition.domain, 400, {definition.pk: form.errors.as_text()})
+    try:
+        run, created = services.start_export(request.user, definition, **form.cleaned_data)
+    except services.ExportRefused as refusal:
+        return _domain_page(request, definition.domain, 400, {definition.pk: str(refusal)})
+    if not created:
+        messages.info(request, "This export is already running; here it is.")
+    return redirect("exports:run", run.pk)
+
+
+@login_required
+def run_page(request, run_id):
+    run = selectors.run_for(request.user, run_id)
+    context = {
+        "run": run,
+        "download_id": run.download_id,
+        "status": download_status(run.download_id),
+        "status_url": reverse("download_status", args=[run.download_id]),
+    }
+    return render(request, "exports/run.html", context)
+
+
+@login_required
+@require_POST
+def cancel_run(request, run_id):
+    run = services.cancel_export(request.user, selectors.run_for(request.user, run_id))
+    messages.info(request, "The export was cancelled." if run.status == run.Status.CANCELLED
+                  else "The export will stop after the rows it is writing now.")
+    return redirect("exports:run", run.pk)
+
+
+@login_required
+@require_POST
+def notify_run(request, run_id):
+    run = services.request_email(request.user, selectors.run_for(request.user, run_id))
+    if not request.user.email:
+        messages.error(request, "Your account has no email address, so no email can be sent.")
+    else:
+        messages.info(request, f"We will email {request.user.email} when the export is ready.")
+    return redirect("exports:run", run.pk)
+
+
+@login_required
+@require_POST
+def rerun(request, run_id):
+    old = selectors.run_for(request.user, run_id)
+    try:
+        run, _ = services.rerun(request.user, old)
+    except services.ExportRefused as refusal:
+        messages.error(request, str(refusal))
+        return redirect("exports:domain", old.domain.slug)
+    return redirect("exports:run", run.pk)
+
+
+def file_response_for_run(request, run):
+    """The run's file, or the page that explains why there is none (410 once expired)."""
+    if run.is_expired:
+        return render(request, "exports/expired.html", {"run": run}, status=410)
+    if run.status != run.Status.SUCCEEDED:
+        return render(request, "exports/not_ready.html", {"run": run}, status=409)
+    download = DownloadBase.get(run.download_id)
+    if download is None or not download.has_file:
+        return render(request, "exports/expired.html", {"run": run}, status=410)
+    return download.toHttpResponse()
+
+
+@login_required
+def download_run(request, run_id):
+    return file_response_for_run(request, selectors.run_for(request.user, run_id))
+
+
+@login_required
+def edit_definition(request, slug, definition_id=None):
+    domain = selectors.domain_for(request.user, slug)
+    definition = (selectors.definition_for(request.user, slug, definition_id) if definition_id
+                  else ExportDefinition(domain=domain))
+    form = DefinitionForm(request.POST or None, instance=definition, domain=domain)
+    if request.method == "POST" and form.is_valid():
+        form.save()
+        messages.success(request, f"Saved '{form.instance.name}'.")
+        return redirect("exports:domain", domain.slug)
+    return render(request, "exports/definition_form.html", {"domain": domain, "form": form},
+                  status=400 if form.errors else 200)
