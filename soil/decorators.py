@@ -7,6 +7,10 @@ from redis.exceptions import LockError
 
 from .redis_client import get_redis_client
 
+class SerialTaskBusy(RuntimeError):
+    """A serial task gave up waiting for the run that holds its key."""
+
+
 DEFAULT_QUEUE = "celery"
 PERIODIC_QUEUE = "celery_periodic"
 SERIAL_QUEUE = "background_queue"
@@ -62,6 +66,9 @@ def serial_task(unique_key, default_retry_delay=30, timeout=5 * 60, max_retries=
             key = "soil:serial:" + unique_key.format(*call.args, **call.arguments)
             lock = get_redis_client().lock(key, timeout=timeout)
             if not lock.acquire(blocking=False):
+                if self.request.retries >= max_retries:
+                    raise SerialTaskBusy(f"Another run of this task ({unique_key.format(*call.args, **call.arguments)}) "
+                                         "was still in progress; try again later.")
                 raise self.retry(countdown=default_retry_delay)
             try:
                 return func(*args, **kwargs)

@@ -29,8 +29,9 @@ def soil_cache():
     return caches[getattr(settings, "SOIL_CACHE", "default")]
 
 
-def default_expiry():
-    return getattr(settings, "SOIL_DEFAULT_EXPIRY", 24 * 60 * 60)
+def expiry_seconds(expiry):
+    """Seconds a download lives: `expiry` when given and positive, else SOIL_DEFAULT_EXPIRY."""
+    return int(expiry) if expiry and int(expiry) > 0 else getattr(settings, "SOIL_DEFAULT_EXPIRY", 24 * 60 * 60)
 
 
 def new_download_id():
@@ -61,7 +62,8 @@ class DownloadBase:
         )
         self.extras = extras or {}
         self.task_id = task_id
-        self.owner_ids = [int(owner) for owner in owner_ids] if owner_ids else []
+        # None: any logged-in user with the id may use it; a list: only those users (an empty list: nobody).
+        self.owner_ids = [str(owner) for owner in owner_ids] if owner_ids is not None else None
         self.message = message or ""
         self.expires_at = expires_at
 
@@ -97,7 +99,7 @@ class DownloadBase:
         return DOWNLOAD_KINDS.get(data.get("kind"), DownloadBase).from_dict(data)
 
     def save(self, expiry=None):
-        expiry = int(expiry or default_expiry())
+        expiry = expiry_seconds(expiry)
         self.expires_at = time.time() + expiry
         cache = soil_cache()
         cache.set(DOWNLOAD_KEY.format(self.download_id), json.dumps(self.to_dict()), timeout=expiry)
@@ -139,9 +141,9 @@ class DownloadBase:
     # --- access and serving
     def is_owner(self, user):
         """Everyone logged in may use a download saved without owner_ids; else only its owners."""
-        if not self.owner_ids:
+        if self.owner_ids is None:
             return True
-        return bool(user and user.is_authenticated and user.pk in self.owner_ids)
+        return bool(user and user.is_authenticated and str(user.pk) in self.owner_ids)
 
     @property
     def has_file(self):
@@ -174,7 +176,7 @@ class CachedDownload(DownloadBase):
         if isinstance(payload, str):
             payload = payload.encode("utf-8")
         download = cls(**kwargs)
-        soil_cache().set(PAYLOAD_KEY.format(download.download_id), bytes(payload), timeout=int(expiry))
+        soil_cache().set(PAYLOAD_KEY.format(download.download_id), bytes(payload), timeout=expiry_seconds(expiry))
         return download.save(expiry)
 
     def get_payload(self):
@@ -290,6 +292,11 @@ class MultipleTaskDownload(DownloadBase):
 
 DOWNLOAD_KINDS = {klass.kind: klass for klass in
                   (DownloadBase, CachedDownload, FileDownload, BlobDownload, MultipleTaskDownload)}
+
+
+def extension_of(name):
+    """".csv" for "/a.b/report.csv", "" for "/a.b/report"."""
+    return os.path.splitext(os.path.basename(str(name)))[1]
 
 
 def guess_mimetype(file_extension):

@@ -27,4 +27,4 @@ def seconds_since_heartbeat(now=None):
 def is_alive(now=None):
     """True when the last beat is younger than SOIL_HEARTBEAT_WINDOW seconds."""
     age = seconds_since_heartbeat(now)
-    return age is not None and age <= settings.SOIL_HEARTBEAT_WINDOW
+    return age is not None and age <= getattr(settings, "SOIL_HEARTBEAT_WINDOW", 120)

@@ -171,8 +171,7 @@ def get_task_status(task, is_multiple_download_task=False):
     progress = get_task_progress(task) if state == PROGRESS else TaskProgress()
     if state == celery_states.SUCCESS:
         result = task.result
-        return TaskStatus(result=result, error=None, state=STATES.success,
-                          progress=TaskProgress(percent=100, **_counts(progress)))
+        return TaskStatus(result=result, error=None, state=STATES.success, progress=TaskProgress(percent=100))
     if state == celery_states.FAILURE:
         exc = task.result
         if isinstance(exc, TaskFailedError):
@@ -192,10 +191,6 @@ def get_task_status(task, is_multiple_download_task=False):
         return TaskStatus(result=None, error=None, state=STATES.not_started, progress=progress)
     # PENDING: Celery's word for "no record", which for us means nobody queued it.
     return TaskStatus(result=None, error=None, state=STATES.missing, progress=progress)
-
-
-def _counts(progress):
-    return {"current": progress.current, "total": progress.total}
 
 
 def _group_status(group):

@@ -1,4 +1,4 @@
-"""One Redis client per process for soil's locks and heartbeat."""
+"""One Redis client per process, for serial_task's locks (SOIL_REDIS_URL, else REDIS_URL)."""
 from functools import lru_cache
 
 import redis as redis_lib

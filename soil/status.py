@@ -40,7 +40,7 @@ def download_status(download_id):
         "errors": [],
         "is_ready": is_ready,
         "has_file": has_file,
-        "download_url": retrieve_url(download_id) + "?get_file" if has_file else None,
+        "download_url": retrieve_url(download_id) + "?get_file" if has_file and is_ready else None,
         "is_alive": context["is_alive"],
     }
 

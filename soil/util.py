@@ -1,5 +1,8 @@
 """Helpers for task authors: hand back a file, read a download's state."""
-from celery import current_task
+import logging
+
+from celery import current_task, uuid
+from django.db import transaction
 from celery.result import AsyncResult
 
 from .downloads import (
@@ -8,10 +11,13 @@ from .downloads import (
     DownloadBase,
     FileDownload,
     download_id_for_task,
+    extension_of,
     guess_mimetype,
 )
 from .exceptions import TaskFailedError
 from .heartbeat import is_alive
+
+log = logging.getLogger(__name__)
 
 
 def _download_fields(file_extension, mimetype, content_disposition, download_id, extras, owner_ids):
@@ -53,7 +59,7 @@ def expose_file_download(path, expiry, file_extension=None, mimetype=None, conte
                          download_id=None, extras=None, owner_ids=None):
     """Serve the file at `path` (readable by the web processes) for `expiry` seconds."""
     if file_extension is None:
-        file_extension = "." + str(path).rsplit(".", 1)[-1] if "." in str(path) else ""
+        file_extension = extension_of(path)
     fields = _download_fields(file_extension, mimetype, content_disposition, download_id, extras, owner_ids)
     return FileDownload(path=path, **fields).save(expiry)
 
@@ -62,7 +68,7 @@ def expose_blob_download(identifier, expiry, file_extension=None, mimetype=None,
                          download_id=None, extras=None, owner_ids=None, storage_alias=None):
     """Serve the object `identifier` of a Django storage (local folder or S3) for `expiry` seconds."""
     if file_extension is None:
-        file_extension = "." + identifier.rsplit(".", 1)[-1] if "." in identifier else ""
+        file_extension = extension_of(identifier)
     fields = _download_fields(file_extension, mimetype, content_disposition, download_id, extras, owner_ids)
     return BlobDownload(identifier=identifier, storage_alias=storage_alias, **fields).save(expiry)
 
@@ -85,8 +91,8 @@ def get_download_context(download_id, message=None, require_result=False):
             exception_name=type(exc).__name__ if exc is not None else None,
             exception_message=str(exc) if exc is not None else None,
         )
-    if status.missing() and download.task_id is None and has_file:
-        # A file exposed directly, with no task behind it, is ready as soon as it exists.
+    if status.missing() and has_file:
+        # A file with no task record (exposed directly, or the result expired before the file did).
         is_ready = True
     elif require_result:
         is_ready = status.success() and status.result is not None
@@ -108,14 +114,23 @@ def get_download_context(download_id, message=None, require_result=False):
 
 def start_download(task, args=(), kwargs=None, owner_ids=None, expiry=None, message=None,
                    download_class=DownloadBase, **apply_options):
-    """Queue `task` and return a saved download that tracks it.
+    """Queue `task` once the current transaction commits; return a saved download that tracks it.
 
     The download is saved before the task is queued, so that even a task that runs at once
-    (eager mode, an idle worker) finds it when it exposes its file.
+    (eager mode, an idle worker) finds it when it exposes its file. In eager mode a task that
+    raises has its failure recorded for the download's page instead of escaping as a 500.
     """
-    from celery import uuid
-
     download = download_class(owner_ids=owner_ids, message=message, task_id=uuid())
     download.save(expiry)
-    task.apply_async(args=args, kwargs=kwargs or {}, task_id=download.task_id, **apply_options)
+
+    def queue():
+        try:
+            task.apply_async(args=args, kwargs=kwargs or {}, task_id=download.task_id, **apply_options)
+        except Exception as exc:
+            if not task.app.conf.task_always_eager:
+                raise
+            log.exception("Eager task %s failed; its download page shows the error", task.name)
+            task.backend.mark_as_failure(download.task_id, exc)
+
+    transaction.on_commit(queue)
     return download

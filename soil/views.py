@@ -34,7 +34,7 @@ def retrieve_download(request, download_id, template="soil/retrieve_download.htm
     if error:
         return error
     if "get_file" in request.GET:
-        if not download.has_file:
+        if not download_status(download_id)["download_url"]:
             return _missing(request, download_id)
         return download.toHttpResponse()
     context = {

@@ -205,3 +205,54 @@ def test_start_response_points_to_the_page_and_the_status():
     download = DownloadBase(task_id=uuid()).save(60)
     data = download.get_start_response()
     assert b"/downloads/" + download.download_id.encode() in data.content
+
+
+# --- edge cases found in review ---
+
+def test_an_empty_owner_list_lets_nobody_in(alice_client):
+    download = expose_cached_download(b"x", 60, ".txt", owner_ids=[])
+    assert alice_client.get(file_url(download.download_id)).status_code == 403
+
+
+def test_extension_comes_from_the_file_name_not_a_dotted_folder(tmp_path):
+    folder = tmp_path / "a.b"
+    folder.mkdir()
+    (folder / "report").write_bytes(b"x")
+    download = expose_file_download(folder / "report", 60)
+    assert download.filename == "download" and download.mimetype == "application/octet-stream"
+    assert expose_file_download(folder / "report.csv", 60).filename == "download.csv"
+
+
+@pytest.mark.parametrize("expiry", [0, None])
+def test_a_missing_expiry_means_the_default_expiry(expiry, settings):
+    download = expose_cached_download(b"kept", expiry, ".txt")
+    again = DownloadBase.get(download.download_id)
+    assert again.has_file
+    assert again.expires_at - time.time() > settings.SOIL_DEFAULT_EXPIRY - 60
+
+
+def test_a_file_whose_task_record_expired_is_still_ready(alice_client, alice):
+    download = expose_cached_download(b"older than the result", 60, ".txt", owner_ids=[alice.pk])
+    download.task_id = uuid()  # a task id the result backend no longer knows
+    download.save(60)
+    data = alice_client.get(reverse("download_status", args=[download.download_id])).json()
+    assert data["state"] == "success" and data["is_ready"] and data["download_url"]
+
+
+def test_the_file_is_not_served_while_its_task_is_still_working(alice_client, alice):
+    task_id = uuid()
+    app.backend.store_result(task_id, {"current": 1, "total": 2}, "PROGRESS")
+    download = expose_cached_download(b"partial", 60, ".txt", owner_ids=[alice.pk])
+    download.task_id = task_id
+    download.save(60)
+    assert alice_client.get(file_url(download.download_id)).status_code == 404
+    assert alice_client.get(reverse("download_status", args=[download.download_id])).json()["download_url"] is None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_eager_task_that_raises_shows_its_error_on_the_page_not_a_500(eager, alice_client):
+    response = alice_client.post(reverse("demo"), {"seconds": 1, "fail": "raise"})
+    assert response.status_code == 302
+    data = alice_client.get(response["Location"].rstrip("/") + "/status/").json()
+    assert data["state"] == "failed"
+    assert data["errors"] == ["The demo was asked to fail (raise style)."]

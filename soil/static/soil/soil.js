@@ -27,7 +27,8 @@
       item.textContent = text;
       errors.appendChild(item);
     });
-    widget.querySelector(".soil-alive-warning").hidden = s.is_alive !== false;
+    var finished = s.state === "success" || s.state === "failed";
+    widget.querySelector(".soil-alive-warning").hidden = finished || s.is_alive !== false;
     var link = widget.querySelector(".soil-download");
     if (s.is_ready && s.has_file && s.download_url) {
       link.href = s.download_url;
