@@ -14,4 +14,6 @@ ensure_redis "$REDIS_URL"
 trap stop_started_redis EXIT
 
 export SECRET_KEY="test-only-secret-key" DEBUG=false USE_CELERY=true
+export MEDIA_ROOT="$STATE/test-media"   # shared by the test process and the test worker
+rm -rf "$MEDIA_ROOT"
 "$VENV/bin/python" -m pytest "$@"

@@ -80,3 +80,41 @@ def serial_recorder(key, hold_seconds, run_id):
     time.sleep(hold_seconds)
     client.rpush(f"tests:serial:{key}", f"end {run_id} {time.time()}")
     return run_id
+
+
+# --- An export source whose rows wait, inside the worker only, until the test opens a gate. ---
+
+def _gated_submissions(domain):
+    from celery import current_task
+
+    from exports.models import FormSubmission
+
+    if current_task and current_task.request.id and not current_task.request.is_eager:
+        client = get_redis_client()
+        deadline = time.monotonic() + 30
+        while not client.exists(GATE_KEY.format(f"export-{domain.slug}")):
+            if time.monotonic() > deadline:
+                raise TimeoutError("the test never opened the export gate")
+            time.sleep(0.05)
+    return FormSubmission.objects.filter(domain=domain)
+
+
+def _register_gated_source():
+    from exports.sources import FORM_SUBMISSIONS, ExportSource, register
+
+    return register(ExportSource(name="gated_submissions", label="Gated submissions",
+                                 queryset=_gated_submissions, columns=FORM_SUBMISSIONS.columns,
+                                 date_field="received_on", ordering=("received_on", "id")))
+
+
+GATED_SOURCE = _register_gated_source()
+
+
+@task
+def progress_message_seen(current, total):
+    """Report through a manager with a message format and hand back what the backend stored."""
+    from celery.result import AsyncResult
+
+    manager = TaskProgressManager(progress_message_seen, message_format="{current:,} of {total:,} rows")
+    manager.set_progress(current, total)
+    return AsyncResult(progress_message_seen.request.id).info

@@ -15,6 +15,8 @@ from project.celery import app as celery_app
 
 ROOT = Path(__file__).resolve().parent.parent
 WORKER_LOG = ROOT / ".run" / "test-worker.log"
+# The worker sends mail with Django's file backend, so that tests can read what it sent.
+WORKER_MAIL_DIR = ROOT / ".run" / "test-mail"
 CHROMIUM_FLAGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
@@ -55,7 +57,13 @@ def database_url_for_worker():
 def celery_worker(django_db_setup, django_db_blocker):
     """A real `celery worker` process on every queue, using the test database and test Redis."""
     name = f"test-{os.getpid()}@localhost"
-    env = {**os.environ, "DATABASE_URL": database_url_for_worker()}
+    shutil.rmtree(WORKER_MAIL_DIR, ignore_errors=True)
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url_for_worker(),
+        "EMAIL_BACKEND": "django.core.mail.backends.filebased.EmailBackend",
+        "EMAIL_FILE_PATH": str(WORKER_MAIL_DIR),
+    }
     queues = ",".join(settings.QUEUE_TABLE)
     WORKER_LOG.parent.mkdir(exist_ok=True)
     log = open(WORKER_LOG, "w")  # noqa: SIM115 (closed at teardown)
