@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from .models import Domain, ExportDefinition, ExportRun
+from .models import Domain, ExportDefinition, ExportRun, SavedExport
 
 
 @admin.register(Domain)
@@ -11,8 +11,8 @@ class DomainAdmin(admin.ModelAdmin):
 
 @admin.register(ExportDefinition)
 class ExportDefinitionAdmin(admin.ModelAdmin):
-    list_display = ["name", "domain", "source", "format"]
-    list_filter = ["format", "source"]
+    list_display = ["name", "domain", "source", "format", "is_daily_saved"]
+    list_filter = ["format", "source", "is_daily_saved"]
     search_fields = ["name", "domain__slug"]
 
 @admin.register(ExportRun)
@@ -24,3 +24,12 @@ class ExportRunAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request):
         return False
+
+
+@admin.register(SavedExport)
+class SavedExportAdmin(admin.ModelAdmin):
+    list_display = ["definition", "next_build_at", "last_build_at", "last_build_duration", "rows", "bytes",
+                    "last_downloaded_at"]
+    search_fields = ["definition__name", "definition__domain__slug"]
+    readonly_fields = ["file_key", "filename", "last_build_at", "last_build_duration", "rows", "bytes",
+                       "last_build_error", "last_downloaded_at", "last_scheduled_at", "rebuild_download_id"]

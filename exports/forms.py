@@ -25,7 +25,7 @@ class DefinitionForm(forms.ModelForm):
 
     class Meta:
         model = ExportDefinition
-        fields = ["name", "source", "columns", "date_from", "date_to", "format"]
+        fields = ["name", "source", "columns", "date_from", "date_to", "format", "is_daily_saved"]
         widgets = {
             "source": forms.Select(choices=[]),
             "date_from": forms.DateInput(attrs={"type": "date"}),

@@ -6,7 +6,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
 
-from .scheduling import validate_time_zone
+from .scheduling import first_due, validate_time_zone
 
 FORMAT_CHOICES = [("xlsx", "Excel (xlsx)"), ("csv", "CSV"), ("zip", "Zipped CSV")]
 
@@ -36,7 +36,12 @@ class Domain(models.Model):
     def save(self, *args, **kwargs):
         # Refuse an unknown zone on every save, not only through forms.
         validate_time_zone_field(self.time_zone)
+        old_zone = Domain.objects.filter(pk=self.pk).values_list("time_zone", flat=True).first() if self.pk else None
         super().save(*args, **kwargs)
+        if old_zone and old_zone != self.time_zone:
+            # Saved exports follow the new zone from its next local midnight.
+            SavedExport.objects.filter(definition__domain=self).update(
+                next_build_at=first_due(self.time_zone, timezone.now()))
 
 
 class ExportDefinition(models.Model):
@@ -49,6 +54,9 @@ class ExportDefinition(models.Model):
     date_from = models.DateField(null=True, blank=True)
     date_to = models.DateField(null=True, blank=True)
     format = models.CharField(max_length=8, choices=FORMAT_CHOICES, default="xlsx")
+    is_daily_saved = models.BooleanField(
+        "daily saved export", default=False,
+        help_text="Rebuild every night at midnight in the domain's time zone; members download it from a stable link.")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -68,6 +76,12 @@ class ExportDefinition(models.Model):
             raise ValidationError(str(exc)) from None
         if self.date_from and self.date_to and self.date_from > self.date_to:
             raise ValidationError("The start date is after the end date.")
+
+    def save(self, *args, **kwargs):
+        super().save(*args, **kwargs)
+        if self.is_daily_saved:
+            SavedExport.objects.get_or_create(
+                definition=self, defaults={"next_build_at": first_due(self.domain.time_zone, timezone.now())})
 
 
 class ExportRun(models.Model):
@@ -133,6 +147,34 @@ class ExportRun(models.Model):
         return self.status == self.Status.EXPIRED or (
             self.status == self.Status.SUCCEEDED and self.expires_at is not None and self.expires_at <= timezone.now()
         )
+
+
+class SavedExport(models.Model):
+    """The nightly build of a daily saved definition: its schedule and its latest file.
+
+    The file behind the stable link is replaced only after a new build succeeds.
+    """
+
+    definition = models.OneToOneField(ExportDefinition, on_delete=models.CASCADE, related_name="saved")
+    next_build_at = models.DateTimeField(db_index=True, help_text="The next local midnight to build at (UTC).")
+    last_scheduled_at = models.DateTimeField(null=True, blank=True)
+    file_key = models.CharField(max_length=500, blank=True)
+    filename = models.CharField(max_length=255, blank=True)
+    last_build_at = models.DateTimeField(null=True, blank=True)
+    last_build_duration = models.DurationField(null=True, blank=True)
+    rows = models.PositiveBigIntegerField(null=True, blank=True)
+    bytes = models.PositiveBigIntegerField(null=True, blank=True)
+    last_build_error = models.TextField(blank=True)
+    last_downloaded_at = models.DateTimeField(null=True, blank=True)
+    rebuild_download_id = models.CharField(max_length=64, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self):
+        return f"saved {self.definition}"
+
+    @property
+    def has_file(self):
+        return bool(self.file_key)
 
 
 def uuid_text():

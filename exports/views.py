@@ -1,16 +1,20 @@
 """Pages of the export service. Thin: they check input and call services and selectors."""
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from soil import DownloadBase
+from soil import BlobDownload, DownloadBase
 from soil.status import download_status
+from soil.util import start_download
 
-from . import selectors, services
+from . import saved_exports, selectors, services
 from .forms import DefinitionForm, StartExportForm
 from .models import ExportDefinition
+from .writers import get_writer
 
 
 @login_required
@@ -27,6 +31,7 @@ def _domain_page(request, domain, status=200, start_errors=None):
         "domain": domain,
         "definitions": [(d, StartExportForm(initial={"format": d.format}, prefix=f"d{d.pk}")) for d in definitions],
         "runs": selectors.recent_runs(request.user, domain),
+        "saved": saved_exports.saved_exports_for(domain),
         "start_errors": start_errors or {},
     }
     return render(request, "exports/domain.html", context, status=status)
@@ -126,3 +131,32 @@ def edit_definition(request, slug, definition_id=None):
         return redirect("exports:domain", domain.slug)
     return render(request, "exports/definition_form.html", {"domain": domain, "form": form},
                   status=400 if form.errors else 200)
+
+
+@login_required
+def download_saved(request, slug, definition_id):
+    """The stable link of a saved export: always the latest successful build, for every member."""
+    saved = saved_exports.saved_export_for(request.user, slug, definition_id)
+    if saved is None:
+        raise Http404("No such saved export.")
+    if not saved.has_file:
+        return render(request, "exports/saved_not_built.html", {"saved": saved}, status=404)
+    saved_exports.record_download(saved)
+    writer_class = get_writer(saved.definition.format)
+    blob = BlobDownload(identifier=saved.file_key, storage_alias=settings.EXPORTS_STORAGE,
+                        filename=saved.filename, mimetype=writer_class.mimetype)
+    return blob.toHttpResponse()
+
+
+@login_required
+@require_POST
+def rebuild_saved(request, slug, definition_id):
+    """"Rebuild now": queue a rebuild and show its progress."""
+    from .tasks import rebuild_saved_export
+
+    saved = saved_exports.saved_export_for(request.user, slug, definition_id)
+    if saved is None:
+        raise Http404("No such saved export.")
+    download = start_download(rebuild_saved_export, args=[saved.pk], owner_ids=[request.user.pk],
+                              message=f"Rebuilding {saved.definition.name}")
+    return redirect("retrieve_download", download.download_id)

@@ -133,7 +133,8 @@ CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = CELERY_BROKER_TRANSPORT_OPTIONS
 CELERY_TASK_ALWAYS_EAGER = not USE_CELERY
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_STORE_EAGER_RESULT = True
-CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# django-celery-beat's database scheduler; code-declared periodic tasks are defaults that the admin can change.
+CELERY_BEAT_SCHEDULER = "soil.beat:DefaultsDatabaseScheduler"
 CELERY_BEAT_SCHEDULE = {}
 CELERY_TIMEZONE = "UTC"
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
@@ -154,6 +155,11 @@ EXPORT_MAX_ROWS = env_int("EXPORT_MAX_ROWS", 5_000_000)
 EXPORT_CHUNK_SIZE = env_int("EXPORT_CHUNK_SIZE", 2_000)
 EXPORT_CLEANUP_INTERVAL = env_int("EXPORT_CLEANUP_INTERVAL", 15 * 60)
 SITE_URL = env_str("SITE_URL", "http://127.0.0.1:8000")
+# Saved exports: how often the dispatcher looks for due rebuilds, how long a rebuild may hold its
+# lock, and after how many days without a download a saved export stops being rebuilt.
+SAVED_EXPORTS_DISPATCH_INTERVAL = env_int("SAVED_EXPORTS_DISPATCH_INTERVAL", 15 * 60)
+SAVED_EXPORTS_BUILD_TIMEOUT = env_int("SAVED_EXPORTS_BUILD_TIMEOUT", 6 * 60 * 60)
+SAVED_EXPORTS_IDLE_DAYS = env_int("SAVED_EXPORTS_IDLE_DAYS", 35)
 
 # --- Files: a local folder by default; S3 (or any S3-compatible server) when S3_BUCKET is set.
 EXPORTS_STORAGE = "exports"

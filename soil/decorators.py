@@ -29,8 +29,8 @@ def task(fn=None, *, queue=DEFAULT_QUEUE, **options):
 def periodic_task(run_every, queue=PERIODIC_QUEUE, options=None, **task_options):
     """A task that beat runs every `run_every` (seconds, a timedelta or a crontab).
 
-    The entry is a default: beat's database scheduler copies it into the Django admin,
-    where operators can change it.
+    The entry is a default: with soil.beat.DefaultsDatabaseScheduler, beat copies it into the
+    Django admin once, and what operators change there is kept across restarts.
     """
     def decorator(func):
         the_task = task(queue=queue, **task_options)(func)

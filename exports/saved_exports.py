@@ -1,0 +1,102 @@
+"""Saved exports: which are due, dispatching them once each, rebuilding, and the stable link's bookkeeping.
+
+Plain functions: the Celery tasks in exports.tasks call them, and so do the tests.
+"""
+import datetime
+import logging
+
+from django.conf import settings
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from .building import build_and_store, export_filename, export_storage
+from .models import SavedExport
+from .scheduling import due_and_next
+from .writers import get_writer
+
+log = logging.getLogger(__name__)
+
+
+def due_saved_exports(now):
+    """One query: saved exports due at `now` (their next local midnight has come) that someone still uses.
+
+    A saved export nobody downloaded for SAVED_EXPORTS_IDLE_DAYS (counted from its creation if never
+    downloaded) is left alone until someone downloads it again.
+    """
+    idle_since = now - datetime.timedelta(days=settings.SAVED_EXPORTS_IDLE_DAYS)
+    return (
+        SavedExport.objects
+        .filter(definition__is_daily_saved=True, next_build_at__lte=now)
+        .annotate(last_used=Coalesce("last_downloaded_at", "created_at"))
+        .filter(last_used__gte=idle_since)
+        .values_list("pk", "next_build_at", "definition__domain__time_zone")
+    )
+
+
+def dispatch_due(now, queue_rebuild):
+    """Queue a rebuild of every due saved export, once; returns the ids queued.
+
+    Each claim is a compare-and-set on next_build_at, so two dispatchers running at once never
+    queue the same build twice, and a dispatcher that was down for hours queues each missed
+    export once: the next build moves to the first local midnight after `now`.
+    """
+    queued = []
+    for saved_id, scheduled, tz_name in due_saved_exports(now):
+        due, following = due_and_next(tz_name, scheduled, now)
+        if not due:
+            continue
+        claimed = SavedExport.objects.filter(pk=saved_id, next_build_at=scheduled).update(
+            next_build_at=following, last_scheduled_at=now)
+        if claimed:
+            queue_rebuild(saved_id)
+            queued.append(saved_id)
+    return queued
+
+
+def rebuild(saved_id, progress=None):
+    """Build the saved export's file anew; the previous file is deleted only once the new one is stored."""
+    saved = SavedExport.objects.select_related("definition__domain").get(pk=saved_id)
+    definition = saved.definition
+    started = timezone.now()
+    try:
+        key, rows, size = build_and_store(
+            definition, {"format": definition.format},
+            f"saved/{definition.domain.slug}/{definition.pk}-{started:%Y%m%dT%H%M%S}", progress=progress)
+    except Exception as exc:
+        log.exception("Rebuilding saved export %s failed; the previous file stays", saved_id)
+        SavedExport.objects.filter(pk=saved_id).update(last_build_error=str(exc) or type(exc).__name__)
+        raise
+    finished = timezone.now()
+    previous_key = saved.file_key
+    saved.file_key, saved.rows, saved.bytes = key, rows, size
+    saved.filename = export_filename(definition, get_writer(definition.format).file_extension, finished)
+    saved.last_build_at, saved.last_build_duration, saved.last_build_error = finished, finished - started, ""
+    saved.save(update_fields=["file_key", "rows", "bytes", "filename", "last_build_at", "last_build_duration",
+                              "last_build_error"])
+    if previous_key and previous_key != key:
+        export_storage().delete(previous_key)
+    return saved
+
+
+def record_download(saved, now=None):
+    """Note that a member downloaded it: this keeps the nightly rebuilds going."""
+    SavedExport.objects.filter(pk=saved.pk).update(last_downloaded_at=now or timezone.now())
+
+
+def saved_exports_for(domain):
+    return (SavedExport.objects.filter(definition__domain=domain, definition__is_daily_saved=True)
+            .select_related("definition").order_by("definition__name"))
+
+
+def saved_export_for(user, slug, definition_id):
+    """The saved export of a definition in a domain the user belongs to, else None."""
+    return (SavedExport.objects.select_related("definition__domain")
+            .filter(definition_id=definition_id, definition__domain__slug=slug,
+                    definition__domain__members=user, definition__is_daily_saved=True)
+            .first())
+
+
+def is_idle(saved, now=None):
+    now = now or timezone.now()
+    last_used = saved.last_downloaded_at or saved.created_at
+    return last_used < now - datetime.timedelta(days=settings.SAVED_EXPORTS_IDLE_DAYS)
