@@ -4,8 +4,10 @@ Plain functions: the Celery tasks in exports.tasks call them, and so do the test
 """
 import datetime
 import logging
+from functools import partial
 
 from django.conf import settings
+from django.db import transaction
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -33,23 +35,28 @@ def due_saved_exports(now):
     )
 
 
-def dispatch_due(now, queue_rebuild):
+def dispatch_due(now, queue_rebuild, batch_size=500):
     """Queue a rebuild of every due saved export, once; returns the ids queued.
 
     Each claim is a compare-and-set on next_build_at, so two dispatchers running at once never
     queue the same build twice, and a dispatcher that was down for hours queues each missed
-    export once: the next build moves to the first local midnight after `now`.
+    export once: the next build moves to the first local midnight after `now`. Claims commit in
+    batches (one disk sync per batch, not per row), and a rebuild is queued only once its claim
+    has committed.
     """
     queued = []
-    for saved_id, scheduled, tz_name in due_saved_exports(now):
-        due, following = due_and_next(tz_name, scheduled, now)
-        if not due:
-            continue
-        claimed = SavedExport.objects.filter(pk=saved_id, next_build_at=scheduled).update(
-            next_build_at=following, last_scheduled_at=now)
-        if claimed:
-            queue_rebuild(saved_id)
-            queued.append(saved_id)
+    due = list(due_saved_exports(now))
+    for start in range(0, len(due), batch_size):
+        with transaction.atomic():
+            for saved_id, scheduled, tz_name in due[start:start + batch_size]:
+                is_due, following = due_and_next(tz_name, scheduled, now)
+                if not is_due:
+                    continue
+                claimed = SavedExport.objects.filter(pk=saved_id, next_build_at=scheduled).update(
+                    next_build_at=following, last_scheduled_at=now)
+                if claimed:
+                    transaction.on_commit(partial(queue_rebuild, saved_id))
+                    queued.append(saved_id)
     return queued
 
 

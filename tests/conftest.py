@@ -13,6 +13,8 @@ from django.db import connection
 
 from project.celery import app as celery_app
 
+pytest_plugins = ["tests.s3_server"]  # the SeaweedFS S3 server fixtures
+
 ROOT = Path(__file__).resolve().parent.parent
 WORKER_LOG = ROOT / ".run" / "test-worker.log"
 # The worker sends mail with Django's file backend, so that tests can read what it sent.

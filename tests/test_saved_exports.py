@@ -58,8 +58,21 @@ def test_changing_the_domains_time_zone_moves_the_next_build(kathmandu):
 
 # --- the dispatcher ---
 
+@pytest.fixture
+def dispatch(django_capture_on_commit_callbacks):
+    """Run the dispatcher at `now`; return the ids whose rebuild it queued (on commit)."""
+    def run(now):
+        queued = []
+        with django_capture_on_commit_callbacks(execute=True):
+            claimed = saved_exports.dispatch_due(now, queued.append)
+        assert claimed == queued
+        return queued
+
+    return run
+
+
 @pytest.mark.django_db
-def test_only_due_saved_exports_are_dispatched(kathmandu):
+def test_only_due_saved_exports_are_dispatched(kathmandu, dispatch):
     due = saved_definition(kathmandu, "Due").saved
     later = saved_definition(kathmandu, "Later").saved
     not_saved = saved_definition(kathmandu, "Unticked").saved
@@ -67,20 +80,18 @@ def test_only_due_saved_exports_are_dispatched(kathmandu):
     now = timezone.now()
     SavedExport.objects.filter(pk__in=[due.pk, not_saved.pk]).update(next_build_at=now - datetime.timedelta(minutes=1))
     SavedExport.objects.filter(pk=later.pk).update(next_build_at=now + datetime.timedelta(minutes=1))
-    queued = []
-    assert saved_exports.dispatch_due(now, queued.append) == [due.pk] == queued
+    assert dispatch(now) == [due.pk]
 
 
 @pytest.mark.django_db
-def test_after_thirty_hours_down_each_missed_export_is_built_once(kathmandu):
+def test_after_thirty_hours_down_each_missed_export_is_built_once(kathmandu, dispatch):
     saved = saved_definition(kathmandu).saved
     now = datetime.datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
     SavedExport.objects.filter(pk=saved.pk).update(next_build_at=now - datetime.timedelta(hours=30),
                                                    created_at=now - datetime.timedelta(days=3))
-    queued = []
-    saved_exports.dispatch_due(now, queued.append)
+    queued = dispatch(now)
     for minutes in range(15, 6 * 60, 15):  # the ticks that follow, same local day
-        saved_exports.dispatch_due(now + datetime.timedelta(minutes=minutes), queued.append)
+        queued += dispatch(now + datetime.timedelta(minutes=minutes))
     assert queued == [saved.pk]
     saved.refresh_from_db()
     assert saved.next_build_at == next_build_at("Asia/Kathmandu", now) > now
@@ -98,7 +109,7 @@ def test_two_dispatchers_at_the_same_moment_queue_each_build_once(kathmandu):
     def dispatcher():
         try:
             start_together.wait()
-            saved_exports.dispatch_due(now, queued.append)
+            saved_exports.dispatch_due(now, queued.append, batch_size=3)
         except Exception as exc:  # surfaced below; a thread's exception is otherwise lost
             errors.append(exc)
         finally:
@@ -114,16 +125,15 @@ def test_two_dispatchers_at_the_same_moment_queue_each_build_once(kathmandu):
 
 
 @pytest.mark.django_db
-def test_a_saved_export_nobody_downloads_for_35_days_is_not_rebuilt_until_downloaded(kathmandu):
+def test_a_saved_export_nobody_downloads_for_35_days_is_not_rebuilt_until_downloaded(kathmandu, dispatch):
     saved = saved_definition(kathmandu).saved
     now = timezone.now()
     idle = now - datetime.timedelta(days=settings.SAVED_EXPORTS_IDLE_DAYS + 1)
     SavedExport.objects.filter(pk=saved.pk).update(next_build_at=now - datetime.timedelta(minutes=1),
                                                    created_at=idle, last_downloaded_at=idle)
-    queued = []
-    assert saved_exports.dispatch_due(now, queued.append) == []
+    assert dispatch(now) == []
     saved_exports.record_download(saved, now)
-    assert saved_exports.dispatch_due(now, queued.append) == [saved.pk]
+    assert dispatch(now) == [saved.pk]
 
 
 @pytest.mark.django_db
