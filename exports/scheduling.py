@@ -1,0 +1,206 @@
+"""When daily exports are built, in the time zone of the user who saved them.
+
+A saved export is rebuilt once per local calendar day, as soon as that day
+begins. "Begins" is taken literally: the day D begins at the earliest instant
+whose local date is D. That is usually local midnight, but not always:
+
+* where clocks jump forward at midnight (Havana, Beirut, Santiago, the Azores,
+  Cairo, Sao Paulo until 2018, ...) there is no 00:00 and the day begins at
+  the transition, e.g. 01:00;
+* where a whole date was skipped (Pacific/Apia on 2011-12-30) that date never
+  begins at all;
+* where clocks go back across midnight (America/St_Johns at 00:01 until 2010,
+  Antarctica/Casey in 2010) the local date goes backwards for a while; a date
+  that has already begun does not begin a second time.
+
+Only the standard library is used, so this module is safe to import anywhere
+(Celery workers, forms, migrations) without configuring Django.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time, timedelta, timezone
+from functools import lru_cache
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+
+__all__ = ["due_and_next", "first_due", "next_build_at", "validate_time_zone"]
+
+_UTC = timezone.utc
+_MIDNIGHT = time()
+_DAY = timedelta(days=1)
+_TICK = timedelta(microseconds=1)
+
+# Since 1970 every UTC offset lies within -12h..+14h, so the local clock can
+# never fall back by 27 hours or more: instants more than _LOOKBACK before
+# `after` cannot have reached a later local date than `after` itself.
+_LOOKBACK = timedelta(hours=27)
+# Spacing of the offset probes. tzdata never changes a zone's offset twice
+# within a few hours (since 1970 the closest pair is a week apart), so equal
+# offsets at neighbouring probes mean the offset was constant in between.
+_PROBE = timedelta(hours=6)
+# Some day always begins within about a day of any instant; scanning this far
+# without finding one means the zone data is unusable.
+_HORIZON = timedelta(days=8)
+
+# Names that zoneinfo lists on some hosts but that are not zones a user should
+# pick: "localtime" links to the server's own setting, "posixrules" is a legacy
+# tzdata helper file.
+_NOT_IANA = frozenset({"localtime", "posixrules"})
+
+
+@lru_cache(maxsize=1)
+def _known_zones() -> tuple[frozenset[str], dict[str, str]]:
+    """The IANA keys, and a map from each case-folded key to its canonical spelling."""
+    names = sorted(available_timezones() - _NOT_IANA)
+    by_folded: dict[str, str] = {}
+    for name in names:
+        by_folded.setdefault(name.casefold(), name)
+    return frozenset(names), by_folded
+
+
+def validate_time_zone(name: str) -> str:
+    """Return the canonical IANA key for `name`, or raise ValueError.
+
+    Matching ignores case ('asia/kathmandu' gives 'Asia/Kathmandu') so that a
+    hand-typed name is stored in the spelling every platform understands.
+    """
+    if name is None or (isinstance(name, str) and not name.strip()):
+        raise ValueError("A time zone is required. Use an IANA name such as 'Europe/Paris'.")
+    if not isinstance(name, str):
+        raise ValueError(
+            f"Time zone must be a string, not {type(name).__name__}. "
+            "Use an IANA name such as 'Europe/Paris'."
+        )
+    names, by_folded = _known_zones()
+    if name in names:
+        return name
+    canonical = by_folded.get(name.casefold())
+    if canonical is None:
+        raise ValueError(f"Unknown time zone {name!r}. Use an IANA name such as 'Europe/Paris'.")
+    return canonical
+
+
+@lru_cache(maxsize=None)
+def _zone(tz_name: str) -> ZoneInfo:
+    """Load a zone once, reporting bad names as ValueError like validate_time_zone."""
+    try:
+        return ZoneInfo(tz_name)
+    except (ZoneInfoNotFoundError, ValueError, TypeError) as exc:
+        raise ValueError(
+            f"Unknown time zone {tz_name!r}. Use an IANA name such as 'Europe/Paris'."
+        ) from exc
+
+
+def _require_aware(value: datetime, what: str) -> None:
+    """Reject naive datetimes: an instant without a zone is ambiguous."""
+    if not isinstance(value, datetime):
+        raise TypeError(f"{what} must be a datetime, not {type(value).__name__}")
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError(f"{what} must be timezone-aware, got naive {value.isoformat()}")
+
+
+def _offset(tz: ZoneInfo, instant: datetime) -> timedelta:
+    """UTC offset in force in `tz` at the aware instant."""
+    return instant.astimezone(tz).utcoffset()
+
+
+def _midnight_utc(day: date, offset: timedelta) -> datetime:
+    """The UTC instant at which wall time `day` 00:00 occurs under `offset`."""
+    return datetime.combine(day, _MIDNIGHT, tzinfo=_UTC) - offset
+
+
+def next_build_at(tz_name: str, after: datetime) -> datetime:
+    """First instant, in UTC, of the first local day in `tz_name` that begins after `after`.
+
+    `after` must be aware. The result is strictly later than `after`; an
+    `after` that is exactly the start of a day yields the start of the next
+    day. See the module docstring for what "begins" means around DST changes
+    and skipped dates.
+    """
+    _require_aware(after, "after")
+    tz = _zone(tz_name)
+    now = after.astimezone(_UTC)
+    local = now.astimezone(tz)
+    offset = local.utcoffset()
+    candidate = _midnight_utc(local.date() + _DAY, offset)
+    # Common case: the offset is the same from _LOOKBACK before `after` up to
+    # the next wall midnight, so local time runs straight through it and that
+    # midnight is where the next day begins.
+    floor = now - _LOOKBACK
+    probe = candidate
+    while True:
+        if _offset(tz, probe) != offset:
+            return _scan_for_next_day(tz, now)
+        if probe <= floor:
+            return candidate
+        probe = max(probe - _PROBE, floor)
+
+
+def _offset_pieces(tz: ZoneInfo, start: datetime):
+    """Yield (begin, offset) for consecutive pieces of time with a constant offset.
+
+    Pieces are at most _PROBE long; where the offset changes inside a step the
+    exact instant of the change (to the microsecond) is found by bisection.
+    """
+    here = start
+    offset = _offset(tz, here)
+    while True:
+        yield here, offset
+        probe = here + _PROBE
+        new_offset = _offset(tz, probe)
+        if new_offset != offset:
+            low, high = here, probe
+            while high - low > _TICK:
+                middle = low + (high - low) // 2
+                if _offset(tz, middle) == offset:
+                    low = middle
+                else:
+                    high = middle
+            probe, new_offset = high, _offset(tz, high)
+        here, offset = probe, new_offset
+
+
+def _scan_for_next_day(tz: ZoneInfo, now: datetime) -> datetime:
+    """Exact search used near offset changes.
+
+    Walks constant-offset pieces from _LOOKBACK before `now`. `latest` is the
+    latest local date reached up to `now`; every date up to it has already
+    begun, so the answer is the first instant after `now` whose local date is
+    later than `latest`.
+    """
+    pieces = _offset_pieces(tz, now - _LOOKBACK)
+    begin, offset = next(pieces)
+    latest = (begin + offset).date()
+    limit = now + _HORIZON
+    for end, next_offset in pieces:
+        if begin <= now:
+            last = min(end - _TICK, now)
+            latest = max(latest, (last + offset).date())
+        if end > now:
+            start = max(begin, _midnight_utc(latest + _DAY, offset))
+            if start < end:
+                return start
+        if end > limit:
+            break
+        begin, offset = end, next_offset
+    raise RuntimeError(f"no local day begins in {tz.key} within {_HORIZON} of {now.isoformat()}")
+
+
+def first_due(tz_name: str, created_at: datetime) -> datetime:
+    """When a newly saved export is first built: the next local day's start."""
+    return next_build_at(tz_name, created_at)
+
+
+def due_and_next(tz_name: str, next_due: datetime, now: datetime) -> tuple[bool, datetime]:
+    """The dispatcher's rule for one saved export at the tick `now`.
+
+    Returns (due, new_next_due). The export is due iff `next_due <= now`; a
+    due export's next build is the start of the next local day after `now`
+    rather than after `next_due`, so a dispatcher that was down for a while
+    builds each missed export once instead of once per missed day or tick.
+    """
+    _require_aware(next_due, "next_due")
+    _require_aware(now, "now")
+    if next_due <= now:
+        return True, next_build_at(tz_name, now)
+    return False, next_due
