@@ -28,9 +28,12 @@ def test_export_to_xlsx_shows_progress_and_downloads_a_workbook(worker, logged_i
     assert page.locator("a.soil-download").is_hidden()
 
     redis_client.set(GATE_KEY.format(f"export-{domain.slug}"), 1, ex=60)
-    link = page.locator("a.soil-download")
+    # Once done, the page shows the finished run: its status, size and a Download button.
+    link = page.locator("#run-download")
     link.wait_for(state="visible", timeout=60_000)
-    assert page.locator(".soil-bar").get_attribute("aria-valuenow") == "100"
+    assert page.locator("#run-status").inner_text() == "Succeeded"
+    assert "2500 rows" in page.locator("main").inner_text()
+    assert page.locator("#cancel-run").count() == 0
 
     with page.expect_download() as download_info:
         link.click()
