@@ -5,7 +5,7 @@ Nothing here knows about Celery: progress and cancellation come in as plain call
 import os
 import re
 import tempfile
-from itertools import islice
+from contextlib import closing
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
@@ -13,6 +13,7 @@ from django.core.files import File
 from django.core.files.storage import storages
 from django.utils import timezone
 
+from .rows import row_chunks
 from .sources import get_source
 from .writers import get_writer
 
@@ -23,13 +24,6 @@ class ExportCancelled(Exception):
 
 def export_storage():
     return storages[settings.EXPORTS_STORAGE]
-
-
-def iter_chunks(rows, size):
-    """Lists of up to `size` rows from an iterator, without reading ahead further."""
-    rows = iter(rows)
-    while chunk := list(islice(rows, size)):
-        yield chunk
 
 
 def export_filename(definition, file_extension, when=None):
@@ -55,17 +49,20 @@ def write_export(definition, parameters, path, progress=None, is_cancelled=None,
     queryset, columns = planned_rows(definition, parameters)
     total = queryset.count()
     writer_class = get_writer(parameters["format"])
-    rows = queryset.values_list(*[column.key for column in columns]).iterator(chunk_size=chunk_size)
-    with writer_class(path, [c.label for c in columns], [c.type for c in columns],
-                      tz=ZoneInfo(definition.domain.time_zone)) as writer:
+    tz = ZoneInfo(definition.domain.time_zone)
+    with writer_class(path, [c.label for c in columns], [c.type for c in columns], tz=tz) as writer:
         if progress:
             progress(0, total)
-        for chunk in iter_chunks(rows, chunk_size):
-            if is_cancelled and is_cancelled():
-                raise ExportCancelled()
-            writer.write_rows(chunk)
-            if progress:
-                progress(writer.rows_written, max(total, writer.rows_written))
+        chunks = row_chunks(queryset, [column.key for column in columns], chunk_size, tz=tz,
+                            datetime_keys=[column.key for column in columns if column.type == "datetime"],
+                            fuse=writer.set_source_expressions)
+        with closing(chunks):
+            for chunk in chunks:
+                if is_cancelled and is_cancelled():
+                    raise ExportCancelled()
+                writer.write_rows(chunk)
+                if progress:
+                    progress(writer.rows_written, max(total, writer.rows_written))
         return writer.rows_written
 
 
