@@ -309,3 +309,39 @@ def test_api_answers_json_errors(client, alice, definition):
     assert response.status_code == 400 and "format" in response.json()["fields"]
     response = client.post(url, "not json", content_type="application/json", HTTP_AUTHORIZATION=basic(alice))
     assert response.status_code == 400
+
+
+# --- editing definitions in the UI and the admin ---
+
+@pytest.mark.django_db
+def test_a_member_creates_a_definition_in_the_ui_with_chosen_columns(alice_client, domain):
+    url = reverse("exports:definition_new", args=[domain.slug])
+    response = alice_client.post(url, {"name": "Ages", "source": "form_submissions", "columns": ["age", "village"],
+                                       "format": "zip", "is_daily_saved": "on"})
+    assert response.status_code == 302
+    definition = ExportDefinition.objects.get(domain=domain, name="Ages")
+    assert definition.columns == ["age", "village"] and definition.format == "zip"
+    assert definition.saved.next_build_at > timezone.now()  # a daily saved export is scheduled at once
+
+
+@pytest.mark.django_db
+def test_a_definition_with_bad_dates_is_refused_with_a_message(alice_client, domain):
+    url = reverse("exports:definition_new", args=[domain.slug])
+    response = alice_client.post(url, {"name": "Backwards", "source": "form_submissions", "format": "csv",
+                                       "date_from": "2025-02-01", "date_to": "2025-01-01"})
+    assert response.status_code == 400
+    assert b"The start date is after the end date." in response.content
+    assert not ExportDefinition.objects.filter(name="Backwards").exists()
+
+
+@pytest.mark.django_db
+def test_staff_edit_definitions_and_see_runs_in_the_admin(client, make_user, definition):
+    admin = make_user("admin", is_staff=True, is_superuser=True)
+    client.force_login(admin)
+    change_url = reverse("admin:exports_exportdefinition_change", args=[definition.pk])
+    assert client.get(change_url).status_code == 200
+    response = client.post(change_url, {"domain": definition.domain_id, "name": definition.name,
+                                        "source": "form_submissions", "columns": '["nope"]', "format": "csv"})
+    assert response.status_code == 200 and b"Unknown column(s)" in response.content
+    for model in ("domain", "exportrun", "savedexport"):
+        assert client.get(reverse(f"admin:exports_{model}_changelist")).status_code == 200

@@ -132,3 +132,28 @@ def test_a_task_started_by_the_worker_leaves_a_record_we_can_read(worker):
     result = my_cool_task.delay()
     result.get(timeout=30)
     assert get_task_status(AsyncResult(result.id)).success()
+
+
+def test_a_multiple_task_download_is_ready_when_every_task_is(worker, alice_client, alice):
+    from celery import group
+
+    from soil import MultipleTaskDownload
+
+    download = MultipleTaskDownload(owner_ids=[alice.pk])
+    download.set_task(group(my_cool_task.s() for _ in range(3)).apply_async(), 60)
+    assert type(DownloadBase.get(download.download_id)) is MultipleTaskDownload
+    data = wait_for(lambda: (s := status_of(alice_client, download))["state"] == "success" and s,
+                    message="the group to finish")
+    assert data["percent"] == 100 and data["is_ready"]
+
+
+def test_a_multiple_task_download_fails_when_one_task_fails(worker, alice_client, alice):
+    from celery import group
+
+    from soil import MultipleTaskDownload
+
+    download = MultipleTaskDownload(owner_ids=[alice.pk])
+    download.set_task(group([my_cool_task.s(), fail_by_raising.s("one part broke")]).apply_async(), 60)
+    data = wait_for(lambda: (s := status_of(alice_client, download))["state"] == "failed" and s,
+                    message="the group to fail")
+    assert "one part broke" in data["errors"][0]
