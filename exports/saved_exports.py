@@ -101,9 +101,3 @@ def saved_export_for(user, slug, definition_id):
             .filter(definition_id=definition_id, definition__domain__slug=slug,
                     definition__domain__members=user, definition__is_daily_saved=True)
             .first())
-
-
-def is_idle(saved, now=None):
-    now = now or timezone.now()
-    last_used = saved.last_downloaded_at or saved.created_at
-    return last_used < now - datetime.timedelta(days=settings.SAVED_EXPORTS_IDLE_DAYS)

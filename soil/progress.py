@@ -4,7 +4,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from celery import states as celery_states
-from celery.result import AsyncResult
 
 from .exceptions import TaskFailedError
 
@@ -254,6 +253,3 @@ class TaskProgressManager:
             self._write()
         return False
 
-
-def get_async_result(task_id):
-    return AsyncResult(task_id) if task_id else None
