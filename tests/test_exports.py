@@ -345,3 +345,16 @@ def test_staff_edit_definitions_and_see_runs_in_the_admin(client, make_user, def
     assert response.status_code == 200 and b"Unknown column(s)" in response.content
     for model in ("domain", "exportrun", "savedexport"):
         assert client.get(reverse(f"admin:exports_{model}_changelist")).status_code == 200
+
+
+@pytest.mark.django_db
+def test_temporary_files_are_removed_on_success_and_on_failure(definition, tmp_path, monkeypatch):
+    from exports.building import ExportCancelled, build_and_store
+
+    monkeypatch.setattr("tempfile.tempdir", str(tmp_path))
+    key, rows, size = build_and_store(definition, {"format": "xlsx"}, "exports/tmp-check")
+    assert rows == 42 and size > 0 and export_storage().exists(key)
+    assert list(tmp_path.iterdir()) == []
+    with pytest.raises(ExportCancelled):
+        build_and_store(definition, {"format": "csv"}, "exports/tmp-check", is_cancelled=lambda: True)
+    assert list(tmp_path.iterdir()) == []
