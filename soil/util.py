@@ -77,9 +77,13 @@ def get_task(task_id):
     return AsyncResult(task_id)
 
 
-def get_download_context(download_id, message=None, require_result=False):
-    """The state of a download for a page or an API; raises TaskFailedError if its task failed."""
-    download = DownloadBase.get(download_id)
+def get_download_context(download_id, message=None, require_result=False, download=None):
+    """The state of a download for a page or an API; raises TaskFailedError if its task failed.
+
+    Pass `download` when the caller has already read the record, to save a second read.
+    """
+    if download is None:
+        download = DownloadBase.get(download_id)
     has_file = download is not None and download.has_file
     if download is None:
         download = DownloadBase(download_id=download_id)

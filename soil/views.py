@@ -34,13 +34,13 @@ def retrieve_download(request, download_id, template="soil/retrieve_download.htm
     if error:
         return error
     if "get_file" in request.GET:
-        if not download_status(download_id)["download_url"]:
+        if not download_status(download_id, download)["download_url"]:
             return _missing(request, download_id)
         return download.toHttpResponse()
     context = {
         "download_id": download_id,
         "download": download,
-        "status": download_status(download_id),
+        "status": download_status(download_id, download),
         "status_url": reverse("download_status", args=[download_id]),
         "poll_url": reverse("ajax_job_poll", args=[download_id]),
         **(extra_context or {}),
@@ -54,7 +54,7 @@ def ajax_job_poll(request, download_id, template="soil/partials/job_status.html"
     download, error = _owned_download(request, download_id)
     if error:
         return error
-    return render(request, template, {"download_id": download_id, "status": download_status(download_id)})
+    return render(request, template, {"download_id": download_id, "status": download_status(download_id, download)})
 
 
 @login_required
@@ -65,7 +65,7 @@ def status_json(request, download_id):
         return JsonResponse({"error": "This download has expired or never existed."}, status=404)
     if not download.is_owner(request.user):
         return JsonResponse({"error": "This download belongs to someone else."}, status=403)
-    return JsonResponse(download_status(download_id))
+    return JsonResponse(download_status(download_id, download))
 
 
 @login_required
