@@ -13,7 +13,7 @@ from django.db import connection
 
 from project.celery import app as celery_app
 
-pytest_plugins = ["tests.s3_server"]  # the SeaweedFS S3 server fixtures
+pytest_plugins = ["tests.s3_server", "tests.processes"]  # SeaweedFS S3; private deployments for fault tests
 
 ROOT = Path(__file__).resolve().parent.parent
 WORKER_LOG = ROOT / ".run" / "test-worker.log"

@@ -1,0 +1,392 @@
+"""Real processes for fault tests: a private Redis, web servers and Celery workers, killed by PID.
+
+Fault tests never touch the suite's own Redis or worker: each builds a small deployment of its
+own (`stack` fixture) on free ports, pointing at the test database, and breaks it on purpose.
+
+    def test_something(stack):
+        web = stack.web()
+        worker = stack.worker()
+        session = stack.login(user)
+        ...
+        worker.kill()          # SIGKILL by PID
+        stack.redis.restart()  # with its append-only file, or empty=True
+"""
+import http.cookiejar
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+LOG_TAIL = 4000
+
+
+def free_port():
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_until(predicate, timeout, message, interval=0.1):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"Timed out after {timeout} s waiting for {message}")
+        time.sleep(interval)
+
+
+def pid_alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie still answers kill(0); it is dead for our purposes.
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+class Process:
+    """A child process with its own log file, stopped by PID."""
+
+    name = "process"
+
+    def __init__(self, command, env, log_path):
+        self.command, self.env, self.log_path = command, env, Path(log_path)
+        self.process = None
+
+    def start(self):
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        log = open(self.log_path, "ab")  # noqa: SIM115 (the child keeps it)
+        self.process = subprocess.Popen(self.command, cwd=ROOT, env=self.env, stdout=log,
+                                        stderr=subprocess.STDOUT, start_new_session=True)
+        log.close()
+        return self
+
+    @property
+    def pid(self):
+        return self.process.pid
+
+    @property
+    def alive(self):
+        return self.process is not None and self.process.poll() is None
+
+    def signal(self, signum):
+        if self.alive:
+            os.kill(self.pid, signum)
+
+    def kill(self):
+        """SIGKILL the process itself (not its children), then reap it."""
+        self.signal(signal.SIGKILL)
+        self.process.wait(timeout=10)
+
+    def kill_group(self):
+        """SIGKILL the process and every process of its session (a whole worker with its children)."""
+        if self.process is None:
+            return
+        try:
+            os.killpg(self.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.process.wait(timeout=10)
+
+    def stop(self, timeout=20):
+        if not self.alive:
+            return
+        self.signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.kill_group()
+        else:
+            self.kill_group()  # children a SIGTERM left behind
+
+    def log_tail(self, size=LOG_TAIL):
+        try:
+            return self.log_path.read_text(errors="replace")[-size:]
+        except OSError:
+            return "(no log)"
+
+    def children(self):
+        """PIDs of the direct children (a prefork worker's pool processes)."""
+        found = []
+        for task in Path(f"/proc/{self.pid}/task").glob("*"):
+            try:
+                found += [int(pid) for pid in (task / "children").read_text().split()]
+            except OSError:
+                pass
+        return found
+
+
+class RedisServer(Process):
+    """A private redis-server on a free port, with an append-only file so a restart keeps its data."""
+
+    name = "redis"
+
+    def __init__(self, workdir, port=None, appendonly=True):
+        self.port = port or free_port()
+        self.dir = Path(workdir) / f"redis-{self.port}"
+        self.dir.mkdir(parents=True, exist_ok=True)
+        command = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.dir),
+                   "--save", "", "--appendonly", "yes" if appendonly else "no", "--appendfsync", "always",
+                   "--daemonize", "no"]
+        super().__init__(command, dict(os.environ), self.dir / "redis.log")
+
+    @property
+    def url(self):
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def client(self):
+        import redis
+
+        return redis.Redis.from_url(self.url, socket_connect_timeout=1, socket_timeout=2)
+
+    def answers(self):
+        try:
+            return self.client().ping()
+        except Exception:  # noqa: BLE001 (any failure means "not yet")
+            return False
+
+    def start(self):
+        super().start()
+        wait_until(self.answers, 10, f"redis on port {self.port}")
+        return self
+
+    def restart(self, empty=False, down_for=0.0):
+        """SIGKILL, wait `down_for` seconds, start again on the same port (empty: without its data)."""
+        self.kill()
+        if empty:
+            for path in self.dir.iterdir():
+                if path.name != "redis.log":
+                    shutil.rmtree(path) if path.is_dir() else path.unlink()
+        time.sleep(down_for)
+        return self.start()
+
+
+class WebServer(Process):
+    """Django's development server, without the reloader, on a free port."""
+
+    name = "web"
+
+    def __init__(self, env, log_path, port=None):
+        self.port = port or free_port()
+        command = [sys.executable, "manage.py", "runserver", "--noreload", "--skip-checks", f"127.0.0.1:{self.port}"]
+        super().__init__(command, env, log_path)
+
+    @property
+    def url(self):
+        return f"http://127.0.0.1:{self.port}"
+
+    def answers(self):
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
+                return True
+        except OSError:
+            return False
+
+    def start(self):
+        super().start()
+        wait_until(lambda: self.answers() or not self.alive, 30, f"the web server on port {self.port}")
+        if not self.alive:
+            raise RuntimeError(f"The web server died:\n{self.log_tail()}")
+        return self
+
+
+class Worker(Process):
+    """A `celery worker` process on the given queues."""
+
+    name = "worker"
+
+    def __init__(self, env, log_path, queues, hostname, concurrency=2, extra_args=()):
+        self.hostname = hostname
+        command = [sys.executable, "-m", "celery", "-A", "project", "worker", "-Q", ",".join(queues),
+                   "--concurrency", str(concurrency), "-n", hostname, "-l", "info",
+                   "--without-gossip", "--without-mingle", *extra_args]
+        super().__init__(command, env, log_path)
+
+    def start(self, timeout=60):
+        from celery import Celery
+
+        super().start()
+        app = Celery(broker=self.env["REDIS_URL"])
+        try:
+            wait_until(lambda: not self.alive or app.control.ping(destination=[self.hostname], timeout=0.5),
+                       timeout, f"worker {self.hostname} to answer a ping")
+        finally:
+            app.close()
+        if not self.alive:
+            raise RuntimeError(f"The worker died at start:\n{self.log_tail()}")
+        return self
+
+
+class HttpSession:
+    """A browser-like HTTP client: cookies, Django's CSRF token, JSON in and out."""
+
+    def __init__(self, base_url, timeout=10):
+        self.base_url = base_url
+        self.timeout = timeout
+        self.cookies = http.cookiejar.CookieJar()
+        self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(self.cookies),
+                                                  NoRedirect())
+
+    def csrf_token(self):
+        for cookie in self.cookies:
+            if cookie.name == "csrftoken":
+                return cookie.value
+        return ""
+
+    def request(self, method, path, data=None, json_body=None, headers=None):
+        """(status, headers, body bytes); never raises for an HTTP error status."""
+        headers = {"X-CSRFToken": self.csrf_token(), "Referer": self.base_url + "/", **(headers or {})}
+        body = None
+        if json_body is not None:
+            body = json.dumps(json_body).encode()
+            headers["Content-Type"] = "application/json"
+        elif data is not None:
+            body = urllib.parse.urlencode({**data, "csrfmiddlewaretoken": self.csrf_token()}).encode()
+            headers["Content-Type"] = "application/x-www-form-urlencoded"
+        request = urllib.request.Request(self.base_url + path, data=body, method=method, headers=headers)
+        try:
+            with self.opener.open(request, timeout=self.timeout) as response:
+                return response.status, dict(response.headers), response.read()
+        except urllib.error.HTTPError as error:
+            return error.code, dict(error.headers), error.read()
+
+    def get(self, path, **kwargs):
+        return self.request("GET", path, **kwargs)
+
+    def post(self, path, data=None, **kwargs):
+        return self.request("POST", path, data=data if data is not None else {}, **kwargs)
+
+    def json(self, method, path, **kwargs):
+        status, headers, body = self.request(method, path, headers={"Accept": "application/json"}, **kwargs)
+        try:
+            return status, json.loads(body or b"null")
+        except ValueError:
+            return status, {"raw": body[:500].decode(errors="replace")}
+
+    def login(self, username, password):
+        self.get("/accounts/login/")
+        status, headers, _ = self.post("/accounts/login/", {"username": username, "password": password})
+        assert status == 302, f"login failed with {status}"
+        return self
+
+
+class NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):
+        return None
+
+
+def database_url():
+    """The test database that pytest-django created, as a URL for child processes."""
+    from django.db import connection
+
+    db = connection.settings_dict
+    if db["ENGINE"] == "django.db.backends.sqlite3":
+        return f"sqlite:///{db['NAME']}"
+    user = db.get("USER") or ""
+    password = f":{db['PASSWORD']}" if db.get("PASSWORD") else ""
+    auth = f"{user}{password}@" if user else ""
+    port = f":{db['PORT']}" if db.get("PORT") else ""
+    return f"postgres://{auth}{db.get('HOST') or ''}{port}/{db['NAME']}"
+
+
+class Stack:
+    """A private deployment for one test: Redis, then web servers and workers on demand."""
+
+    def __init__(self, workdir, media_root):
+        self.workdir = Path(workdir)
+        self.media_root = media_root
+        self.redis = RedisServer(self.workdir).start()
+        self.processes = [self.redis]
+        self.overrides = {}
+
+    def env(self, **overrides):
+        from django.conf import settings
+
+        env = {
+            **os.environ,
+            "DATABASE_URL": database_url(),
+            "REDIS_URL": self.redis.url,
+            "CELERY_BROKER_URL": self.redis.url,
+            "CELERY_RESULT_BACKEND": self.redis.url,
+            "SECRET_KEY": "test-only-secret-key",
+            "DEBUG": "false",
+            "USE_CELERY": "true",
+            "MEDIA_ROOT": str(self.media_root),
+            "STATIC_ROOT": str(settings.STATIC_ROOT),
+            "PYTHONUNBUFFERED": "1",
+            **self.overrides,
+        }
+        env.update({key: str(value) for key, value in overrides.items()})
+        return env
+
+    def _log(self, kind):
+        count = sum(1 for process in self.processes if process.name == kind)
+        return self.workdir / f"{kind}-{count + 1}.log"
+
+    def web(self, **env):
+        server = WebServer(self.env(**env), self._log("web"))
+        self.processes.append(server)
+        return server.start()
+
+    def worker(self, queues=None, concurrency=2, extra_args=("--include", "tests.celery_tasks"), **env):
+        from django.conf import settings
+
+        queues = queues or list(settings.QUEUE_TABLE)
+        hostname = f"fault-{len(self.processes)}-{os.getpid()}@localhost"
+        worker = Worker(self.env(**env), self._log("worker"), queues, hostname, concurrency, extra_args)
+        self.processes.append(worker)
+        return worker.start()
+
+    def session(self, web):
+        return HttpSession(web.url)
+
+    def logs(self):
+        return "\n".join(f"--- {p.name} {p.log_path.name} (pid {p.pid if p.process else '-'}):\n{p.log_tail()}"
+                         for p in self.processes)
+
+    def close(self):
+        for process in reversed(self.processes):
+            try:
+                process.stop()
+            except Exception:  # noqa: BLE001 (clean up the others whatever happens)
+                pass
+
+
+@pytest.fixture
+def stack(transactional_db, tmp_path, request):
+    """A private Redis plus whatever web servers and workers the test starts; all stopped at the end.
+
+    On failure the tail of every process's log is printed with the test's report.
+    """
+    deployment = Stack(tmp_path / "stack", tmp_path / "media")
+    yield deployment
+    report = getattr(request.node, "rep_call", None)
+    if report is not None and report.failed:
+        print(deployment.logs())
+    deployment.close()
+
+
+@pytest.hookimpl(tryfirst=True, hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    setattr(item, f"rep_{report.when}", report)
+
