@@ -14,9 +14,8 @@ from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
-from soil.status import download_status
-
-from . import selectors, services
+from . import reaper, selectors, services
+from .progress import run_status as live_status
 from .forms import StartExportForm
 from .views import file_response_for_run
 
@@ -75,7 +74,7 @@ def run_json(run):
         "error": run.error,
         "created_at": run.created_at.isoformat(),
         "expires_at": run.expires_at.isoformat() if run.expires_at else None,
-        "progress": download_status(run.download_id) if run.is_active else None,
+        "progress": live_status(run) if run.is_active else None,
         "status_url": reverse("exports:api_run", args=[run.pk]),
         "file_url": reverse("exports:api_file", args=[run.pk]),
     }
@@ -104,7 +103,7 @@ def start(request, slug, definition_id):
 @require_GET
 @api_view
 def run_status(request, run_id):
-    return JsonResponse(run_json(selectors.run_for(request.user, run_id)))
+    return JsonResponse(run_json(reaper.check_run(selectors.run_for(request.user, run_id))))
 
 
 @require_GET

@@ -4,26 +4,23 @@ Nothing here knows about Celery: progress and cancellation come in as plain call
 """
 import os
 import re
-import tempfile
 from contextlib import closing
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
-from django.core.files import File
-from django.core.files.storage import storages
 from django.utils import timezone
 
+from . import tempfiles
 from .rows import row_chunks
 from .sources import get_source
+from .storage import export_storage, publish
 from .writers import get_writer
+
+__all__ = ["ExportCancelled", "build_and_store", "export_filename", "export_storage", "planned_rows", "write_export"]
 
 
 class ExportCancelled(Exception):
     """The user cancelled the export; no file is kept."""
-
-
-def export_storage():
-    return storages[settings.EXPORTS_STORAGE]
 
 
 def export_filename(definition, file_extension, when=None):
@@ -67,18 +64,17 @@ def write_export(definition, parameters, path, progress=None, is_cancelled=None,
 
 
 def build_and_store(definition, parameters, storage_key_prefix, progress=None, is_cancelled=None):
-    """Build the export in a temporary file and save it to export storage.
+    """Build the export in a temporary file and publish it to export storage once it is whole.
 
-    Returns (storage_key, rows, bytes). The temporary file is removed on success and on failure.
+    Returns (storage_key, rows, bytes). The temporary file is removed on success and on failure;
+    one left by a killed process is swept by exports.tempfiles.sweep_orphans.
     """
     writer_class = get_writer(parameters["format"])
-    handle, path = tempfile.mkstemp(prefix="export-", suffix=writer_class.file_extension)
-    os.close(handle)
+    path = tempfiles.new_temp_path(writer_class.file_extension)
     try:
         rows = write_export(definition, parameters, path, progress=progress, is_cancelled=is_cancelled)
         size = os.path.getsize(path)
-        with open(path, "rb") as built:
-            key = export_storage().save(f"{storage_key_prefix}{writer_class.file_extension}", File(built))
+        key = publish(path, f"{storage_key_prefix}{writer_class.file_extension}")
         return key, rows, size
     finally:
-        os.remove(path)
+        tempfiles.remove(path)

@@ -113,6 +113,12 @@ class ExportRun(models.Model):
     duration = models.DurationField(null=True, blank=True)
     error = models.TextField(blank=True)
     cancel_requested = models.BooleanField(default=False)
+    # The lifecycle (exports.lifecycle): how often the run was queued, and the lease of the build under way.
+    attempts = models.PositiveSmallIntegerField(default=0, help_text="How many times the run was queued.")
+    queued_at = models.DateTimeField(null=True, blank=True)
+    lease_id = models.CharField(max_length=64, blank=True, help_text="The attempt holding the build.")
+    lease_owner = models.CharField(max_length=200, blank=True, help_text="host:pid of the process building it.")
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
     notify_by_email = models.BooleanField(default=False)
     email_sent_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
@@ -125,6 +131,7 @@ class ExportRun(models.Model):
         indexes = [
             models.Index(fields=["owner", "-created_at"]),
             models.Index(fields=["status", "expires_at"]),
+            models.Index(fields=["status", "lease_expires_at"]),
         ]
         constraints = [
             # At most one queued or running run per (user, definition, parameters).

@@ -1,10 +1,12 @@
 """Writes: starting, running, cancelling and expiring exports. Plain functions, no HTTP, no Celery."""
 import datetime
+import errno
 import hashlib
 import json
 import logging
 
 from celery import uuid
+from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.core.mail import send_mail
@@ -13,10 +15,14 @@ from django.urls import reverse
 from django.utils import timezone
 
 from soil import DownloadBase
+from soil.downloads import new_download_id
 from soil.util import expose_blob_download
 
-from .building import ExportCancelled, build_and_store, export_filename, export_storage, planned_rows
+from . import lifecycle, queueing, reaper
+from .building import ExportCancelled, build_and_store, export_filename, planned_rows
 from .models import ExportRun
+from .sources import SourceError
+from .storage import delete_quietly
 from .writers import get_writer
 
 log = logging.getLogger(__name__)
@@ -71,14 +77,15 @@ def ensure_member(user, domain):
 def start_export(user, definition, format=None, date_from=None, date_to=None, notify_by_email=False):
     """Create a run and queue it after the transaction commits; returns (run, created).
 
-    The same user asking for the same export while one is queued or running gets that run back.
-    An export over EXPORT_MAX_ROWS rows is refused before anything is queued.
+    The same user asking for the same export while one is queued or running gets that run back,
+    unless that run is stuck (then the reaper settles it first). An export over EXPORT_MAX_ROWS rows
+    is refused before anything is queued.
     """
     ensure_member(user, definition.domain)
     parameters = export_parameters(definition, format, date_from, date_to)
     key = parameters_key(definition, parameters)
     active = ExportRun.objects.filter(owner=user, definition=definition, parameters_key=key, status__in=ExportRun.ACTIVE)
-    if existing := active.first():
+    if (existing := active.first()) and reaper.check_run(existing).is_active:
         return existing, False
 
     queryset, _ = planned_rows(definition, query_parameters(parameters))
@@ -88,27 +95,18 @@ def start_export(user, definition, format=None, date_from=None, date_to=None, no
             f"This export has {total:,} rows, more than the limit of {settings.EXPORT_MAX_ROWS:,}. "
             "Choose a shorter date range."
         )
-
-    download = DownloadBase(owner_ids=[user.pk], task_id=uuid(), message=f"Export of {definition.name}")
     try:
         with transaction.atomic():
             run = ExportRun.objects.create(
                 owner=user, domain=definition.domain, definition=definition, parameters=parameters,
-                parameters_key=key, task_id=download.task_id, download_id=download.download_id,
-                notify_by_email=notify_by_email,
+                parameters_key=key, task_id=uuid(), download_id=new_download_id(),
+                notify_by_email=notify_by_email, queued_at=timezone.now(),
             )
     except IntegrityError:
         # Another request created the same run between our check and our insert.
         return active.get(), False
-    download.save(settings.EXPORT_FILE_EXPIRY)
-    transaction.on_commit(lambda: _queue(run))
+    queueing.queue_run(run)
     return run, True
-
-
-def _queue(run):
-    from .tasks import run_export
-
-    run_export.apply_async(args=[str(run.pk)], task_id=run.task_id)
 
 
 def rerun(user, run, notify_by_email=False):
@@ -118,45 +116,48 @@ def rerun(user, run, notify_by_email=False):
                         notify_by_email=notify_by_email)
 
 
-def execute_run(run_id, progress=None):
-    """Build the file of a queued run, store it, and expose it to its owner.
+def execute_run(run_id, task_id, progress=None, time_limit=None):
+    """Build the file of a queued run under a lease, publish it, and expose it to its owner.
 
-    Safe to run twice: a run that is no longer queued or running is returned untouched.
-    Raises ExportCancelled when the user cancelled before or during the build.
+    Safe to deliver twice: a message for a run that finished, was cancelled, was queued again since,
+    or is being built elsewhere returns None without building. Raises ExportCancelled when the user
+    cancelled during the build; other errors fail the run in words and are raised again.
+    `time_limit` (seconds) is the soft limit the task runs under, for the words of a timeout.
     """
+    lease = lifecycle.start(run_id, task_id)
+    if lease is None:
+        log.info("Export run %s: message %s has nothing to build", run_id, task_id)
+        return None
     run = ExportRun.objects.select_related("definition__domain", "owner").get(pk=run_id)
-    if run.status == Status.CANCELLED:
-        raise ExportCancelled()
-    if run.status not in ExportRun.ACTIVE:
-        return run
-    started = timezone.now()
-    ExportRun.objects.filter(pk=run.pk).update(status=Status.RUNNING, started_at=started)
-
-    def is_cancelled():
-        return ExportRun.objects.filter(pk=run.pk, cancel_requested=True).exists()
-
-    try:
-        if is_cancelled():
-            raise ExportCancelled()
-        key, rows, size = build_and_store(
-            run.definition, query_parameters(run.parameters), f"exports/{run.domain.slug}/{run.pk}",
-            progress=progress, is_cancelled=is_cancelled,
-        )
-    except ExportCancelled:
-        _finish(run, Status.CANCELLED, error="Cancelled by the user.")
-        raise
-    except Exception as exc:
-        log.exception("Export run %s failed", run.pk)
-        _finish(run, Status.FAILED, error=str(exc) or type(exc).__name__)
-        raise
+    with lifecycle.LeaseKeeper(lease) as keeper:
+        try:
+            key, rows, size = build_and_store(
+                run.definition, query_parameters(run.parameters), f"exports/{run.domain.slug}/{run.pk}",
+                progress=progress, is_cancelled=keeper.should_stop,
+            )
+        except ExportCancelled:
+            if keeper.lost.is_set():
+                log.warning("Export run %s: lease lost mid-build; another attempt owns it", run_id)
+                return None
+            lifecycle.cancelled(lease)
+            raise
+        except Exception as exc:
+            log.exception("Export run %s failed", run_id)
+            lifecycle.fail(lease, failure_words(exc, time_limit))
+            raise
 
     finished = timezone.now()
     writer_class = get_writer(run.parameters["format"])
-    run.file_key, run.rows, run.bytes = key, rows, size
-    run.filename = export_filename(run.definition, writer_class.file_extension, finished)
-    run.expires_at = finished + datetime.timedelta(seconds=settings.EXPORT_FILE_EXPIRY)
-    _finish(run, Status.SUCCEEDED, finished=finished,
-            fields=["file_key", "rows", "bytes", "filename", "expires_at", "duration"], started=started)
+    fields = {
+        "file_key": key, "rows": rows, "bytes": size, "duration": finished - run.started_at,
+        "filename": export_filename(run.definition, writer_class.file_extension, finished),
+        "expires_at": finished + datetime.timedelta(seconds=settings.EXPORT_FILE_EXPIRY),
+    }
+    if not lifecycle.succeed(lease, fields, now=finished):
+        log.warning("Export run %s: lease lost before publishing; deleting %s", run_id, key)
+        delete_quietly(key)
+        return None
+    run.refresh_from_db()
     expose_blob_download(
         key, settings.EXPORT_FILE_EXPIRY, file_extension=writer_class.file_extension,
         mimetype=writer_class.mimetype, content_disposition=run.filename, download_id=run.download_id,
@@ -165,26 +166,26 @@ def execute_run(run_id, progress=None):
     return run
 
 
-def _finish(run, status, error="", finished=None, fields=(), started=None):
-    run.status = status
-    run.error = error
-    run.finished_at = finished or timezone.now()
-    if started:
-        run.duration = run.finished_at - started
-    run.save(update_fields=["status", "error", "finished_at", *fields])
+def failure_words(exc, time_limit=None):
+    """What a person reads when a build fails: words, never a trace or a server's address."""
+    if isinstance(exc, SoftTimeLimitExceeded):
+        return reaper.time_limit_words(time_limit) if time_limit else (
+            "This export took longer than its time limit. Choose a shorter date range and run it again.")
+    if isinstance(exc, (ExportRefused, SourceError)):
+        return str(exc)
+    if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+        return "The export server ran out of disk space. Try again later, or tell your administrator."
+    return ("The export failed because of an error on our side; it has been logged. "
+            "Run it again, and tell your administrator if it keeps failing.")
 
 
 def cancel_export(user, run):
-    """Ask a run to stop: a queued run is cancelled at once, a running one at its next chunk."""
+    """Ask a run to stop: a queued run is cancelled at once, a running one within a couple of seconds."""
     if run.owner_id != user.pk:
         raise PermissionDenied("Only the person who started an export can cancel it.")
-    if not run.is_active:
-        return run
-    ExportRun.objects.filter(pk=run.pk).update(cancel_requested=True)
-    ExportRun.objects.filter(pk=run.pk, status=Status.QUEUED).update(
-        status=Status.CANCELLED, error="Cancelled by the user.", finished_at=timezone.now()
-    )
-    run.refresh_from_db()
+    if run.is_active:
+        lifecycle.request_cancel(run)
+        run.refresh_from_db()
     return run
 
 
@@ -195,14 +196,8 @@ def request_email(user, run):
     ExportRun.objects.filter(pk=run.pk).update(notify_by_email=True)
     run.refresh_from_db()
     if run.status == Status.SUCCEEDED:
-        queue_ready_email(run)
+        queueing.queue_ready_email(run)
     return run
-
-
-def queue_ready_email(run):
-    from .tasks import send_export_ready_email
-
-    transaction.on_commit(lambda: send_export_ready_email.delay(str(run.pk)))
 
 
 def send_ready_email(run_id):
@@ -229,13 +224,18 @@ def send_ready_email(run_id):
 def expire_runs(now=None):
     """Delete the files of runs past their expiry and mark them expired; returns how many."""
     now = now or timezone.now()
-    storage = export_storage()
     expired = 0
     for run in ExportRun.objects.filter(status=Status.SUCCEEDED, expires_at__lte=now).iterator():
-        if run.file_key:
-            storage.delete(run.file_key)
-        DownloadBase(download_id=run.download_id).delete()
-        expired += ExportRun.objects.filter(pk=run.pk, status=Status.SUCCEEDED).update(
-            status=Status.EXPIRED, file_key=""
-        )
+        if lifecycle.expire(run, now):
+            delete_quietly(run.file_key)
+            forget_download(run.download_id)
+            expired += 1
     return expired
+
+
+def forget_download(download_id):
+    """Drop the soil record of a download; it only mirrors the run, so Redis being down is no error."""
+    try:
+        DownloadBase(download_id=download_id).delete()
+    except Exception:  # noqa: BLE001
+        log.warning("Could not delete the soil record of download %s", download_id, exc_info=True)

@@ -1,8 +1,10 @@
-"""Celery tasks of the export service: thin wrappers around exports.services."""
-from celery import states
-from celery.exceptions import Ignore
-from django.conf import settings
+"""Celery tasks of the export service: thin wrappers around exports.services and exports.reaper."""
+import logging
 
+from celery import states
+from celery.exceptions import Ignore, TimeLimitExceeded
+from celery.signals import task_failure, worker_ready
+from django.conf import settings
 from django.utils import timezone
 
 from soil.decorators import periodic_task, serial_task, task
@@ -10,10 +12,12 @@ from soil.downloads import download_id_for_task
 from soil.progress import TaskProgressManager, update_task_state
 from soil.util import expose_blob_download
 
-from . import saved_exports, services
+from . import lifecycle, queueing, reaper, saved_exports, services, tempfiles
 from .building import ExportCancelled
-from .models import ExportRun
+from .storage import sweep_partial_files
 from .writers import get_writer
+
+log = logging.getLogger(__name__)
 
 
 @task(queue="export_download_queue", acks_late=True)
@@ -21,13 +25,39 @@ def run_export(run_id):
     """Build a user's export, reporting "12,000 of 250,000 rows" as it goes."""
     with TaskProgressManager(run_export, message_format="{current:,} of {total:,} rows") as progress:
         try:
-            run = services.execute_run(run_id, progress=progress.set_progress)
+            run = services.execute_run(run_id, run_export.request.id, progress=progress.set_progress,
+                                       time_limit=run_export.soft_time_limit)
         except ExportCancelled:
             update_task_state(run_export, states.FAILURE, {"errors": ["The export was cancelled."]})
             raise Ignore() from None
-    if run.status == ExportRun.Status.SUCCEEDED and ExportRun.objects.filter(pk=run.pk, notify_by_email=True).exists():
-        services.queue_ready_email(run)
-    return {"rows": run.rows, "bytes": run.bytes}
+    if run is None:
+        return {"built": False}
+    if run.notify_by_email:
+        queueing.queue_ready_email(run)
+    return {"built": True, "rows": run.rows, "bytes": run.bytes}
+
+
+@task_failure.connect(sender=run_export, dispatch_uid="exports.run_killed_at_time_limit")
+def fail_run_killed_at_time_limit(sender=None, task_id=None, exception=None, args=(), **kwargs):
+    """The hard time limit killed the build: fail its run in words now instead of waiting for the reaper."""
+    if isinstance(exception, TimeLimitExceeded) and args:
+        limit = int(exception.args[0]) if exception.args else sender.time_limit
+        lifecycle.fail_active(args[0], reaper.time_limit_words(limit), task_id=task_id)
+
+
+@worker_ready.connect(dispatch_uid="exports.sweep_at_worker_start")
+def sweep_at_worker_start(**kwargs):
+    """Files left by builds of processes that were killed: removed when a worker starts."""
+    files, size = tempfiles.sweep_orphans()
+    partial = sweep_partial_files()
+    if files or partial:
+        log.warning("Removed %d orphaned build files (%d bytes) and %d partial copies", files, size, partial)
+
+
+@periodic_task(run_every=settings.EXPORT_REAPER_INTERVAL, queue="celery_periodic")
+def reap_stuck_exports():
+    """Requeue or fail runs whose worker died or whose message was lost; sweep orphaned files."""
+    return reaper.reap(timezone.now())
 
 
 @task(queue="email_queue", acks_late=True)
@@ -47,7 +77,7 @@ def dispatch_saved_exports():
     return len(saved_exports.dispatch_due(timezone.now(), rebuild_saved_export.delay))
 
 
-@serial_task("saved-export-{saved_id}", timeout=settings.SAVED_EXPORTS_BUILD_TIMEOUT, default_retry_delay=60,
+@serial_task("saved-export-{saved_id}", timeout=settings.SAVED_EXPORTS_LOCK_TTL, default_retry_delay=settings.SAVED_EXPORTS_LOCK_TTL,
              max_retries=30, queue="saved_exports_queue", acks_late=True)
 def rebuild_saved_export(saved_id):
     """Rebuild one saved export; never two runs of the same one at once."""

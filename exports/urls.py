@@ -7,6 +7,7 @@ app_name = "exports"
 urlpatterns = [
     path("", views.exports_home, name="home"),
     path("runs/<uuid:run_id>/", views.run_page, name="run"),
+    path("runs/<uuid:run_id>/status/", views.run_status_json, name="run_status"),
     path("runs/<uuid:run_id>/download/", views.download_run, name="download"),
     path("runs/<uuid:run_id>/cancel/", views.cancel_run, name="cancel"),
     path("runs/<uuid:run_id>/notify/", views.notify_run, name="notify"),

@@ -2,16 +2,16 @@
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import Http404
+from django.http import Http404, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from soil import BlobDownload, DownloadBase
-from soil.status import download_status
+from soil import BlobDownload
 from soil.util import start_download
 
-from . import saved_exports, selectors, services
+from . import reaper, saved_exports, selectors, services
+from .progress import run_status
 from .forms import DefinitionForm, StartExportForm
 from .models import ExportDefinition
 from .writers import get_writer
@@ -60,14 +60,20 @@ def start_export(request, slug, definition_id):
 
 @login_required
 def run_page(request, run_id):
-    run = selectors.run_for(request.user, run_id)
+    run = reaper.check_run(selectors.run_for(request.user, run_id))
     context = {
         "run": run,
         "download_id": run.download_id,
-        "status": download_status(run.download_id),
-        "status_url": reverse("download_status", args=[run.download_id]),
+        "status": run_status(run),
+        "status_url": reverse("exports:run_status", args=[run.pk]),
     }
     return render(request, "exports/run.html", context)
+
+
+@login_required
+def run_status_json(request, run_id):
+    """The run's status in soil's JSON shape, from the row (and the live percentage while it runs)."""
+    return JsonResponse(run_status(reaper.check_run(selectors.run_for(request.user, run_id))))
 
 
 @login_required
@@ -75,7 +81,7 @@ def run_page(request, run_id):
 def cancel_run(request, run_id):
     run = services.cancel_export(request.user, selectors.run_for(request.user, run_id))
     messages.info(request, "The export was cancelled." if run.status == run.Status.CANCELLED
-                  else "The export will stop after the rows it is writing now.")
+                  else "The export will stop within a few seconds.")
     return redirect("exports:run", run.pk)
 
 
@@ -103,15 +109,17 @@ def rerun(request, run_id):
 
 
 def file_response_for_run(request, run):
-    """The run's file, or the page that explains why there is none (410 once expired)."""
+    """The run's file, from the row alone, or the page that explains why there is none (410 once expired)."""
     if run.is_expired:
         return render(request, "exports/expired.html", {"run": run}, status=410)
     if run.status != run.Status.SUCCEEDED:
         return render(request, "exports/not_ready.html", {"run": run}, status=409)
-    download = DownloadBase.get(run.download_id)
-    if download is None or not download.has_file:
+    blob = BlobDownload(identifier=run.file_key, storage_alias=settings.EXPORTS_STORAGE, filename=run.filename,
+                        mimetype=get_writer(run.parameters["format"]).mimetype)
+    try:
+        return blob.toHttpResponse()
+    except Http404:
         return render(request, "exports/expired.html", {"run": run}, status=410)
-    return download.toHttpResponse()
 
 
 @login_required

@@ -4,7 +4,7 @@ from pathlib import Path
 import dj_database_url
 
 from .env import env_bool, env_int, env_list, env_str
-from .queues import DEFAULT_QUEUE, QUEUES
+from .queues import DEFAULT_QUEUE, QUEUES, QueueTimeLimits, time_limits
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -124,10 +124,16 @@ CELERY_TASK_TRACK_STARTED = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
-# With acks_late on Redis, an unacknowledged task is redelivered after this many seconds:
-# it must exceed the longest task (a saved export may run for hours).
+# Time limits per queue (project/queues.py); a fresh child process now and then keeps leaks bounded.
+QUEUE_TIME_LIMITS = time_limits()
+CELERY_TASK_ANNOTATIONS = [QueueTimeLimits(QUEUE_TIME_LIMITS)]
+CELERY_WORKER_MAX_TASKS_PER_CHILD = env_int("WORKER_MAX_TASKS_PER_CHILD", 100)
+CELERY_WORKER_MAX_MEMORY_PER_CHILD = env_int("WORKER_MAX_MEMORY_PER_CHILD_KB", 1024 * 1024)
+# With acks_late on Redis, an unacknowledged task is redelivered after this many seconds. No task
+# outlives its queue's hard time limit, so just past the longest limit is enough: a task whose whole
+# worker was killed runs again within that (user exports sooner: the reaper requeues them).
 CELERY_BROKER_TRANSPORT_OPTIONS = {
-    "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 12 * 60 * 60),
+    "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", max(hard for _, hard in QUEUE_TIME_LIMITS.values()) + 600),
 }
 CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = CELERY_BROKER_TRANSPORT_OPTIONS
 CELERY_TASK_ALWAYS_EAGER = not USE_CELERY
@@ -155,10 +161,21 @@ EXPORT_MAX_ROWS = env_int("EXPORT_MAX_ROWS", 5_000_000)
 EXPORT_CHUNK_SIZE = env_int("EXPORT_CHUNK_SIZE", 2_000)
 EXPORT_CLEANUP_INTERVAL = env_int("EXPORT_CLEANUP_INTERVAL", 15 * 60)
 SITE_URL = env_str("SITE_URL", "http://127.0.0.1:8000")
-# Saved exports: how often the dispatcher looks for due rebuilds, how long a rebuild may hold its
-# lock, and after how many days without a download a saved export stops being rebuilt.
+# The run lifecycle (exports.lifecycle): a build's lease lapses this long after its last renewal,
+# which a background thread makes every EXPORT_LEASE_RENEW_SECONDS; a stuck run is retried until
+# it has been started EXPORT_MAX_ATTEMPTS times; the reaper looks for stuck runs this often, and a
+# queued run whose message is gone from Redis counts as lost after EXPORT_LOST_MESSAGE_GRACE seconds.
+EXPORT_LEASE_SECONDS = env_int("EXPORT_LEASE_SECONDS", 60)
+EXPORT_LEASE_RENEW_SECONDS = env_int("EXPORT_LEASE_RENEW_SECONDS", 2)
+EXPORT_MAX_ATTEMPTS = env_int("EXPORT_MAX_ATTEMPTS", 2)
+EXPORT_REAPER_INTERVAL = env_int("EXPORT_REAPER_INTERVAL", 60)
+EXPORT_LOST_MESSAGE_GRACE = env_int("EXPORT_LOST_MESSAGE_GRACE", 30)
+# Build files are written here first; empty means a folder in the system's temporary directory.
+EXPORT_TEMP_DIR = env_str("EXPORT_TEMP_DIR", "")
+# Saved exports: how often the dispatcher looks for due rebuilds, how long a dead rebuild keeps its
+# lock (a live one renews it), and after how many days without a download a saved export stops being rebuilt.
 SAVED_EXPORTS_DISPATCH_INTERVAL = env_int("SAVED_EXPORTS_DISPATCH_INTERVAL", 15 * 60)
-SAVED_EXPORTS_BUILD_TIMEOUT = env_int("SAVED_EXPORTS_BUILD_TIMEOUT", 6 * 60 * 60)
+SAVED_EXPORTS_LOCK_TTL = env_int("SAVED_EXPORTS_LOCK_TTL", 60)
 SAVED_EXPORTS_IDLE_DAYS = env_int("SAVED_EXPORTS_IDLE_DAYS", 35)
 
 # --- Files: a local folder by default; S3 (or any S3-compatible server) when S3_BUCKET is set.

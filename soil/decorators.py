@@ -1,11 +1,16 @@
 """Decorators that turn a function into a soil task: JSON messages, a named queue."""
 import inspect
+import logging
+import threading
 from functools import wraps
 
 from celery import current_app, shared_task
 from redis.exceptions import LockError
 
 from .redis_client import get_redis_client
+
+log = logging.getLogger(__name__)
+
 
 class SerialTaskBusy(RuntimeError):
     """A serial task gave up waiting for the run that holds its key."""
@@ -49,10 +54,11 @@ def serial_task(unique_key, default_retry_delay=30, timeout=5 * 60, max_retries=
     """A task of which at most one run per key is under way at once.
 
     `unique_key` is formatted with the call's arguments, by name or position
-    ("{domain}-{export_id}" or "{0}"). A run that
-    finds the key's Redis lock taken is retried after `default_retry_delay` seconds, at most
-    `max_retries` times. The lock expires after `timeout` seconds, so a worker that dies
-    holding it blocks the key for no longer than that.
+    ("{domain}-{export_id}" or "{0}"). A run that finds the key's Redis lock taken is retried
+    after `default_retry_delay` seconds, at most `max_retries` times. The lock lives `timeout`
+    seconds and is renewed while the run goes on, so a long run keeps it, and a worker that dies
+    holding it blocks the key for no longer than `timeout`: keep that below
+    `default_retry_delay * max_retries`, so that the retries outlast a dead holder.
     """
     def decorator(func):
         signature = inspect.signature(func)
@@ -64,20 +70,48 @@ def serial_task(unique_key, default_retry_delay=30, timeout=5 * 60, max_retries=
             call = signature.bind(*args, **kwargs)
             call.apply_defaults()
             key = "soil:serial:" + unique_key.format(*call.args, **call.arguments)
-            lock = get_redis_client().lock(key, timeout=timeout)
+            lock = get_redis_client().lock(key, timeout=timeout, thread_local=False)
             if not lock.acquire(blocking=False):
                 if self.request.retries >= max_retries:
                     raise SerialTaskBusy(f"Another run of this task ({unique_key.format(*call.args, **call.arguments)}) "
                                          "was still in progress; try again later.")
                 raise self.retry(countdown=default_retry_delay)
-            try:
-                return func(*args, **kwargs)
-            finally:
+            with LockRenewer(lock, timeout):
                 try:
-                    lock.release()
-                except LockError:
-                    pass  # it expired (the run outlived `timeout`); nothing left to release
+                    return func(*args, **kwargs)
+                finally:
+                    try:
+                        lock.release()
+                    except LockError:
+                        pass  # it expired (renewals failed, e.g. Redis was down); nothing left to release
 
         return _serial
 
     return decorator
+
+
+class LockRenewer:
+    """Renews a Redis lock to its full `ttl` every third of it, from a background thread, until exit."""
+
+    def __init__(self, lock, ttl):
+        self.lock, self.ttl = lock, ttl
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="soil-lock-renewer", daemon=True)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info):
+        self._stop.set()
+        self._thread.join(timeout=5)
+        return False
+
+    def _run(self):
+        while not self._stop.wait(self.ttl / 3):
+            try:
+                self.lock.extend(self.ttl, replace_ttl=True)
+            except LockError:
+                return  # lost: it expired and may be someone else's now
+            except Exception:  # noqa: BLE001 (Redis briefly away: try again at the next turn)
+                log.warning("Could not renew the serial lock %s", self.lock.name, exc_info=True)

@@ -14,11 +14,11 @@ def download_status(download_id, download=None):
     try:
         context = get_download_context(download_id, download=download)
     except TaskFailedError as exc:
-        return _shape(download_id, state="failed", percent=0, message=str(exc),
+        return status_shape(download_id, state="failed", percent=0, message=str(exc),
                       errors=[str(error) for error in exc.errors] or ["The task failed."], is_alive=is_alive())
     status, progress = context["task_status"], context["progress"]
     is_ready, has_file = context["is_ready"], context["has_file"]
-    return _shape(
+    return status_shape(
         download_id,
         state="success" if is_ready else status.state_name,
         percent=100 if is_ready else (progress.percent or 0),
@@ -33,8 +33,9 @@ def download_status(download_id, download=None):
     )
 
 
-def _shape(download_id, state, percent, message, is_alive, current=None, total=None, eta_seconds=None,
-           errors=(), is_ready=False, has_file=False, download_url=None):
+def status_shape(download_id, state, percent, message, is_alive, current=None, total=None, eta_seconds=None,
+                 errors=(), is_ready=False, has_file=False, download_url=None):
+    """The status JSON every client sees; apps that keep their own record of a task build theirs with it."""
     return {
         "download_id": download_id,
         "state": state,

@@ -117,14 +117,16 @@ def get_download_context(download_id, message=None, require_result=False, downlo
 
 
 def start_download(task, args=(), kwargs=None, owner_ids=None, expiry=None, message=None,
-                   download_class=DownloadBase, **apply_options):
+                   download_class=DownloadBase, download_id=None, task_id=None, **apply_options):
     """Queue `task` once the current transaction commits; return a saved download that tracks it.
 
     The download is saved before the task is queued, so that even a task that runs at once
     (eager mode, an idle worker) finds it when it exposes its file. In eager mode a task that
     raises has its failure recorded for the download's page instead of escaping as a 500.
+    Pass `download_id` and `task_id` to send a task again under a download that already exists.
     """
-    download = download_class(owner_ids=owner_ids, message=message, task_id=uuid())
+    download = download_class(owner_ids=owner_ids, message=message, task_id=task_id or uuid(),
+                              download_id=download_id)
     download.save(expiry)
 
     def queue():

@@ -1,0 +1,42 @@
+"""Sending the messages of the export service. Tasks are looked up by name, so services never import tasks.
+
+A run's message goes through soil's start_download, under the run's own download id and task id,
+once the current transaction commits. A message that cannot be sent (Redis down) fails the run in
+words and raises the error again, so the page answers 503 and no run waits for a message that
+never left.
+"""
+import logging
+
+from celery import current_app
+from django.conf import settings
+from django.db import transaction
+
+from soil.util import start_download
+
+from . import lifecycle
+
+log = logging.getLogger(__name__)
+RUN_EXPORT = "exports.tasks.run_export"
+SEND_READY_EMAIL = "exports.tasks.send_export_ready_email"
+
+
+def queue_run(run):
+    """Send `run`'s message (for its current task id) once the transaction commits."""
+    run_id, task_id = str(run.pk), run.task_id
+
+    def send():
+        try:
+            start_download(current_app.tasks[RUN_EXPORT], args=[run_id], task_id=task_id,
+                           download_id=run.download_id, owner_ids=[run.owner_id],
+                           expiry=settings.EXPORT_FILE_EXPIRY, message=f"Export of {run.definition.name}")
+        except Exception:
+            log.exception("Could not queue export run %s", run_id)
+            lifecycle.fail_active(run_id, lifecycle.UNAVAILABLE_WORDS, task_id=task_id)
+            raise
+
+    transaction.on_commit(send)
+
+
+def queue_ready_email(run):
+    run_id = str(run.pk)
+    transaction.on_commit(lambda: current_app.tasks[SEND_READY_EMAIL].delay(run_id))
