@@ -1,6 +1,16 @@
+from importlib import import_module
+
 from django.apps import AppConfig
+from django.conf import settings
 
 
 class ExportsConfig(AppConfig):
     name = "exports"
     verbose_name = "Exports"
+
+    def ready(self):
+        from . import tasks  # noqa: F401  (registers the tasks in every process: exports.queueing sends them by name)
+
+        # Modules that register export sources (exports.sources.register), imported in every process.
+        for module in getattr(settings, "EXPORT_SOURCE_MODULES", ()):
+            import_module(module)

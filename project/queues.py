@@ -6,7 +6,9 @@ workers; see docs/operations.md.
 
 `soft_time_limit` (seconds) raises SoftTimeLimitExceeded inside the task, which ends it in words;
 the hard `time_limit` kills the process. Each can be overridden from the environment, e.g.
-EXPORT_DOWNLOAD_QUEUE_SOFT_TIME_LIMIT=600 and EXPORT_DOWNLOAD_QUEUE_TIME_LIMIT=660.
+EXPORT_DOWNLOAD_QUEUE_SOFT_TIME_LIMIT=600 and EXPORT_DOWNLOAD_QUEUE_TIME_LIMIT=660 (a soft limit of
+0 means none). The limits travel in each message from the process that sends it: set them alike on
+web, beat and worker processes.
 """
 from .env import env_int
 
@@ -59,9 +61,9 @@ def time_limits(queues=QUEUES):
     limits = {}
     for name, row in queues.items():
         prefix = name.upper()
-        soft = env_int(f"{prefix}_SOFT_TIME_LIMIT", row["soft_time_limit"])
-        hard = env_int(f"{prefix}_TIME_LIMIT", max(row["time_limit"], soft + 1))
-        limits[name] = (soft, max(hard, soft + 1))
+        soft = env_int(f"{prefix}_SOFT_TIME_LIMIT", row["soft_time_limit"]) or None  # 0: no soft limit
+        hard = env_int(f"{prefix}_TIME_LIMIT", row["time_limit"])
+        limits[name] = (soft, max(hard, soft or 0))  # Celery refuses a soft limit above the hard one
     return limits
 
 

@@ -170,6 +170,8 @@ EXPORT_LEASE_RENEW_SECONDS = env_int("EXPORT_LEASE_RENEW_SECONDS", 2)
 EXPORT_MAX_ATTEMPTS = env_int("EXPORT_MAX_ATTEMPTS", 2)
 EXPORT_REAPER_INTERVAL = env_int("EXPORT_REAPER_INTERVAL", 60)
 EXPORT_LOST_MESSAGE_GRACE = env_int("EXPORT_LOST_MESSAGE_GRACE", 30)
+# Modules that register export sources besides the demo one, comma-separated (imported at start-up).
+EXPORT_SOURCE_MODULES = env_list("EXPORT_SOURCE_MODULES", [])
 # Build files are written here first; empty means a folder in the system's temporary directory.
 EXPORT_TEMP_DIR = env_str("EXPORT_TEMP_DIR", "")
 # Saved exports: how often the dispatcher looks for due rebuilds, how long a dead rebuild keeps its

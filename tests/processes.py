@@ -224,7 +224,7 @@ class Worker(Process):
         from celery import Celery
 
         super().start()
-        app = Celery(broker=self.env["REDIS_URL"])
+        app = Celery(broker=self.env["REDIS_URL"], set_as_current=False)
         try:
             wait_until(lambda: not self.alive or app.control.ping(destination=[self.hostname], timeout=0.5),
                        timeout, f"worker {self.hostname} to answer a ping")
@@ -332,6 +332,7 @@ class Stack:
             "MEDIA_ROOT": str(self.media_root),
             "STATIC_ROOT": str(settings.STATIC_ROOT),
             "PYTHONUNBUFFERED": "1",
+            "EXPORT_SOURCE_MODULES": "tests.celery_tasks",  # the gated source, in web and worker alike
             **self.overrides,
         }
         env.update({key: str(value) for key, value in overrides.items()})

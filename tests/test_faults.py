@@ -1,0 +1,215 @@
+"""Faults with real processes: workers killed by PID, duplicate deliveries, time limits, a killed rebuild. Each test runs its own deployment (tests/processes.py) against the test database.
+
+Runs alone with `./test.sh -m fault`. Figures are printed (`-s` shows them) and quoted in
+docs/operations.md ("Failure modes").
+"""
+import csv
+import io
+import os
+import signal
+import time
+
+import pytest
+from celery import Celery
+
+from exports import lifecycle
+from exports.demo_data import add_demo_rows, ensure_demo_domain
+from exports.models import ExportDefinition, ExportRun, SavedExport
+from tests.celery_tasks import GATE_KEY
+from tests.processes import wait_until
+
+pytestmark = [pytest.mark.fault]
+Status = ExportRun.Status
+# Short leases so that a dead worker is noticed in seconds, not a minute.
+FAST_LEASES = {"EXPORT_LEASE_SECONDS": 3, "EXPORT_LEASE_RENEW_SECONDS": 1, "EXPORT_LOST_MESSAGE_GRACE": 2}
+
+
+@pytest.fixture
+def gated(alice):
+    """A domain of 30 rows whose gated export waits, inside the worker, until the test opens its gate."""
+    domain = ensure_demo_domain(slug="faults", name="Faults", time_zone="Asia/Kolkata", members=[alice])
+    add_demo_rows(domain, 30)
+    definition = ExportDefinition.objects.create(domain=domain, name="Gated", source="gated_submissions",
+                                                 format="csv")
+    return definition
+
+
+def open_gate(stack, definition):
+    stack.redis.client().set(GATE_KEY.format(f"export-{definition.domain.slug}"), 1, ex=120)
+
+
+def start_export(session, definition, format="csv"):
+    status, headers, body = session.post(f"/exports/{definition.domain.slug}/definitions/{definition.pk}/start/",
+                                         {f"d{definition.pk}-format": format})
+    assert status == 302, body[:500]
+    return ExportRun.objects.get(pk=headers["Location"].rstrip("/").split("/")[-1])
+
+
+def poll_until_finished(session, run, timeout):
+    """Poll the run's status as its page does (which also runs the reaper's check on read)."""
+    def finished():
+        status, data = session.json("GET", f"/exports/runs/{run.pk}/status/")
+        assert status == 200, data
+        return data["run_status"] not in ExportRun.ACTIVE and data
+    return wait_until(finished, timeout, f"run {run.pk} to finish", interval=0.5)
+
+
+def stored_files(stack, run):
+    folder = stack.media_root / "exports" / "exports" / run.domain.slug
+    return sorted(path.name for path in folder.glob(f"{run.pk}*")) if folder.exists() else []
+
+
+def test_a_whole_worker_killed_mid_export_is_built_once_after_a_restart(stack, alice, gated):
+    web = stack.web(**FAST_LEASES)
+    worker = stack.worker(**FAST_LEASES)
+    session = stack.session(web).login(alice.username, alice.raw_password)
+    run = start_export(session, gated)
+    wait_until(lambda: ExportRun.objects.get(pk=run.pk).status == Status.RUNNING, 30, "the build to start")
+
+    worker.kill_group()
+    killed_at = time.monotonic()
+    stack.worker(**FAST_LEASES)
+    open_gate(stack, gated)
+    data = poll_until_finished(session, run, timeout=60)
+    recovered = time.monotonic() - killed_at
+
+    run.refresh_from_db()
+    assert data["run_status"] == Status.SUCCEEDED, (data, stack.logs())
+    assert run.attempts == 2 and run.rows == 30
+    assert stored_files(stack, run) == [os.path.basename(run.file_key)]
+    status, _, body = session.get(f"/exports/runs/{run.pk}/download/")
+    assert status == 200 and len(list(csv.reader(io.StringIO(body.decode("utf-8-sig"))))) == 31
+    print(f"\nwhole worker SIGKILL: built once, {recovered:.1f} s from the kill to the file")
+
+
+def test_a_killed_pool_process_is_replaced_and_its_run_taken_over_at_once(stack, alice, gated):
+    web = stack.web()
+    stack.worker()
+    session = stack.session(web).login(alice.username, alice.raw_password)
+    run = start_export(session, gated)
+    running = wait_until(lambda: (r := ExportRun.objects.get(pk=run.pk)).status == Status.RUNNING and r, 30,
+                         "the build to start")
+    pid = int(running.lease_owner.rpartition(":")[2])
+
+    os.kill(pid, signal.SIGKILL)
+    killed_at = time.monotonic()
+    open_gate(stack, gated)
+    data = poll_until_finished(session, run, timeout=60)
+    recovered = time.monotonic() - killed_at
+
+    run.refresh_from_db()
+    assert data["run_status"] == Status.SUCCEEDED, (data, stack.logs())
+    assert run.attempts == 2 and run.lease_owner == ""
+    assert stored_files(stack, run) == [os.path.basename(run.file_key)]
+    print(f"\npool process SIGKILL: redelivered and taken over, {recovered:.1f} s from the kill to the file")
+
+
+def test_a_warm_shutdown_finishes_the_export_under_way(stack, alice, gated):
+    web = stack.web()
+    worker = stack.worker()
+    session = stack.session(web).login(alice.username, alice.raw_password)
+    run = start_export(session, gated)
+    wait_until(lambda: ExportRun.objects.get(pk=run.pk).status == Status.RUNNING, 30, "the build to start")
+
+    worker.signal(signal.SIGTERM)
+    open_gate(stack, gated)
+    worker.process.wait(timeout=60)
+    run.refresh_from_db()
+    assert run.status == Status.SUCCEEDED and run.attempts == 1, stack.logs()
+
+
+def test_a_second_delivery_while_the_first_build_runs_builds_nothing(stack, alice, gated):
+    web = stack.web()
+    stack.worker(concurrency=2)
+    session = stack.session(web).login(alice.username, alice.raw_password)
+    run = start_export(session, gated)
+    wait_until(lambda: ExportRun.objects.get(pk=run.pk).status == Status.RUNNING, 30, "the build to start")
+
+    app = Celery(broker=stack.redis.url, backend=stack.redis.url, set_as_current=False)
+    try:
+        duplicate = app.send_task("exports.tasks.run_export", args=[str(run.pk)], task_id=run.task_id,
+                                  queue="export_download_queue")
+        assert duplicate.get(timeout=30) == {"built": False}  # the copy finds a live lease and leaves
+    finally:
+        app.close()
+    open_gate(stack, gated)
+    data = poll_until_finished(session, run, timeout=60)
+
+    run.refresh_from_db()
+    assert data["run_status"] == Status.SUCCEEDED and run.attempts == 1
+    assert stored_files(stack, run) == [os.path.basename(run.file_key)]
+
+
+def test_cancel_stops_a_running_export_within_seconds(stack, alice, gated):
+    web = stack.web()
+    stack.worker()
+    session = stack.session(web).login(alice.username, alice.raw_password)
+    run = start_export(session, gated)
+    wait_until(lambda: ExportRun.objects.get(pk=run.pk).status == Status.RUNNING, 30, "the build to start")
+
+    status, _, _ = session.post(f"/exports/runs/{run.pk}/cancel/")
+    assert status == 302
+    _, page, body = session.get(f"/exports/runs/{run.pk}/")
+    assert b"Cancelling" in body and b'id="cancel-run"' not in body
+    open_gate(stack, gated)
+    data = poll_until_finished(session, run, timeout=30)
+    assert data["run_status"] == Status.CANCELLED and data["errors"] == [lifecycle.CANCELLED_WORDS]
+    assert stored_files(stack, ExportRun.objects.get(pk=run.pk)) == []
+
+
+def test_the_soft_time_limit_fails_the_run_in_words(stack, alice, gated):
+    # Limits travel in the message, from the settings of the process that sends it.
+    limits = {"EXPORT_DOWNLOAD_QUEUE_SOFT_TIME_LIMIT": 2, "EXPORT_DOWNLOAD_QUEUE_TIME_LIMIT": 20}
+    web = stack.web(**limits)
+    stack.worker(**limits)
+    session = stack.session(web).login(alice.username, alice.raw_password)
+    run = start_export(session, gated)  # the gate stays shut: the build waits past its limit
+    data = poll_until_finished(session, run, timeout=30)
+    assert data["run_status"] == Status.FAILED
+    assert data["errors"] == ["This export took longer than 2 seconds, the time limit for one export. "
+                              "Choose a shorter date range and run it again."]
+
+
+def test_the_hard_time_limit_fails_the_run_in_words_and_the_worker_goes_on(stack, alice, gated):
+    limits = {"EXPORT_DOWNLOAD_QUEUE_SOFT_TIME_LIMIT": 0, "EXPORT_DOWNLOAD_QUEUE_TIME_LIMIT": 3}
+    web = stack.web(**limits)
+    worker = stack.worker(**limits)
+    session = stack.session(web).login(alice.username, alice.raw_password)
+    run = start_export(session, gated)
+    data = poll_until_finished(session, run, timeout=30)
+    assert data["run_status"] == Status.FAILED
+    assert data["errors"][0].startswith("This export took longer than 3 seconds")
+    assert worker.alive
+
+    # The page of a failed run is drawn once and stays: no reload loop.
+    _, _, body = session.get(f"/exports/runs/{run.pk}/")
+    assert b'data-run-status="failed"' in body and b"Run it again" in body
+    open_gate(stack, gated)
+    again = start_export(session, gated)
+    assert again.pk != run.pk
+    assert poll_until_finished(session, again, timeout=30)["run_status"] == Status.SUCCEEDED
+
+
+def test_a_rebuild_whose_process_is_killed_is_built_again_the_same_night(stack, alice, gated):
+    env = {"SAVED_EXPORTS_LOCK_TTL": 2}  # a dead holder's lock lapses in 2 s; the retries come every 2 s
+    ExportDefinition.objects.filter(pk=gated.pk).update(is_daily_saved=True)
+    gated.refresh_from_db()
+    gated.save()  # schedules the saved export
+    saved = SavedExport.objects.get(definition=gated)
+    web = stack.web(**env)
+    worker = stack.worker(**env)
+    session = stack.session(web).login(alice.username, alice.raw_password)
+    status, _, _ = session.post(f"/exports/{gated.domain.slug}/saved/{gated.pk}/rebuild/")
+    assert status == 302
+    redis = stack.redis.client()
+    wait_until(lambda: redis.keys("soil:serial:*"), 30, "the rebuild to take its lock")
+
+    for pid in worker.children():  # the pool processes, the rebuild's among them
+        os.kill(pid, signal.SIGKILL)
+    killed_at = time.monotonic()
+    open_gate(stack, gated)
+    wait_until(lambda: SavedExport.objects.get(pk=saved.pk).file_key, 60, "the rebuild to finish")
+    print(f"\nrebuild's process SIGKILL: built again {time.monotonic() - killed_at:.1f} s after the kill")
+    saved.refresh_from_db()
+    assert saved.rows == 30 and saved.last_build_error == ""
+    assert worker.alive
