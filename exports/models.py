@@ -7,6 +7,7 @@ from django.db import models
 from django.utils import timezone
 
 from .scheduling import first_due, validate_time_zone
+from .validators import validate_date_in_range
 
 FORMAT_CHOICES = [("xlsx", "Excel (xlsx)"), ("csv", "CSV"), ("zip", "Zipped CSV")]
 
@@ -74,6 +75,14 @@ class ExportDefinition(models.Model):
             source.columns_for(self.columns)
         except SourceError as exc:
             raise ValidationError(str(exc)) from None
+        errors = {}
+        for field, what in (("date_from", "The start date"), ("date_to", "The end date")):
+            try:
+                validate_date_in_range(getattr(self, field), what)
+            except ValidationError as error:
+                errors[field] = error
+        if errors:
+            raise ValidationError(errors)
         if self.date_from and self.date_to and self.date_from > self.date_to:
             raise ValidationError("The start date is after the end date.")
 

@@ -1,0 +1,94 @@
+"""Bad input gets a 4xx and a message in words, never a 500, and no export run is created."""
+import base64
+import csv
+import datetime
+import io
+
+import pytest
+from django.core import mail
+from django.urls import reverse
+
+from exports import services
+from exports.building import export_filename
+from exports.demo_data import add_demo_rows, ensure_demo_domain
+from exports.models import Domain, ExportDefinition, ExportRun
+from exports.sources import get_source
+
+OUT_OF_RANGE = "must be between 1 January 1900 and 31 December 2100"
+
+
+@pytest.fixture
+def domain(alice):
+    # Asia/Kolkata is UTC+5:30: the start of 0001-01-01 there is before the first instant Python can hold.
+    domain = ensure_demo_domain(slug="clinic", name="Clinic", time_zone="Asia/Kolkata", members=[alice])
+    add_demo_rows(domain, 5)
+    return domain
+
+
+@pytest.fixture
+def definition(domain):
+    return ExportDefinition.objects.get(domain=domain, name="All form submissions")
+
+
+def start(client, definition, **data):
+    data.setdefault("format", "csv")
+    return client.post(reverse("exports:start", args=[definition.domain.slug, definition.pk]),
+                       {f"d{definition.pk}-{key}": value for key, value in data.items()})
+
+
+def basic(user):
+    return "Basic " + base64.b64encode(f"{user.username}:{user.raw_password}".encode()).decode()
+
+
+def api_start(client, user, definition, body):
+    """POST `body` (bytes, or an object sent as JSON) to the API that starts an export."""
+    url = reverse("exports:api_start", args=[definition.domain.slug, definition.pk])
+    return client.post(url, body, content_type="application/json", HTTP_AUTHORIZATION=basic(user))
+
+
+def field_messages(response, field):
+    return [error["message"] for error in response.json()["fields"][field]]
+
+
+# --- dates ---
+
+@pytest.mark.django_db
+def test_an_end_date_in_the_year_9999_is_refused_with_a_message(alice_client, definition):
+    response = start(alice_client, definition, date_to="9999-12-31")
+    assert response.status_code == 400
+    assert f"The end date {OUT_OF_RANGE}.".encode() in response.content
+    assert not ExportRun.objects.exists()
+
+
+@pytest.mark.django_db
+def test_a_start_date_in_the_year_1_is_refused_on_a_domain_ahead_of_utc(alice_client, definition):
+    response = start(alice_client, definition, date_from="0001-01-01")
+    assert response.status_code == 400
+    assert f"The start date {OUT_OF_RANGE}.".encode() in response.content
+    assert not ExportRun.objects.exists()
+
+
+@pytest.mark.django_db
+def test_a_definition_with_a_date_out_of_range_is_refused_with_a_message(alice_client, domain):
+    url = reverse("exports:definition_new", args=[domain.slug])
+    response = alice_client.post(url, {"name": "Far future", "source": "form_submissions", "format": "csv",
+                                       "date_to": "9999-12-31"})
+    assert response.status_code == 400
+    assert f"The end date {OUT_OF_RANGE}.".encode() in response.content
+    assert not ExportDefinition.objects.filter(name="Far future").exists()
+
+
+@pytest.mark.django_db
+def test_extreme_dates_already_stored_on_a_definition_export_every_row(alice_client, definition):
+    # Saved before dates were bounded: the queryset must not overflow building local midnights.
+    ExportDefinition.objects.filter(pk=definition.pk).update(
+        date_from=datetime.date(1, 1, 1), date_to=datetime.date(9999, 12, 31))
+    definition.refresh_from_db()
+    queryset = get_source(definition.source).rows_queryset(definition.domain, definition.date_from,
+                                                           definition.date_to)
+    assert queryset.count() == 5
+    response = start(alice_client, definition)
+    assert response.status_code == 302
+    assert ExportRun.objects.get().parameters["date_to"] == "9999-12-31"
+
+
