@@ -92,3 +92,71 @@ def test_extreme_dates_already_stored_on_a_definition_export_every_row(alice_cli
     assert ExportRun.objects.get().parameters["date_to"] == "9999-12-31"
 
 
+# --- the JSON API ---
+
+@pytest.mark.django_db
+def test_api_refuses_a_number_for_a_date_naming_the_field(client, alice, definition):
+    response = api_start(client, alice, definition, {"date_from": 12345})
+    assert response.status_code == 400
+    assert field_messages(response, "date_from") == ["date_from must be a date written YYYY-MM-DD, or null."]
+    assert not ExportRun.objects.exists()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("payload", "field", "message"), [
+    ({"format": ["csv"]}, "format", 'format must be one of "csv", "xlsx", "zip".'),
+    ({"format": 5}, "format", 'format must be one of "csv", "xlsx", "zip".'),
+    ({"date_to": True}, "date_to", "date_to must be a date written YYYY-MM-DD, or null."),
+    ({"notify_by_email": "no"}, "notify_by_email", "notify_by_email must be true or false."),
+    ({"notify_by_email": 1}, "notify_by_email", "notify_by_email must be true or false."),
+])
+def test_api_refuses_a_value_of_the_wrong_type_naming_the_field(client, alice, definition, payload, field, message):
+    response = api_start(client, alice, definition, payload)
+    assert response.status_code == 400
+    assert response.json()["error"] == "Invalid parameters."
+    assert field_messages(response, field) == [message]
+    assert not ExportRun.objects.exists()
+
+
+@pytest.mark.django_db
+def test_api_refuses_a_body_that_is_not_utf8(client, alice, definition):
+    response = api_start(client, alice, definition, b'{"format": "csv\xff"}')
+    assert response.status_code == 400
+    assert response.json() == {"error": "The body must be JSON encoded in UTF-8."}
+    assert not ExportRun.objects.exists()
+
+
+@pytest.mark.django_db
+def test_api_refuses_json_nested_100k_deep(client, alice, definition):
+    response = api_start(client, alice, definition, b"[" * 100_000 + b"]" * 100_000)
+    assert response.status_code == 400
+    assert response.json() == {"error": "The JSON is nested too deeply."}
+    response = api_start(client, alice, definition, b'{"a":' * 100_000 + b"1" + b"}" * 100_000)
+    assert response.status_code == 400
+    assert not ExportRun.objects.exists()
+
+
+@pytest.mark.django_db
+def test_api_refuses_a_body_too_large_to_read_in_json(client, alice, definition, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
+    response = api_start(client, alice, definition, {"format": "csv", "padding": "x" * 2000})
+    assert response.status_code == 413
+    assert response.json() == {"error": "The body is too large."}
+    assert not ExportRun.objects.exists()
+
+
+@pytest.mark.django_db
+def test_api_shows_words_not_exception_text_when_something_unexpected_fails(client, alice, definition,
+                                                                             monkeypatch, caplog):
+    def broken(*args, **kwargs):
+        raise ConnectionError("Error 111 connecting to 10.0.0.7:6379. /srv/app/.venv/lib/redis/connection.py")
+
+    monkeypatch.setattr(services, "start_export", broken)
+    response = api_start(client, alice, definition, {"format": "csv"})
+    assert response.status_code == 500
+    assert response.json() == {"error": "Something went wrong on our side; it has been logged. Try again later."}
+    assert "10.0.0.7" not in response.content.decode()
+    assert "10.0.0.7:6379" in caplog.text  # the details go to the log
+    assert not ExportRun.objects.exists()
+
+
