@@ -13,10 +13,19 @@ FORMAT_CHOICES = [("xlsx", "Excel (xlsx)"), ("csv", "CSV"), ("zip", "Zipped CSV"
 
 
 def validate_time_zone_field(value):
+    """Refuse an unknown time zone with a message; return the canonical spelling of a known one."""
     try:
-        validate_time_zone(value)
+        return validate_time_zone(value)
     except ValueError as exc:
         raise ValidationError(str(exc)) from None
+
+
+def canonical_time_zone(name):
+    """`name` spelled as IANA spells it ('asia/kathmandu' gives 'Asia/Kathmandu'); an unknown name unchanged."""
+    try:
+        return validate_time_zone(name)
+    except ValueError:
+        return name
 
 
 class Domain(models.Model):
@@ -34,12 +43,25 @@ class Domain(models.Model):
     def __str__(self):
         return self.name
 
+    @classmethod
+    def from_db(cls, db, field_names, values):
+        domain = super().from_db(db, field_names, values)
+        # A row saved before zones were canonicalised may hold 'asia/kathmandu', which ZoneInfo cannot
+        # load where zone files are looked up case-sensitively: read it as 'Asia/Kathmandu'.
+        if "time_zone" in domain.__dict__:
+            domain.time_zone = canonical_time_zone(domain.time_zone)
+        return domain
+
+    def clean(self):
+        # The field's validator reports an unknown zone; a known one is kept in its canonical spelling.
+        self.time_zone = canonical_time_zone(self.time_zone)
+
     def save(self, *args, **kwargs):
-        # Refuse an unknown zone on every save, not only through forms.
-        validate_time_zone_field(self.time_zone)
+        # Refuse an unknown zone on every save, not only through forms, and store the canonical spelling.
+        self.time_zone = validate_time_zone_field(self.time_zone)
         old_zone = Domain.objects.filter(pk=self.pk).values_list("time_zone", flat=True).first() if self.pk else None
         super().save(*args, **kwargs)
-        if old_zone and old_zone != self.time_zone:
+        if old_zone and canonical_time_zone(old_zone) != self.time_zone:
             # Saved exports follow the new zone from its next local midnight.
             SavedExport.objects.filter(definition__domain=self).update(
                 next_build_at=first_due(self.time_zone, timezone.now()))

@@ -3,15 +3,17 @@ import base64
 import csv
 import datetime
 import io
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.core import mail
 from django.urls import reverse
+from django.utils import timezone
 
-from exports import services
+from exports import saved_exports, services
 from exports.building import export_filename
 from exports.demo_data import add_demo_rows, ensure_demo_domain
-from exports.models import Domain, ExportDefinition, ExportRun
+from exports.models import Domain, ExportDefinition, ExportRun, SavedExport
 from exports.sources import get_source
 
 OUT_OF_RANGE = "must be between 1 January 1900 and 31 December 2100"
@@ -159,4 +161,60 @@ def test_api_shows_words_not_exception_text_when_something_unexpected_fails(clie
     assert "10.0.0.7:6379" in caplog.text  # the details go to the log
     assert not ExportRun.objects.exists()
 
+
+# --- time zones ---
+
+@pytest.mark.django_db
+def test_a_time_zone_typed_in_another_case_is_saved_canonically_and_exports(client, make_user, alice):
+    admin = make_user("admin", is_staff=True, is_superuser=True)
+    client.force_login(admin)
+    add_url = reverse("admin:exports_domain_add")
+    response = client.post(add_url, {"slug": "nepal", "name": "Nepal", "time_zone": "asia/kathmandu"})
+    assert response.status_code == 302, response.content[:2000]
+    domain = Domain.objects.get(slug="nepal")
+    assert domain.time_zone == "Asia/Kathmandu"
+
+    response = client.post(add_url, {"slug": "mars", "name": "Mars", "time_zone": "Mars/Olympus"})
+    assert response.status_code == 200  # the admin shows its form again, with the message
+    assert b"Unknown time zone &#x27;Mars/Olympus&#x27;" in response.content
+    assert not Domain.objects.filter(slug="mars").exists()
+
+    ensure_demo_domain(slug="nepal", members=[alice])
+    definition = domain.definitions.get(name="All form submissions")
+    client.force_login(alice)
+    response = start(client, definition, date_from="2025-01-01", date_to="2025-01-31")
+    assert response.status_code == 302
+    assert ExportRun.objects.filter(definition=definition).exists()
+
+
+@pytest.mark.django_db
+def test_a_wrong_case_time_zone_on_an_existing_row_still_exports(
+        eager, django_capture_on_commit_callbacks, alice_client, domain, definition):
+    Domain.objects.filter(pk=domain.pk).update(time_zone="asia/kolkata")  # as saved before zones were checked
+    with django_capture_on_commit_callbacks(execute=True):
+        response = start(alice_client, definition, date_from="2000-01-01", date_to="2100-12-31")
+    assert response.status_code == 302
+    run = ExportRun.objects.get()
+    assert run.status == ExportRun.Status.SUCCEEDED, run.error
+    assert run.rows == 5
+    response = alice_client.get(reverse("exports:download", args=[run.pk]))
+    assert response.status_code == 200
+    rows = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode("utf-8-sig"))))
+    assert len(rows) == 6
+
+
+@pytest.mark.django_db
+def test_a_saved_export_of_a_domain_with_a_wrong_case_time_zone_is_still_dispatched(
+        django_capture_on_commit_callbacks, domain, definition):
+    definition.is_daily_saved = True
+    definition.save()
+    now = timezone.now()
+    SavedExport.objects.update(next_build_at=now - datetime.timedelta(minutes=1))
+    Domain.objects.filter(pk=domain.pk).update(time_zone="asia/kolkata")
+    queued = []
+    with django_capture_on_commit_callbacks(execute=True):
+        assert saved_exports.dispatch_due(now, queued.append) == [definition.saved.pk]
+    assert queued == [definition.saved.pk]
+    next_build = SavedExport.objects.get().next_build_at
+    assert next_build.astimezone(ZoneInfo("Asia/Kolkata")).time() == datetime.time(0)
 
