@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from .rows import row_chunks
 from .sources import get_source
+from .text import one_line
 from .writers import get_writer
 
 
@@ -28,7 +29,7 @@ def export_storage():
 
 def export_filename(definition, file_extension, when=None):
     when = timezone.localtime(when or timezone.now(), ZoneInfo(definition.domain.time_zone))
-    name = re.sub(r"[^\w\- .]+", "", definition.name, flags=re.UNICODE).strip() or "export"
+    name = re.sub(r"[^\w\- .]+", "", one_line(definition.name), flags=re.UNICODE).strip() or "export"
     return f"{name} {when:%Y-%m-%d %H%M}{file_extension}"
 
 

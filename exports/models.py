@@ -7,6 +7,7 @@ from django.db import models
 from django.utils import timezone
 
 from .scheduling import first_due, validate_time_zone
+from .text import one_line
 from .validators import validate_date_in_range
 
 FORMAT_CHOICES = [("xlsx", "Excel (xlsx)"), ("csv", "CSV"), ("zip", "Zipped CSV")]
@@ -92,6 +93,9 @@ class ExportDefinition(models.Model):
     def clean(self):
         from .sources import SourceError, get_source
 
+        self.name = one_line(self.name)
+        if not self.name:
+            raise ValidationError({"name": "Give the export a name."})
         try:
             source = get_source(self.source)
             source.columns_for(self.columns)
@@ -109,6 +113,8 @@ class ExportDefinition(models.Model):
             raise ValidationError("The start date is after the end date.")
 
     def save(self, *args, **kwargs):
+        # The name goes into mail subjects and file names: no line breaks or control characters.
+        self.name = one_line(self.name)
         super().save(*args, **kwargs)
         if self.is_daily_saved:
             SavedExport.objects.get_or_create(

@@ -218,3 +218,42 @@ def test_a_saved_export_of_a_domain_with_a_wrong_case_time_zone_is_still_dispatc
     next_build = SavedExport.objects.get().next_build_at
     assert next_build.astimezone(ZoneInfo("Asia/Kolkata")).time() == datetime.time(0)
 
+
+# --- control characters in names ---
+
+BREAKING_NAME = "Weekly\r\nBcc: eve@example.com\x00\x1b[31m\x85\u2028\u2029\x7f report"
+
+
+@pytest.mark.django_db
+def test_control_characters_are_removed_from_a_definition_name_saved_in_the_ui(alice_client, domain):
+    url = reverse("exports:definition_new", args=[domain.slug])
+    response = alice_client.post(url, {"name": "Weekly\r\nBcc: eve@example.com\u2028\x85 report",
+                                       "source": "form_submissions", "format": "csv"})
+    assert response.status_code == 302
+    assert ExportDefinition.objects.filter(domain=domain, name="Weekly Bcc: eve@example.com report").exists()
+
+
+@pytest.mark.django_db
+def test_a_name_of_only_control_characters_is_refused_with_a_message(alice_client, domain):
+    url = reverse("exports:definition_new", args=[domain.slug])
+    response = alice_client.post(url, {"name": "\x1b\x07\x7f", "source": "form_submissions", "format": "csv"})
+    assert response.status_code == 400
+    assert b"Give the export a name." in response.content
+    assert not ExportDefinition.objects.exclude(name__in=["All form submissions", "Visits (short)"]).exists()
+
+
+@pytest.mark.django_db
+def test_control_characters_in_an_existing_name_stay_out_of_mail_subjects_and_file_names(alice, definition):
+    ExportDefinition.objects.filter(pk=definition.pk).update(name=BREAKING_NAME)
+    definition.refresh_from_db()
+    filename = export_filename(definition, ".csv", datetime.datetime(2025, 1, 1, tzinfo=datetime.UTC))
+    assert filename == "Weekly Bcc eveexample.com 31m report 2025-01-01 0530.csv"
+
+    alice.email = "alice@example.com"
+    alice.save()
+    run, _ = services.start_export(alice, definition, format="csv", notify_by_email=True)
+    ExportRun.objects.filter(pk=run.pk).update(status=ExportRun.Status.SUCCEEDED, rows=5,
+                                               expires_at=datetime.datetime(2100, 1, 1, tzinfo=datetime.UTC))
+    assert services.send_ready_email(run.pk) is True
+    (message,) = mail.outbox
+    assert message.subject == "Your export 'Weekly Bcc: eve@example.com [31m report' is ready"
