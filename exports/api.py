@@ -5,10 +5,11 @@ Scripts authenticate with HTTP Basic (`curl -u user:password`); a logged-in brow
 import base64
 import binascii
 import json
+import logging
 from functools import wraps
 
 from django.contrib.auth import authenticate
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import BadRequest, PermissionDenied, RequestDataTooBig, SuspiciousOperation
 from django.http import Http404, JsonResponse
 from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
@@ -17,7 +18,20 @@ from django.views.decorators.http import require_GET, require_POST
 from . import reaper, selectors, services
 from .progress import run_status as live_status
 from .forms import StartExportForm
+from .models import FORMAT_CHOICES
 from .views import file_response_for_run
+
+log = logging.getLogger(__name__)
+
+_FORMATS = ", ".join(f'"{key}"' for key in sorted(key for key, _ in FORMAT_CHOICES))
+_DATE_MESSAGE = "{field} must be a date written YYYY-MM-DD, or null."
+# The JSON types each start parameter may have, and the message for any other; the form checks values.
+START_PARAMETER_TYPES = {
+    "format": (str, f"{{field}} must be one of {_FORMATS}."),
+    "date_from": ((str, type(None)), _DATE_MESSAGE),
+    "date_to": ((str, type(None)), _DATE_MESSAGE),
+    "notify_by_email": (bool, "{field} must be true or false."),
+}
 
 
 def _basic_auth_user(request):
@@ -52,6 +66,13 @@ def api_view(view):
             return JsonResponse({"error": "Not found."}, status=404)
         except PermissionDenied as exc:
             return JsonResponse({"error": str(exc) or "Forbidden."}, status=403)
+        except (BadRequest, SuspiciousOperation):
+            raise  # Django answers these with a 400 and logs them as security events.
+        except Exception:
+            # The text of an unexpected error can name servers and paths: it goes to the log only.
+            log.exception("API request %s %s failed", request.method, request.path)
+            return JsonResponse(
+                {"error": "Something went wrong on our side; it has been logged. Try again later."}, status=500)
 
     return csrf_exempt(wrapper)
 
@@ -80,16 +101,52 @@ def run_json(run):
     }
 
 
+class BodyRefused(ValueError):
+    """The request body cannot be read as a JSON object; the message says why, in words."""
+
+    def __init__(self, message, status=400):
+        super().__init__(message)
+        self.status = status
+
+
+def json_object(request):
+    """The body as a dict (an empty body is {}), or BodyRefused."""
+    try:
+        body = request.body
+    except RequestDataTooBig:
+        raise BodyRefused("The body is too large.", status=413) from None
+    try:
+        payload = json.loads(body.decode("utf-8-sig")) if body else {}
+    except UnicodeDecodeError:
+        raise BodyRefused("The body must be JSON encoded in UTF-8.") from None
+    except RecursionError:
+        raise BodyRefused("The JSON is nested too deeply.") from None
+    except ValueError:  # JSONDecodeError, and integers too long to convert
+        raise BodyRefused("The body must be JSON.") from None
+    if not isinstance(payload, dict):
+        raise BodyRefused("The body must be a JSON object.")
+    return payload
+
+
+def type_errors(payload, types):
+    """Errors, shaped like a form's get_json_data(), for each value in `payload` of the wrong JSON type."""
+    return {
+        field: [{"message": message.format(field=field), "code": "invalid_type"}]
+        for field, (allowed, message) in types.items()
+        if field in payload and not isinstance(payload[field], allowed)
+    }
+
+
 @require_POST
 @api_view
 def start(request, slug, definition_id):
     definition = selectors.definition_for(request.user, slug, definition_id)
     try:
-        payload = json.loads(request.body or b"{}")
-    except json.JSONDecodeError:
-        return JsonResponse({"error": "The body must be JSON."}, status=400)
-    if not isinstance(payload, dict):
-        return JsonResponse({"error": "The body must be a JSON object."}, status=400)
+        payload = json_object(request)
+    except BodyRefused as refusal:
+        return JsonResponse({"error": str(refusal)}, status=refusal.status)
+    if wrong_types := type_errors(payload, START_PARAMETER_TYPES):
+        return JsonResponse({"error": "Invalid parameters.", "fields": wrong_types}, status=400)
     form = StartExportForm({"format": definition.format, **payload})
     if not form.is_valid():
         return JsonResponse({"error": "Invalid parameters.", "fields": form.errors.get_json_data()}, status=400)

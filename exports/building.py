@@ -14,6 +14,7 @@ from . import tempfiles
 from .rows import row_chunks
 from .sources import get_source
 from .storage import export_storage, publish
+from .text import one_line
 from .writers import get_writer
 
 __all__ = ["ExportCancelled", "build_and_store", "export_filename", "export_storage", "planned_rows", "write_export"]
@@ -25,7 +26,7 @@ class ExportCancelled(Exception):
 
 def export_filename(definition, file_extension, when=None):
     when = timezone.localtime(when or timezone.now(), ZoneInfo(definition.domain.time_zone))
-    name = re.sub(r"[^\w\- .]+", "", definition.name, flags=re.UNICODE).strip() or "export"
+    name = re.sub(r"[^\w\- .]+", "", one_line(definition.name), flags=re.UNICODE).strip() or "export"
     return f"{name} {when:%Y-%m-%d %H%M}{file_extension}"
 
 

@@ -2,12 +2,28 @@ from django import forms
 
 from .models import FORMAT_CHOICES, ExportDefinition
 from .sources import all_sources, get_source
+from .validators import EARLIEST_DATE, LATEST_DATE, validate_date_in_range
+
+
+class ExportDateField(forms.DateField):
+    """An optional date within the range exports accept; `what` names it in the message."""
+
+    def __init__(self, *, what, **kwargs):
+        kwargs.setdefault("required", False)
+        kwargs.setdefault("widget", forms.DateInput(attrs={
+            "type": "date", "min": EARLIEST_DATE.isoformat(), "max": LATEST_DATE.isoformat()}))
+        super().__init__(**kwargs)
+        self.what = what
+
+    def validate(self, value):
+        super().validate(value)
+        validate_date_in_range(value, self.what)
 
 
 class StartExportForm(forms.Form):
     format = forms.ChoiceField(choices=FORMAT_CHOICES)
-    date_from = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
-    date_to = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    date_from = ExportDateField(what="The start date")
+    date_to = ExportDateField(what="The end date")
     notify_by_email = forms.BooleanField(required=False, label="Email me when it is ready")
 
     def clean(self):
@@ -22,15 +38,13 @@ class DefinitionForm(forms.ModelForm):
 
     columns = forms.MultipleChoiceField(required=False, widget=forms.CheckboxSelectMultiple,
                                         help_text="None ticked means all columns.")
+    date_from = ExportDateField(what="The start date", label="Date from")
+    date_to = ExportDateField(what="The end date", label="Date to")
 
     class Meta:
         model = ExportDefinition
         fields = ["name", "source", "columns", "date_from", "date_to", "format", "is_daily_saved"]
-        widgets = {
-            "source": forms.Select(choices=[]),
-            "date_from": forms.DateInput(attrs={"type": "date"}),
-            "date_to": forms.DateInput(attrs={"type": "date"}),
-        }
+        widgets = {"source": forms.Select(choices=[])}
 
     def __init__(self, *args, domain, **kwargs):
         super().__init__(*args, **kwargs)

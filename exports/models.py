@@ -7,15 +7,26 @@ from django.db import models
 from django.utils import timezone
 
 from .scheduling import first_due, validate_time_zone
+from .text import one_line
+from .validators import validate_date_in_range
 
 FORMAT_CHOICES = [("xlsx", "Excel (xlsx)"), ("csv", "CSV"), ("zip", "Zipped CSV")]
 
 
 def validate_time_zone_field(value):
+    """Refuse an unknown time zone with a message; return the canonical spelling of a known one."""
     try:
-        validate_time_zone(value)
+        return validate_time_zone(value)
     except ValueError as exc:
         raise ValidationError(str(exc)) from None
+
+
+def canonical_time_zone(name):
+    """`name` spelled as IANA spells it ('asia/kathmandu' gives 'Asia/Kathmandu'); an unknown name unchanged."""
+    try:
+        return validate_time_zone(name)
+    except ValueError:
+        return name
 
 
 class Domain(models.Model):
@@ -33,12 +44,25 @@ class Domain(models.Model):
     def __str__(self):
         return self.name
 
+    @classmethod
+    def from_db(cls, db, field_names, values):
+        domain = super().from_db(db, field_names, values)
+        # A row saved before zones were canonicalised may hold 'asia/kathmandu', which ZoneInfo cannot
+        # load where zone files are looked up case-sensitively: read it as 'Asia/Kathmandu'.
+        if "time_zone" in domain.__dict__:
+            domain.time_zone = canonical_time_zone(domain.time_zone)
+        return domain
+
+    def clean(self):
+        # The field's validator reports an unknown zone; a known one is kept in its canonical spelling.
+        self.time_zone = canonical_time_zone(self.time_zone)
+
     def save(self, *args, **kwargs):
-        # Refuse an unknown zone on every save, not only through forms.
-        validate_time_zone_field(self.time_zone)
+        # Refuse an unknown zone on every save, not only through forms, and store the canonical spelling.
+        self.time_zone = validate_time_zone_field(self.time_zone)
         old_zone = Domain.objects.filter(pk=self.pk).values_list("time_zone", flat=True).first() if self.pk else None
         super().save(*args, **kwargs)
-        if old_zone and old_zone != self.time_zone:
+        if old_zone and canonical_time_zone(old_zone) != self.time_zone:
             # Saved exports follow the new zone from its next local midnight.
             SavedExport.objects.filter(definition__domain=self).update(
                 next_build_at=first_due(self.time_zone, timezone.now()))
@@ -69,15 +93,28 @@ class ExportDefinition(models.Model):
     def clean(self):
         from .sources import SourceError, get_source
 
+        self.name = one_line(self.name)
+        if not self.name:
+            raise ValidationError({"name": "Give the export a name."})
         try:
             source = get_source(self.source)
             source.columns_for(self.columns)
         except SourceError as exc:
             raise ValidationError(str(exc)) from None
+        errors = {}
+        for field, what in (("date_from", "The start date"), ("date_to", "The end date")):
+            try:
+                validate_date_in_range(getattr(self, field), what)
+            except ValidationError as error:
+                errors[field] = error
+        if errors:
+            raise ValidationError(errors)
         if self.date_from and self.date_to and self.date_from > self.date_to:
             raise ValidationError("The start date is after the end date.")
 
     def save(self, *args, **kwargs):
+        # The name goes into mail subjects and file names: no line breaks or control characters.
+        self.name = one_line(self.name)
         super().save(*args, **kwargs)
         if self.is_daily_saved:
             SavedExport.objects.get_or_create(

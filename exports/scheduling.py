@@ -82,13 +82,20 @@ def validate_time_zone(name: str) -> str:
 
 @lru_cache(maxsize=None)
 def _zone(tz_name: str) -> ZoneInfo:
-    """Load a zone once, reporting bad names as ValueError like validate_time_zone."""
+    """Load a zone once, reporting bad names as ValueError like validate_time_zone.
+
+    A name in another letter case ('asia/kathmandu', as rows saved before names
+    were canonicalised may hold) loads the zone it names, like validate_time_zone.
+    """
     try:
         return ZoneInfo(tz_name)
     except (ZoneInfoNotFoundError, ValueError, TypeError) as exc:
-        raise ValueError(
-            f"Unknown time zone {tz_name!r}. Use an IANA name such as 'Europe/Paris'."
-        ) from exc
+        canonical = _known_zones()[1].get(tz_name.casefold()) if isinstance(tz_name, str) else None
+        if canonical is None:
+            raise ValueError(
+                f"Unknown time zone {tz_name!r}. Use an IANA name such as 'Europe/Paris'."
+            ) from exc
+        return ZoneInfo(canonical)
 
 
 def _require_aware(value: datetime, what: str) -> None:

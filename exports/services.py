@@ -23,6 +23,7 @@ from .building import ExportCancelled, build_and_store, export_filename, planned
 from .models import ExportRun
 from .sources import SourceError
 from .storage import delete_quietly
+from .text import one_line
 from .writers import get_writer
 
 log = logging.getLogger(__name__)
@@ -212,7 +213,7 @@ def send_ready_email(run_id):
         return False
     link = settings.SITE_URL.rstrip("/") + reverse("exports:run", args=[run.pk])
     send_mail(
-        subject=f"Your export '{run.definition.name}' is ready",
+        subject=f"Your export '{one_line(run.definition.name)}' is ready",
         message=(f"Your export of {run.rows:,} rows is ready until "
                  f"{timezone.localtime(run.expires_at):%Y-%m-%d %H:%M %Z}.\n\nDownload it here: {link}\n"),
         from_email=None,

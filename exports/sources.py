@@ -11,7 +11,7 @@ A developer declares a source once:
     ))
 """
 from dataclasses import dataclass, field
-from datetime import datetime, time, timedelta
+from datetime import date, datetime, time, timedelta, timezone
 from typing import Callable
 from zoneinfo import ZoneInfo
 
@@ -53,16 +53,31 @@ class ExportSource:
         return [by_key[key] for key in keys]
 
     def rows_queryset(self, domain, date_from=None, date_to=None):
-        """The domain's rows, filtered to [date_from, date_to] in the domain's time zone, in a stable order."""
+        """The domain's rows, filtered to [date_from, date_to] in the domain's time zone, in a stable order.
+
+        Any date is safe: a bound whose local midnight lies beyond what a datetime can hold (the year 1
+        east of UTC, the day after 9999-12-31) excludes nothing, so it is left out of the query.
+        """
         queryset = self.queryset(domain)
         if self.date_field and (date_from or date_to):
             zone = ZoneInfo(domain.time_zone)
-            if date_from:
-                queryset = queryset.filter(**{f"{self.date_field}__gte": datetime.combine(date_from, time.min, zone)})
-            if date_to:
-                end = datetime.combine(date_to + timedelta(days=1), time.min, zone)
+            if date_from and (start := _day_start_utc(date_from, zone)):
+                queryset = queryset.filter(**{f"{self.date_field}__gte": start})
+            if date_to and date_to < date.max and (end := _day_start_utc(date_to + timedelta(days=1), zone)):
                 queryset = queryset.filter(**{f"{self.date_field}__lt": end})
         return queryset.order_by(*self.ordering)
+
+
+def _day_start_utc(day, zone):
+    """Local midnight of `day` in `zone` as a UTC datetime; None when that lies outside datetime's range.
+
+    Converting here rather than in the database adapter turns the overflow into a plain None. Only the
+    start of 0001-01-01 east of UTC overflows (below datetime.min), and a lower bound there excludes nothing.
+    """
+    try:
+        return datetime.combine(day, time.min, zone).astimezone(timezone.utc)
+    except OverflowError:
+        return None
 
 
 _REGISTRY: dict[str, ExportSource] = {}

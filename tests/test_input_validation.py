@@ -1,0 +1,259 @@
+"""Bad input gets a 4xx and a message in words, never a 500, and no export run is created."""
+import base64
+import csv
+import datetime
+import io
+from zoneinfo import ZoneInfo
+
+import pytest
+from django.core import mail
+from django.urls import reverse
+from django.utils import timezone
+
+from exports import saved_exports, services
+from exports.building import export_filename
+from exports.demo_data import add_demo_rows, ensure_demo_domain
+from exports.models import Domain, ExportDefinition, ExportRun, SavedExport
+from exports.sources import get_source
+
+OUT_OF_RANGE = "must be between 1 January 1900 and 31 December 2100"
+
+
+@pytest.fixture
+def domain(alice):
+    # Asia/Kolkata is UTC+5:30: the start of 0001-01-01 there is before the first instant Python can hold.
+    domain = ensure_demo_domain(slug="clinic", name="Clinic", time_zone="Asia/Kolkata", members=[alice])
+    add_demo_rows(domain, 5)
+    return domain
+
+
+@pytest.fixture
+def definition(domain):
+    return ExportDefinition.objects.get(domain=domain, name="All form submissions")
+
+
+def start(client, definition, **data):
+    data.setdefault("format", "csv")
+    return client.post(reverse("exports:start", args=[definition.domain.slug, definition.pk]),
+                       {f"d{definition.pk}-{key}": value for key, value in data.items()})
+
+
+def basic(user):
+    return "Basic " + base64.b64encode(f"{user.username}:{user.raw_password}".encode()).decode()
+
+
+def api_start(client, user, definition, body):
+    """POST `body` (bytes, or an object sent as JSON) to the API that starts an export."""
+    url = reverse("exports:api_start", args=[definition.domain.slug, definition.pk])
+    return client.post(url, body, content_type="application/json", HTTP_AUTHORIZATION=basic(user))
+
+
+def field_messages(response, field):
+    return [error["message"] for error in response.json()["fields"][field]]
+
+
+# --- dates ---
+
+@pytest.mark.django_db
+def test_an_end_date_in_the_year_9999_is_refused_with_a_message(alice_client, definition):
+    response = start(alice_client, definition, date_to="9999-12-31")
+    assert response.status_code == 400
+    assert f"The end date {OUT_OF_RANGE}.".encode() in response.content
+    assert not ExportRun.objects.exists()
+
+
+@pytest.mark.django_db
+def test_a_start_date_in_the_year_1_is_refused_on_a_domain_ahead_of_utc(alice_client, definition):
+    response = start(alice_client, definition, date_from="0001-01-01")
+    assert response.status_code == 400
+    assert f"The start date {OUT_OF_RANGE}.".encode() in response.content
+    assert not ExportRun.objects.exists()
+
+
+@pytest.mark.django_db
+def test_a_definition_with_a_date_out_of_range_is_refused_with_a_message(alice_client, domain):
+    url = reverse("exports:definition_new", args=[domain.slug])
+    response = alice_client.post(url, {"name": "Far future", "source": "form_submissions", "format": "csv",
+                                       "date_to": "9999-12-31"})
+    assert response.status_code == 400
+    assert f"The end date {OUT_OF_RANGE}.".encode() in response.content
+    assert not ExportDefinition.objects.filter(name="Far future").exists()
+
+
+@pytest.mark.django_db
+def test_extreme_dates_already_stored_on_a_definition_export_every_row(alice_client, definition):
+    # Saved before dates were bounded: the queryset must not overflow building local midnights.
+    ExportDefinition.objects.filter(pk=definition.pk).update(
+        date_from=datetime.date(1, 1, 1), date_to=datetime.date(9999, 12, 31))
+    definition.refresh_from_db()
+    queryset = get_source(definition.source).rows_queryset(definition.domain, definition.date_from,
+                                                           definition.date_to)
+    assert queryset.count() == 5
+    response = start(alice_client, definition)
+    assert response.status_code == 302
+    assert ExportRun.objects.get().parameters["date_to"] == "9999-12-31"
+
+
+# --- the JSON API ---
+
+@pytest.mark.django_db
+def test_api_refuses_a_number_for_a_date_naming_the_field(client, alice, definition):
+    response = api_start(client, alice, definition, {"date_from": 12345})
+    assert response.status_code == 400
+    assert field_messages(response, "date_from") == ["date_from must be a date written YYYY-MM-DD, or null."]
+    assert not ExportRun.objects.exists()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("payload", "field", "message"), [
+    ({"format": ["csv"]}, "format", 'format must be one of "csv", "xlsx", "zip".'),
+    ({"format": 5}, "format", 'format must be one of "csv", "xlsx", "zip".'),
+    ({"date_to": True}, "date_to", "date_to must be a date written YYYY-MM-DD, or null."),
+    ({"notify_by_email": "no"}, "notify_by_email", "notify_by_email must be true or false."),
+    ({"notify_by_email": 1}, "notify_by_email", "notify_by_email must be true or false."),
+])
+def test_api_refuses_a_value_of_the_wrong_type_naming_the_field(client, alice, definition, payload, field, message):
+    response = api_start(client, alice, definition, payload)
+    assert response.status_code == 400
+    assert response.json()["error"] == "Invalid parameters."
+    assert field_messages(response, field) == [message]
+    assert not ExportRun.objects.exists()
+
+
+@pytest.mark.django_db
+def test_api_refuses_a_body_that_is_not_utf8(client, alice, definition):
+    response = api_start(client, alice, definition, b'{"format": "csv\xff"}')
+    assert response.status_code == 400
+    assert response.json() == {"error": "The body must be JSON encoded in UTF-8."}
+    assert not ExportRun.objects.exists()
+
+
+@pytest.mark.django_db
+def test_api_refuses_json_nested_100k_deep(client, alice, definition):
+    response = api_start(client, alice, definition, b"[" * 100_000 + b"]" * 100_000)
+    assert response.status_code == 400
+    assert response.json() == {"error": "The JSON is nested too deeply."}
+    response = api_start(client, alice, definition, b'{"a":' * 100_000 + b"1" + b"}" * 100_000)
+    assert response.status_code == 400
+    assert not ExportRun.objects.exists()
+
+
+@pytest.mark.django_db
+def test_api_refuses_a_body_too_large_to_read_in_json(client, alice, definition, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
+    response = api_start(client, alice, definition, {"format": "csv", "padding": "x" * 2000})
+    assert response.status_code == 413
+    assert response.json() == {"error": "The body is too large."}
+    assert not ExportRun.objects.exists()
+
+
+@pytest.mark.django_db
+def test_api_shows_words_not_exception_text_when_something_unexpected_fails(client, alice, definition,
+                                                                             monkeypatch, caplog):
+    def broken(*args, **kwargs):
+        raise ConnectionError("Error 111 connecting to 10.0.0.7:6379. /srv/app/.venv/lib/redis/connection.py")
+
+    monkeypatch.setattr(services, "start_export", broken)
+    response = api_start(client, alice, definition, {"format": "csv"})
+    assert response.status_code == 500
+    assert response.json() == {"error": "Something went wrong on our side; it has been logged. Try again later."}
+    assert "10.0.0.7" not in response.content.decode()
+    assert "10.0.0.7:6379" in caplog.text  # the details go to the log
+    assert not ExportRun.objects.exists()
+
+
+# --- time zones ---
+
+@pytest.mark.django_db
+def test_a_time_zone_typed_in_another_case_is_saved_canonically_and_exports(client, make_user, alice):
+    admin = make_user("admin", is_staff=True, is_superuser=True)
+    client.force_login(admin)
+    add_url = reverse("admin:exports_domain_add")
+    response = client.post(add_url, {"slug": "nepal", "name": "Nepal", "time_zone": "asia/kathmandu"})
+    assert response.status_code == 302, response.content[:2000]
+    domain = Domain.objects.get(slug="nepal")
+    assert domain.time_zone == "Asia/Kathmandu"
+
+    response = client.post(add_url, {"slug": "mars", "name": "Mars", "time_zone": "Mars/Olympus"})
+    assert response.status_code == 200  # the admin shows its form again, with the message
+    assert b"Unknown time zone &#x27;Mars/Olympus&#x27;" in response.content
+    assert not Domain.objects.filter(slug="mars").exists()
+
+    ensure_demo_domain(slug="nepal", members=[alice])
+    definition = domain.definitions.get(name="All form submissions")
+    client.force_login(alice)
+    response = start(client, definition, date_from="2025-01-01", date_to="2025-01-31")
+    assert response.status_code == 302
+    assert ExportRun.objects.filter(definition=definition).exists()
+
+
+@pytest.mark.django_db
+def test_a_wrong_case_time_zone_on_an_existing_row_still_exports(
+        eager, django_capture_on_commit_callbacks, alice_client, domain, definition):
+    Domain.objects.filter(pk=domain.pk).update(time_zone="asia/kolkata")  # as saved before zones were checked
+    with django_capture_on_commit_callbacks(execute=True):
+        response = start(alice_client, definition, date_from="2000-01-01", date_to="2100-12-31")
+    assert response.status_code == 302
+    run = ExportRun.objects.get()
+    assert run.status == ExportRun.Status.SUCCEEDED, run.error
+    assert run.rows == 5
+    response = alice_client.get(reverse("exports:download", args=[run.pk]))
+    assert response.status_code == 200
+    rows = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode("utf-8-sig"))))
+    assert len(rows) == 6
+
+
+@pytest.mark.django_db
+def test_a_saved_export_of_a_domain_with_a_wrong_case_time_zone_is_still_dispatched(
+        django_capture_on_commit_callbacks, domain, definition):
+    definition.is_daily_saved = True
+    definition.save()
+    now = timezone.now()
+    SavedExport.objects.update(next_build_at=now - datetime.timedelta(minutes=1))
+    Domain.objects.filter(pk=domain.pk).update(time_zone="asia/kolkata")
+    queued = []
+    with django_capture_on_commit_callbacks(execute=True):
+        assert saved_exports.dispatch_due(now, queued.append) == [definition.saved.pk]
+    assert queued == [definition.saved.pk]
+    next_build = SavedExport.objects.get().next_build_at
+    assert next_build.astimezone(ZoneInfo("Asia/Kolkata")).time() == datetime.time(0)
+
+
+# --- control characters in names ---
+
+BREAKING_NAME = "Weekly\r\nBcc: eve@example.com\x00\x1b[31m\x85\u2028\u2029\x7f report"
+
+
+@pytest.mark.django_db
+def test_control_characters_are_removed_from_a_definition_name_saved_in_the_ui(alice_client, domain):
+    url = reverse("exports:definition_new", args=[domain.slug])
+    response = alice_client.post(url, {"name": "Weekly\r\nBcc: eve@example.com\u2028\x85 report",
+                                       "source": "form_submissions", "format": "csv"})
+    assert response.status_code == 302
+    assert ExportDefinition.objects.filter(domain=domain, name="Weekly Bcc: eve@example.com report").exists()
+
+
+@pytest.mark.django_db
+def test_a_name_of_only_control_characters_is_refused_with_a_message(alice_client, domain):
+    url = reverse("exports:definition_new", args=[domain.slug])
+    response = alice_client.post(url, {"name": "\x1b\x07\x7f", "source": "form_submissions", "format": "csv"})
+    assert response.status_code == 400
+    assert b"Give the export a name." in response.content
+    assert not ExportDefinition.objects.exclude(name__in=["All form submissions", "Visits (short)"]).exists()
+
+
+@pytest.mark.django_db
+def test_control_characters_in_an_existing_name_stay_out_of_mail_subjects_and_file_names(alice, definition):
+    ExportDefinition.objects.filter(pk=definition.pk).update(name=BREAKING_NAME)
+    definition.refresh_from_db()
+    filename = export_filename(definition, ".csv", datetime.datetime(2025, 1, 1, tzinfo=datetime.UTC))
+    assert filename == "Weekly Bcc eveexample.com 31m report 2025-01-01 0530.csv"
+
+    alice.email = "alice@example.com"
+    alice.save()
+    run, _ = services.start_export(alice, definition, format="csv", notify_by_email=True)
+    ExportRun.objects.filter(pk=run.pk).update(status=ExportRun.Status.SUCCEEDED, rows=5,
+                                               expires_at=datetime.datetime(2100, 1, 1, tzinfo=datetime.UTC))
+    assert services.send_ready_email(run.pk) is True
+    (message,) = mail.outbox
+    assert message.subject == "Your export 'Weekly Bcc: eve@example.com [31m report' is ready"
