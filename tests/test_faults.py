@@ -213,3 +213,45 @@ def test_a_rebuild_whose_process_is_killed_is_built_again_the_same_night(stack, 
     saved.refresh_from_db()
     assert saved.rows == 30 and saved.last_build_error == ""
     assert worker.alive
+
+
+def test_a_burst_of_200_api_requests_from_10_users_loses_nothing_and_builds_nothing_twice(stack, make_user):
+    users = [make_user(f"user{n}") for n in range(10)]
+    domain = ensure_demo_domain(slug="burst", name="Burst", time_zone="UTC", members=users)
+    add_demo_rows(domain, 20)
+    definition = domain.definitions.get(name="All form submissions")
+    web = stack.web()
+    stack.worker(concurrency=2)
+    sessions = [stack.session(web).login(user.username, user.raw_password) for user in users]
+    choices = [{"format": f, "date_from": d} for f in ("csv", "xlsx", "zip") for d in (None, "2020-01-01")]
+    url = f"/exports/api/{domain.slug}/definitions/{definition.pk}/start/"
+
+    def burst(index):
+        session, answers = sessions[index], []
+        for n in range(20):
+            status, data = session.json("POST", url, json_body=choices[(index + n) % len(choices)])
+            answers.append((status, data.get("id")))
+        return answers
+
+    from concurrent.futures import ThreadPoolExecutor
+
+    started = time.monotonic()
+    with ThreadPoolExecutor(max_workers=10) as pool:
+        answers = [answer for answers in pool.map(burst, range(10)) for answer in answers]
+    sent = time.monotonic() - started
+    assert len(answers) == 200 and {status for status, _ in answers} <= {200, 202}, answers
+    run_ids = {run_id for _, run_id in answers}
+
+    def all_finished():
+        return not ExportRun.objects.filter(pk__in=run_ids, status__in=ExportRun.ACTIVE).exists()
+    wait_until(all_finished, 180, "every run of the burst to finish", interval=0.5)
+    drained = time.monotonic() - started
+
+    runs = list(ExportRun.objects.filter(definition=definition))
+    assert {str(run.pk) for run in runs} == run_ids  # every run answered exists, and no other was made
+    assert {run.status for run in runs} == {Status.SUCCEEDED}
+    assert all(run.attempts == 1 for run in runs)
+    for run in runs:
+        assert stored_files(stack, run) == [os.path.basename(run.file_key)]
+    print(f"\n200 requests from 10 users: {len(runs)} runs, sent in {sent:.1f} s, all built once, "
+          f"drained in {drained:.1f} s")
