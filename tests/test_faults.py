@@ -255,3 +255,21 @@ def test_a_burst_of_200_api_requests_from_10_users_loses_nothing_and_builds_noth
         assert stored_files(stack, run) == [os.path.basename(run.file_key)]
     print(f"\n200 requests from 10 users: {len(runs)} runs, sent in {sent:.1f} s, all built once, "
           f"drained in {drained:.1f} s")
+
+
+def test_exports_queued_when_redis_restarts_empty_are_sent_again_and_built(stack, alice, gated):
+    web = stack.web(**FAST_LEASES)
+    session = stack.session(web).login(alice.username, alice.raw_password)
+    open_gate(stack, gated)
+    run = start_export(session, gated)  # no worker yet: the message waits in Redis
+    assert ExportRun.objects.get(pk=run.pk).status == Status.QUEUED
+
+    stack.redis.restart(empty=True)  # the message and its SENT record are gone
+    open_gate(stack, gated)
+    restarted_at = time.monotonic()
+    stack.worker(**FAST_LEASES)
+    data = poll_until_finished(session, run, timeout=60)
+    run.refresh_from_db()
+    assert data["run_status"] == Status.SUCCEEDED, stack.logs()
+    assert run.attempts == 2  # the lost message counts as one attempt
+    print(f"\nqueued export after Redis restarted empty: built {time.monotonic() - restarted_at:.1f} s later")
