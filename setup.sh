@@ -1,10 +1,9 @@
-# Shared set-up for run.sh and test.sh, sourced by both: Debian packages, the virtualenv, Redis.
-# Everything here is idempotent: a second run finds things in place and moves on quickly.
+# Shared set-up for run.sh and test.sh, sourced by both: Debian packages, the virtualenv, Redis. Everything here is idempotent: a second run finds things in place and moves on quickly.
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 VENV="$ROOT/.venv"
 STATE="$ROOT/.run"          # pid files, logs and data of the services these scripts start
-mkdir -p "$STATE"
+mkdir -p "$STATE" && chmod 700 "$STATE"   # logs and data are for this user only
 
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 
@@ -35,6 +34,23 @@ ensure_venv() {  # ensure_venv REQUIREMENTS_FILE: the virtualenv with those pack
   fi
 }
 
+port_answers() {  # port_answers PORT: something accepts TCP connections on 127.0.0.1:PORT
+  "$VENV/bin/python" - "$1" <<'PY' 2>/dev/null
+import socket, sys
+socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=1).close()
+PY
+}
+
+free_port() {  # a TCP port of 127.0.0.1 that nothing listens on now
+  "$VENV/bin/python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+pid_alive() {  # pid_alive PID: the process runs (one that is gone, or a zombie, counts as stopped)
+  local state
+  state=$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f1)
+  [ -n "$state" ] && [ "$state" != Z ]
+}
+
 redis_answers() {  # redis_answers URL
   "$VENV/bin/python" - "$1" <<'PY' 2>/dev/null
 import sys, redis
@@ -43,26 +59,39 @@ PY
 }
 
 STARTED_REDIS_PIDFILE=""
-ensure_redis() {  # ensure_redis URL: start a local redis-server on the URL's port if nothing answers
-  local url="$1" port dir
+ensure_redis() {  # ensure_redis URL [--appendonly]: start a local redis-server on the URL's port if nothing answers
+  local url="$1" mode="${2:-}" port dir persistence
   redis_answers "$url" && return 0
   command -v redis-server >/dev/null || apt_install redis-server
   port=$("$VENV/bin/python" -c 'import sys; from urllib.parse import urlsplit; print(urlsplit(sys.argv[1]).port or 6379)' "$url")
   dir="$STATE/redis-$port"
-  mkdir -p "$dir"
-  echo "Starting a local Redis on 127.0.0.1:$port (data in memory only)"
-  redis-server --daemonize yes --bind 127.0.0.1 --port "$port" --save "" --appendonly no \
-    --dir "$dir" --logfile "$dir/redis.log" --pidfile "$dir/redis.pid"
+  if [ "$mode" = --appendonly ]; then
+    # Queued tasks, progress and download records survive a restart (fsync once a second).
+    persistence=(--appendonly yes --appendfsync everysec)
+    echo "Starting a local Redis on 127.0.0.1:$port (data kept on disk in .run/redis-$port)"
+  else
+    persistence=(--appendonly no)
+    echo "Starting a local Redis on 127.0.0.1:$port (data in memory only)"
+  fi
+  (
+    umask 077
+    mkdir -p "$dir" && chmod 700 "$dir"
+    redis-server --daemonize yes --bind 127.0.0.1 --port "$port" --save "" "${persistence[@]}" \
+      --dir "$dir" --logfile "$dir/redis.log" --pidfile "$dir/redis.pid"
+  )
   STARTED_REDIS_PIDFILE="$dir/redis.pid"
   for _ in $(seq 100); do redis_answers "$url" && return 0; sleep 0.1; done
-  echo "Redis did not answer on port $port; see $dir/redis.log" >&2
+  echo "Redis did not answer on port $port; see .run/redis-$port/redis.log" >&2
   return 1
 }
 
-stop_started_redis() {  # stop the Redis that ensure_redis started, if it started one
-  if [ -n "$STARTED_REDIS_PIDFILE" ] && [ -f "$STARTED_REDIS_PIDFILE" ]; then
-    kill "$(cat "$STARTED_REDIS_PIDFILE")" 2>/dev/null || true
-  fi
+stop_started_redis() {  # stop the Redis that ensure_redis started, if it started one, and wait for it
+  [ -n "$STARTED_REDIS_PIDFILE" ] && [ -f "$STARTED_REDIS_PIDFILE" ] || return 0
+  local pid
+  pid=$(cat "$STARTED_REDIS_PIDFILE")
+  kill "$pid" 2>/dev/null || true
+  for _ in $(seq 100); do pid_alive "$pid" || break; sleep 0.1; done
+  STARTED_REDIS_PIDFILE=""
 }
 
 ensure_chromium() {  # Debian's Chromium, for the browser tests (Playwright drives it)
