@@ -1,10 +1,10 @@
-# Shared set-up for run.sh and test.sh, sourced by both: Debian packages, the virtualenv, Redis.
-# Everything here is idempotent: a second run finds things in place and moves on quickly.
+# Shared set-up for run.sh and test.sh, sourced by both: Debian packages, the virtualenv, Redis,
+# PostgreSQL. Everything here is idempotent: a second run finds things in place and moves on quickly.
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 VENV="$ROOT/.venv"
 STATE="$ROOT/.run"          # pid files, logs and data of the services these scripts start
-mkdir -p "$STATE"
+mkdir -p "$STATE" && chmod 700 "$STATE"   # logs and data are for this user only
 
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 
@@ -35,6 +35,23 @@ ensure_venv() {  # ensure_venv REQUIREMENTS_FILE: the virtualenv with those pack
   fi
 }
 
+port_answers() {  # port_answers PORT: something accepts TCP connections on 127.0.0.1:PORT
+  "$VENV/bin/python" - "$1" <<'PY' 2>/dev/null
+import socket, sys
+socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=1).close()
+PY
+}
+
+free_port() {  # a TCP port of 127.0.0.1 that nothing listens on now
+  "$VENV/bin/python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+pid_alive() {  # pid_alive PID: the process runs (one that is gone, or a zombie, counts as stopped)
+  local state
+  state=$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f1)
+  [ -n "$state" ] && [ "$state" != Z ]
+}
+
 redis_answers() {  # redis_answers URL
   "$VENV/bin/python" - "$1" <<'PY' 2>/dev/null
 import sys, redis
@@ -43,28 +60,126 @@ PY
 }
 
 STARTED_REDIS_PIDFILE=""
-ensure_redis() {  # ensure_redis URL: start a local redis-server on the URL's port if nothing answers
-  local url="$1" port dir
+ensure_redis() {  # ensure_redis URL [--appendonly]: start a local redis-server on the URL's port if nothing answers
+  local url="$1" mode="${2:-}" port dir persistence
   redis_answers "$url" && return 0
   command -v redis-server >/dev/null || apt_install redis-server
   port=$("$VENV/bin/python" -c 'import sys; from urllib.parse import urlsplit; print(urlsplit(sys.argv[1]).port or 6379)' "$url")
   dir="$STATE/redis-$port"
-  mkdir -p "$dir"
-  echo "Starting a local Redis on 127.0.0.1:$port (data in memory only)"
-  redis-server --daemonize yes --bind 127.0.0.1 --port "$port" --save "" --appendonly no \
-    --dir "$dir" --logfile "$dir/redis.log" --pidfile "$dir/redis.pid"
+  if [ "$mode" = --appendonly ]; then
+    # Queued tasks, progress and download records survive a restart (fsync once a second).
+    persistence=(--appendonly yes --appendfsync everysec)
+    echo "Starting a local Redis on 127.0.0.1:$port (data kept on disk in .run/redis-$port)"
+  else
+    persistence=(--appendonly no)
+    echo "Starting a local Redis on 127.0.0.1:$port (data in memory only)"
+  fi
+  (
+    umask 077
+    mkdir -p "$dir" && chmod 700 "$dir"
+    redis-server --daemonize yes --bind 127.0.0.1 --port "$port" --save "" "${persistence[@]}" \
+      --dir "$dir" --logfile "$dir/redis.log" --pidfile "$dir/redis.pid"
+  )
   STARTED_REDIS_PIDFILE="$dir/redis.pid"
   for _ in $(seq 100); do redis_answers "$url" && return 0; sleep 0.1; done
-  echo "Redis did not answer on port $port; see $dir/redis.log" >&2
+  echo "Redis did not answer on port $port; see .run/redis-$port/redis.log" >&2
   return 1
 }
 
-stop_started_redis() {  # stop the Redis that ensure_redis started, if it started one
-  if [ -n "$STARTED_REDIS_PIDFILE" ] && [ -f "$STARTED_REDIS_PIDFILE" ]; then
-    kill "$(cat "$STARTED_REDIS_PIDFILE")" 2>/dev/null || true
-  fi
+stop_started_redis() {  # stop the Redis that ensure_redis started, if it started one, and wait for it
+  [ -n "$STARTED_REDIS_PIDFILE" ] && [ -f "$STARTED_REDIS_PIDFILE" ] || return 0
+  local pid
+  pid=$(cat "$STARTED_REDIS_PIDFILE")
+  kill "$pid" 2>/dev/null || true
+  for _ in $(seq 100); do pid_alive "$pid" || break; sleep 0.1; done
+  STARTED_REDIS_PIDFILE=""
 }
 
 ensure_chromium() {  # Debian's Chromium, for the browser tests (Playwright drives it)
   command -v chromium >/dev/null || apt_install chromium
+}
+
+# --- PostgreSQL: a private cluster of Debian's server, for the tests' PostgreSQL pass.
+# initdb and postgres refuse to run as root: as root they run as the `postgres` system user.
+
+as_postgres() {  # as the postgres user when root (from /, a folder it may enter), else as ourselves
+  if [ "$(id -u)" -eq 0 ]; then (cd / && runuser -u postgres -- "$@"); else "$@"; fi
+}
+
+postgres_bindir() {  # Debian's server binaries (initdb, pg_ctl); installs the postgresql package if missing
+  local initdb
+  initdb=$(ls -d /usr/lib/postgresql/*/bin/initdb 2>/dev/null | sort -V | tail -n 1)
+  if [ -z "$initdb" ]; then
+    apt_install postgresql >&2
+    initdb=$(ls -d /usr/lib/postgresql/*/bin/initdb 2>/dev/null | sort -V | tail -n 1)
+  fi
+  dirname "$initdb"
+}
+
+postgres_dir() {  # postgres_dir PORT: the folder of the private cluster on PORT (data, password, log)
+  local dir="$STATE/postgres-$1"
+  if [ "$(id -u)" -eq 0 ]; then
+    # The postgres user may pass through .run/ (not list it) to the cluster's own 0700 folder.
+    chmod 711 "$STATE"
+    if ! runuser -u postgres -- test -x "$STATE"; then
+      # A folder above this checkout is closed to other users: keep the cluster in postgres's home.
+      dir="$(getent passwd postgres | cut -d: -f6)/exports-test-$(echo "$ROOT" | sha256sum | cut -c1-12)-$1"
+      echo "The postgres user cannot reach .run/ (a folder above it is closed); the cluster goes to $dir" >&2
+    fi
+  fi
+  echo "$dir"
+}
+
+STARTED_POSTGRES_DATA="" STARTED_POSTGRES_BINDIR="" STARTED_POSTGRES_REMOVE=""
+POSTGRES_URL=""
+ensure_postgres() {  # ensure_postgres PORT [--or-free-port]: a private cluster on 127.0.0.1:PORT; sets POSTGRES_URL
+  local port="$1" fallback="${2:-}" bindir dir data password temporary=""
+  bindir=$(postgres_bindir)
+  dir=$(postgres_dir "$port")
+  if ! as_postgres "$bindir/pg_ctl" -D "$dir/data" status >/dev/null 2>&1 && port_answers "$port"; then
+    if [ "$fallback" != --or-free-port ]; then
+      echo "Port $port is taken by another program; choose another with TEST_POSTGRES_PORT." >&2
+      return 1
+    fi
+    port=$(free_port)  # a cluster for this run only, removed when it stops
+    dir=$(postgres_dir "$port")
+    temporary=1
+  fi
+  if [ "$(id -u)" -eq 0 ]; then
+    [ -d "$dir" ] || install -d -m 700 -o postgres -g postgres "$dir"
+  else
+    mkdir -p -m 700 "$dir"
+  fi
+  data="$dir/data"
+
+  if [ ! -s "$dir/password" ] || [ "$(cat "$data/PG_VERSION" 2>/dev/null)" != "$(basename "$(dirname "$bindir")")" ]; then
+    as_postgres "$bindir/pg_ctl" -D "$data" -m immediate stop >/dev/null 2>&1 || true
+    as_postgres rm -rf "$data"
+    (umask 077; "$VENV/bin/python" -c 'import secrets; print(secrets.token_hex(16))' > "$dir/password")
+    if [ "$(id -u)" -eq 0 ]; then chown postgres:postgres "$dir/password"; fi
+    # Password logins only, over TCP on 127.0.0.1 (no Unix socket); fsync off: a throw-away test cluster.
+    as_postgres "$bindir/initdb" -D "$data" -U postgres --pwfile="$dir/password" --auth-host=scram-sha-256 \
+      --auth-local=peer --encoding=UTF8 --locale=C.UTF-8 >"$dir/initdb.log" 2>&1 \
+      || { echo "initdb failed; see $dir/initdb.log:" >&2; tail -n 20 "$dir/initdb.log" >&2; return 1; }
+  fi
+  password=$(cat "$dir/password")
+
+  STARTED_POSTGRES_DATA="$data" STARTED_POSTGRES_BINDIR="$bindir"
+  STARTED_POSTGRES_REMOVE="${temporary:+$dir}"
+  if ! as_postgres "$bindir/pg_ctl" -D "$data" status >/dev/null 2>&1; then
+    echo "Starting a private PostgreSQL on 127.0.0.1:$port (data in ${dir#"$ROOT/"})"
+    as_postgres "$bindir/pg_ctl" -D "$data" -l "$dir/server.log" -w -t 60 -o "-p $port \
+      -c listen_addresses=127.0.0.1 -c unix_socket_directories='' -c fsync=off -c synchronous_commit=off \
+      -c full_page_writes=off" start >/dev/null \
+      || { echo "PostgreSQL did not start; see $dir/server.log:" >&2; tail -n 20 "$dir/server.log" >&2; return 1; }
+  fi
+  POSTGRES_URL="postgres://postgres:$password@127.0.0.1:$port/exports"
+}
+
+stop_started_postgres() {  # stop the cluster that ensure_postgres started (and remove it if temporary)
+  [ -n "$STARTED_POSTGRES_DATA" ] || return 0
+  as_postgres "$STARTED_POSTGRES_BINDIR/pg_ctl" -D "$STARTED_POSTGRES_DATA" -m fast -w stop >/dev/null 2>&1 || true
+  [ -n "$STARTED_POSTGRES_REMOVE" ] && rm -rf "$STARTED_POSTGRES_REMOVE"
+  STARTED_POSTGRES_DATA="" STARTED_POSTGRES_REMOVE=""
+  chmod 700 "$STATE"
 }
