@@ -77,6 +77,7 @@ ensure_redis() {  # ensure_redis URL [--appendonly]: start a local redis-server 
   (
     umask 077
     mkdir -p "$dir" && chmod 700 "$dir"
+    rm -f "$dir/redis.pid"   # a pid file left by a crash must not name someone else's process later
     redis-server --daemonize yes --bind 127.0.0.1 --port "$port" --save "" "${persistence[@]}" \
       --dir "$dir" --logfile "$dir/redis.log" --pidfile "$dir/redis.pid"
   )
