@@ -13,7 +13,8 @@ export REDIS_URL="${REDIS_URL:-redis://127.0.0.1:6379/0}"
 STOP_TIMEOUT="${RUN_STOP_TIMEOUT:-15}"   # seconds the worker may take to finish its tasks at Ctrl-C
 LOG_LINES=40
 
-declare -A SERVICE=()   # pid -> web, worker or beat
+declare -A SERVICE=()   # pid -> web, worker or beat, while it runs
+GROUPS_STARTED=()       # every service's pid, which is also its process group's id
 any_alive() { local pid; for pid in "${!SERVICE[@]}"; do pid_alive "$pid" && return 0; done; return 1; }
 STOPPED=""
 stop_everything() {  # TERM each service, KILL what is left after STOP_TIMEOUT (or a second Ctrl-C)
@@ -25,10 +26,11 @@ stop_everything() {  # TERM each service, KILL what is left after STOP_TIMEOUT (
     echo "Stopping ${SERVICE[*]} (up to $STOP_TIMEOUT s; Ctrl-C again to stop at once)" >&2
     for pid in "${!SERVICE[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
     while any_alive && [ -z "$force" ] && [ "$SECONDS" -lt "$deadline" ]; do sleep 0.2; done
-    # Each service leads a process group of its own: this also ends children it left behind.
-    for pid in "${!SERVICE[@]}"; do kill -KILL -- "-$pid" 2>/dev/null || true; done
-    wait 2>/dev/null || true
   fi
+  # Each service leads a process group of its own: this ends the children any of them left behind,
+  # the pool processes of a worker that died included.
+  for pid in "${GROUPS_STARTED[@]}"; do kill -KILL -- "-$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
   stop_started_redis
   rm -f "$STATE/run.pids"
 }
@@ -53,6 +55,7 @@ start() {  # start NAME COMMAND...: in a session of its own (Ctrl-C reaches run.
     setsid "$@" </dev/null >>"$STATE/$name.log" 2>&1 &
   fi
   SERVICE[$!]="$name"
+  GROUPS_STARTED+=("$!")
   echo "$name $!" >>"$STATE/run.pids"
 }
 rm -f "$STATE/run.pids"

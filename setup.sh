@@ -4,7 +4,10 @@
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 VENV="$ROOT/.venv"
 STATE="$ROOT/.run"          # pid files, logs and data of the services these scripts start
-mkdir -p "$STATE" && chmod 700 "$STATE"   # logs and data are for this user only
+# Logs and data are for this user only. No chmod 700 of an existing .run/: a PostgreSQL cluster of the
+# tests may be running from it as another user (see postgres_dir), and must keep its way in.
+[ -d "$STATE" ] || mkdir -m 700 "$STATE"
+chmod go-rw "$STATE"
 
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 
@@ -77,6 +80,7 @@ ensure_redis() {  # ensure_redis URL [--appendonly]: start a local redis-server 
   (
     umask 077
     mkdir -p "$dir" && chmod 700 "$dir"
+    rm -f "$dir/redis.pid"   # a pid file left by a crash must not name someone else's process later
     redis-server --daemonize yes --bind 127.0.0.1 --port "$port" --save "" "${persistence[@]}" \
       --dir "$dir" --logfile "$dir/redis.log" --pidfile "$dir/redis.pid"
   )
@@ -119,7 +123,8 @@ postgres_bindir() {  # Debian's server binaries (initdb, pg_ctl); installs the p
 postgres_dir() {  # postgres_dir PORT: the folder of the private cluster on PORT (data, password, log)
   local dir="$STATE/postgres-$1"
   if [ "$(id -u)" -eq 0 ]; then
-    # The postgres user may pass through .run/ (not list it) to the cluster's own 0700 folder.
+    # The postgres user may pass through .run/ (not list it) to the cluster's own 0700 folder;
+    # postgres opens its files by their full path, so .run/ stays 0711 from now on.
     chmod 711 "$STATE"
     if ! runuser -u postgres -- test -x "$STATE"; then
       # A folder above this checkout is closed to other users: keep the cluster in postgres's home.
@@ -181,5 +186,4 @@ stop_started_postgres() {  # stop the cluster that ensure_postgres started (and 
   as_postgres "$STARTED_POSTGRES_BINDIR/pg_ctl" -D "$STARTED_POSTGRES_DATA" -m fast -w stop >/dev/null 2>&1 || true
   [ -n "$STARTED_POSTGRES_REMOVE" ] && rm -rf "$STARTED_POSTGRES_REMOVE"
   STARTED_POSTGRES_DATA="" STARTED_POSTGRES_REMOVE=""
-  chmod 700 "$STATE"
 }
