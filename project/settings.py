@@ -130,6 +130,13 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 12 * 60 * 60),
 }
 CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = CELERY_BROKER_TRANSPORT_OPTIONS
+
+# --- Redis faults: workers ride out restarts.
+# A worker outlives a lost connection (Celery 5.7.0's own consumer exits; see project/worker.py) and
+# waits for Redis as long as it takes (Celery gives up after 100 tries, about 45 minutes).
+CELERY_WORKER_CONSUMER = "project.worker:Consumer"
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
+
 CELERY_TASK_ALWAYS_EAGER = not USE_CELERY
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_STORE_EAGER_RESULT = True
