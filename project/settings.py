@@ -43,6 +43,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, so that it sees the views' exceptions first: Redis down answers 503, not 500.
+    "project.middleware.RedisUnavailableMiddleware",
 ]
 
 ROOT_URLCONF = "project.urls"

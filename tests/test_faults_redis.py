@@ -1,14 +1,24 @@
-"""Redis faults: a restart under running tasks.
+"""Redis faults: a restart under running tasks, and a Redis that is down under the web.
 
-Each test runs its own deployment (the `stack` fixture): a private Redis and a worker.
+Each test runs its own deployment (the `stack` fixture): a private Redis, a runserver, a worker.
 Run with -s to see the measured times.
 """
+import json
 import time
+import uuid
 
 import pytest
 from celery import Celery
+from django.utils import timezone
+
+from exports.demo_data import ensure_demo_domain
+from exports.models import ExportRun
+from project.middleware import UNAVAILABLE_MESSAGE
 
 pytestmark = [pytest.mark.fault]
+
+# How long a request may take to answer 503 while Redis is down.
+UNAVAILABLE_WITHIN_SECONDS = 3.0
 
 
 def client_app(stack):
@@ -72,3 +82,91 @@ def test_worker_survives_a_redis_restart_under_a_running_task(stack, empty, in_f
         assert "Unrecoverable error" not in worker.log_tail(1_000_000)
     finally:
         app.close()
+
+
+# --- The web answers 503, never 500, while Redis is down or frozen.
+
+@pytest.fixture
+def site(stack, alice):
+    """A web server and a logged-in session, a queued run and a finished run, all with Redis up."""
+    domain = ensure_demo_domain(slug="redis-faults", members=[alice])
+    definition = domain.definitions.get(name="Visits (short)")
+    web = stack.web()
+    session = stack.session(web).login(alice.username, alice.raw_password)
+    status, headers, _ = session.post(f"/exports/{domain.slug}/definitions/{definition.pk}/start/",
+                                      {f"d{definition.pk}-format": "csv"})
+    assert status == 302, status
+    queued = ExportRun.objects.get(owner=alice, definition=definition)
+    finished = ExportRun.objects.create(
+        owner=alice, domain=domain, definition=definition, parameters=queued.parameters,
+        parameters_key="finished-run", status=ExportRun.Status.SUCCEEDED, task_id=str(uuid.uuid4()),
+        download_id=uuid.uuid4().hex, expires_at=timezone.now() + timezone.timedelta(hours=1),
+    )
+    status, _ = session.json("GET", f"/downloads/{queued.download_id}/status/")
+    assert status == 200, "the status endpoint works while Redis is up"
+    return {"session": session, "domain": domain, "definition": definition, "queued": queued,
+            "finished": finished}
+
+
+def requests_that_need_redis(site):
+    """(name, make the request, expects JSON) for every page a user or a script reaches."""
+    session, definition, queued, finished = site["session"], site["definition"], site["queued"], site["finished"]
+    slug = site["domain"].slug
+    return [
+        ("web Export", lambda: session.post(f"/exports/{slug}/definitions/{definition.pk}/start/",
+                                            {f"d{definition.pk}-format": "xlsx"}), False),
+        ("API start", lambda: session.request("POST", f"/exports/api/{slug}/definitions/{definition.pk}/start/",
+                                              json_body={"format": "xlsx"}), True),
+        ("status JSON", lambda: session.get(f"/downloads/{queued.download_id}/status/"), True),
+        ("run page", lambda: session.get(f"/exports/runs/{queued.pk}/"), False),
+        ("run download", lambda: session.get(f"/exports/runs/{finished.pk}/download/"), False),
+        ("soil download", lambda: session.get(f"/downloads/{queued.download_id}/?get_file"), False),
+    ]
+
+
+def assert_unavailable_answers(site, fault):
+    timings = {}
+    for name, make_request, expects_json in requests_that_need_redis(site):
+        started = time.monotonic()
+        status, headers, body = make_request()
+        timings[name] = elapsed = time.monotonic() - started
+        print(f"{fault}: {name} answered {status} in {elapsed:.2f} s")
+        assert status == 503, f"{name}: {status} {body[:500]!r}"
+        assert elapsed < UNAVAILABLE_WITHIN_SECONDS, f"{name} took {elapsed:.2f} s"
+        assert headers.get("Retry-After") == "60"
+        if expects_json:
+            assert headers["Content-Type"] == "application/json"
+            assert json.loads(body) == {"error": UNAVAILABLE_MESSAGE}
+        else:
+            assert headers["Content-Type"].startswith("text/html")
+            page = body.decode()
+            assert "try again in a minute" in page and "Try again</a>" in page
+            for detail in ("Error 111", "Timeout", "Traceback", "redis"):
+                assert detail not in page, f"{name} shows {detail!r} to the user"
+    return timings
+
+
+def test_web_answers_503_while_redis_is_down(stack, site):
+    stack.redis.kill()
+    assert_unavailable_answers(site, "Redis killed")
+
+    restarted_at = time.monotonic()
+    stack.redis.start()
+    status_url = f"/downloads/{site['queued'].download_id}/status/"
+    wait(lambda: site["session"].json("GET", status_url)[0] == 200, 30, "the status endpoint to recover")
+    print(f"Redis back (with AOF): the status endpoint answered 200 again after "
+          f"{time.monotonic() - restarted_at:.2f} s")
+
+
+def test_a_new_export_starts_once_redis_is_back(stack, site):
+    """After an outage the next Export goes through: nothing in the web process stays broken."""
+    stack.redis.kill()
+    session, definition = site["session"], site["definition"]
+    url = f"/exports/api/{site['domain'].slug}/definitions/{definition.pk}/start/"
+    assert session.request("POST", url, json_body={"format": "xlsx"})[0] == 503
+    stack.redis.start()
+    started = time.monotonic()
+    wait(lambda: session.request("POST", url, json_body={"format": "xlsx"})[0] in (200, 202), 30,
+         "an export to start again")
+    print(f"Redis back: the API started an export again after {time.monotonic() - started:.2f} s")
+
