@@ -1,9 +1,10 @@
-"""Redis faults: a restart under running tasks, and a Redis that is down under the web.
+"""Redis faults: a restart under running tasks, and a Redis that is down or frozen under the web.
 
 Each test runs its own deployment (the `stack` fixture): a private Redis, a runserver, a worker.
 Run with -s to see the measured times.
 """
 import json
+import signal
 import time
 import uuid
 
@@ -17,7 +18,7 @@ from project.middleware import UNAVAILABLE_MESSAGE
 
 pytestmark = [pytest.mark.fault]
 
-# How long a request may take to answer 503 while Redis is down.
+# How long a request may take to answer 503 while Redis is down or frozen.
 UNAVAILABLE_WITHIN_SECONDS = 3.0
 
 
@@ -158,6 +159,18 @@ def test_web_answers_503_while_redis_is_down(stack, site):
           f"{time.monotonic() - restarted_at:.2f} s")
 
 
+def test_web_answers_503_while_redis_is_frozen(stack, site):
+    stack.redis.signal(signal.SIGSTOP)
+    try:
+        assert_unavailable_answers(site, "Redis frozen")
+    finally:
+        stack.redis.signal(signal.SIGCONT)
+    resumed_at = time.monotonic()
+    status_url = f"/downloads/{site['queued'].download_id}/status/"
+    wait(lambda: site["session"].json("GET", status_url)[0] == 200, 30, "the status endpoint to recover")
+    print(f"Redis thawed: the status endpoint answered 200 again after {time.monotonic() - resumed_at:.2f} s")
+
+
 def test_a_new_export_starts_once_redis_is_back(stack, site):
     """After an outage the next Export goes through: nothing in the web process stays broken."""
     stack.redis.kill()
@@ -170,3 +183,51 @@ def test_a_new_export_starts_once_redis_is_back(stack, site):
          "an export to start again")
     print(f"Redis back: the API started an export again after {time.monotonic() - started:.2f} s")
 
+
+QUEUE_ONE_TASK = """
+import json, time
+import django
+django.setup()
+from project.celery import app
+from project.middleware import caused_by_unavailable_redis
+app.send_task("tests.celery_tasks.slow_progress", args=[1, 0], queue="export_download_queue")  # Redis is up
+print("READY", flush=True)
+input()
+started = time.monotonic()
+try:
+    app.send_task("tests.celery_tasks.slow_progress", args=[1, 0], queue="export_download_queue")
+    outcome = {"error": None}
+except Exception as exc:
+    outcome = {"error": repr(exc)[:300], "unavailable": caused_by_unavailable_redis(exc)}
+print(json.dumps({**outcome, "seconds": time.monotonic() - started}), flush=True)
+"""
+
+
+@pytest.mark.parametrize("fault", ["killed", "frozen"])
+def test_queueing_a_task_fails_fast_and_is_recognised_while_redis_is_unreachable(stack, fault):
+    """What the web meets when queueing is its first Redis command: an error the middleware knows, soon."""
+    import subprocess
+    import sys
+
+    from tests.processes import ROOT
+
+    process = subprocess.Popen([sys.executable, "-c", QUEUE_ONE_TASK], cwd=ROOT, env=stack.env(),
+                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert process.stdout.readline().strip() == "READY"
+        if fault == "killed":
+            stack.redis.kill()
+        else:
+            stack.redis.signal(signal.SIGSTOP)
+        try:
+            process.stdin.write("\n")
+            process.stdin.flush()
+            outcome = json.loads(process.stdout.readline())
+        finally:
+            stack.redis.signal(signal.SIGCONT)
+    finally:
+        process.kill()
+        process.wait()
+    print(f"\nRedis {fault}: queueing a task raised {outcome['error']} after {outcome['seconds']:.2f} s")
+    assert outcome["error"] and outcome["unavailable"]
+    assert outcome["seconds"] < UNAVAILABLE_WITHIN_SECONDS
