@@ -47,11 +47,11 @@ def reported_progress(result):
 
 # --- The worker outlives a Redis restart.
 
-# (steps, seconds per step): the first writes progress through the outage and fails; the second
-# sleeps through it and finishes after the worker reconnected, acknowledging on the lost connection.
+# (steps, seconds per step): the first reports progress all through the outage; the second sleeps
+# through it. Both finish after the worker reconnected, acknowledging on the lost connection.
 IN_FLIGHT = {
-    "in-flight-task-fails": (40, 0.25),
-    "in-flight-task-finishes": (3, 2.0),
+    "in-flight-task-reports-through-the-outage": (40, 0.25),
+    "in-flight-task-sleeps-through-the-outage": (3, 2.0),
 }
 
 
@@ -231,3 +231,41 @@ def test_queueing_a_task_fails_fast_and_is_recognised_while_redis_is_unreachable
     print(f"\nRedis {fault}: queueing a task raised {outcome['error']} after {outcome['seconds']:.2f} s")
     assert outcome["error"] and outcome["unavailable"]
     assert outcome["seconds"] < UNAVAILABLE_WITHIN_SECONDS
+
+
+@pytest.mark.parametrize("empty", [False, True], ids=["with-aof", "empty"])
+def test_an_export_running_through_a_redis_restart_succeeds_and_so_does_the_next(stack, alice, empty):
+    """The reviewer's case end to end: Export, restart Redis mid-build, then Export again."""
+    from exports.demo_data import add_demo_rows
+
+    domain = ensure_demo_domain(slug="restart", members=[alice])
+    add_demo_rows(domain, 40_000)
+    definition = domain.definitions.get(name="Visits (short)")
+    web, worker = stack.web(), stack.worker(concurrency=2)
+    session = stack.session(web).login(alice.username, alice.raw_password)
+    start_url = f"/exports/{domain.slug}/definitions/{definition.pk}/start/"
+
+    assert session.post(start_url, {f"d{definition.pk}-format": "xlsx"})[0] == 302  # builds for seconds
+    in_flight = ExportRun.objects.get(owner=alice, definition=definition)
+    wait(lambda: ExportRun.objects.filter(pk=in_flight.pk, status=ExportRun.Status.RUNNING).exists(), 30,
+         "the export to start")
+    restarted_at = time.monotonic()
+    stack.redis.restart(empty=empty, down_for=0.5)
+    wait(lambda: not ExportRun.objects.get(pk=in_flight.pk).is_active, 60, "the in-flight export to end")
+    in_flight.refresh_from_db()
+    print(f"\nRedis restart ({'empty' if empty else 'with AOF'}) mid-export: the run ended {in_flight.status} "
+          f"{time.monotonic() - restarted_at:.1f} s after the restart began {in_flight.error}")
+    assert worker.alive, f"the worker died after the Redis restart:\n{worker.log_tail()}"
+    assert in_flight.status == ExportRun.Status.SUCCEEDED, in_flight.error
+    status_url = f"/downloads/{in_flight.download_id}/status/"
+    wait(lambda: session.json("GET", status_url)[1].get("state") == "success", 30, "the page to offer the file")
+    assert session.get(f"/exports/runs/{in_flight.pk}/download/")[0] == 200
+
+    started = time.monotonic()
+    assert session.post(start_url, {f"d{definition.pk}-format": "csv"})[0] == 302
+    again = ExportRun.objects.filter(owner=alice, definition=definition).exclude(pk=in_flight.pk).get()
+    wait(lambda: ExportRun.objects.get(pk=again.pk).status == ExportRun.Status.SUCCEEDED, 120,
+         "the next export to succeed")
+    assert session.get(f"/exports/runs/{again.pk}/download/")[0] == 200
+    print(f"the next export succeeded and downloaded {time.monotonic() - started:.1f} s after it was started")
+    assert worker.alive

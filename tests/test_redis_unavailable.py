@@ -1,8 +1,10 @@
-"""An unreachable Redis answers 503 with a way forward, never 500 (in-process; tests/test_faults_redis.py
-breaks a real Redis under a real web server)."""
+"""An unreachable Redis: pages answer 503 with a way forward, never 500, and tasks skip progress reports.
+
+In-process; tests/test_faults_redis.py breaks a real Redis under a real web server and worker."""
 import json
 import logging
 import socket
+from types import SimpleNamespace
 
 import pytest
 from django.test import RequestFactory
@@ -12,6 +14,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from project.middleware import UNAVAILABLE_MESSAGE, RedisUnavailableMiddleware, caused_by_unavailable_redis
+from soil import progress
 
 pytestmark = pytest.mark.django_db
 
@@ -117,3 +120,31 @@ def test_the_download_page_answers_html_503_when_the_soil_cache_is_down(alice_cl
     response = alice_client.get(reverse("retrieve_download", args=["0" * 32]))
     assert response.status_code == 503
     assert b"try again in a minute" in response.content
+
+
+class RunningTask:
+    """Just enough of a task inside a worker for set_task_progress."""
+
+    def __init__(self):
+        self.request = SimpleNamespace(id="a-task-id", called_directly=False, is_eager=False)
+
+
+@pytest.mark.parametrize("exc", [RedisConnectionError("Error 111"), RedisTimeoutError("Timeout reading")],
+                         ids=["down", "frozen"])
+def test_a_progress_report_that_cannot_reach_redis_is_logged_and_the_task_goes_on(monkeypatch, caplog, exc):
+    def unreachable(task, state, meta):
+        raise exc
+
+    monkeypatch.setattr(progress, "update_task_state", unreachable)
+    with caplog.at_level(logging.WARNING, logger="soil.progress"):
+        progress.set_task_progress(RunningTask(), 5, 10)
+    assert "Progress 5/10 of task a-task-id not recorded" in caplog.text
+
+
+def test_a_progress_report_that_fails_otherwise_still_raises(monkeypatch):
+    def broken(task, state, meta):
+        raise ValueError("a bug")
+
+    monkeypatch.setattr(progress, "update_task_state", broken)
+    with pytest.raises(ValueError):
+        progress.set_task_progress(RunningTask(), 5, 10)
