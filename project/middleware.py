@@ -16,7 +16,7 @@ RETRY_AFTER_SECONDS = 60
 # Redis down or frozen, as redis-py says it and as kombu says it when a task cannot be queued.
 UNAVAILABLE_ERRORS = (RedisConnectionError, RedisTimeoutError, OperationalError)
 # Views whose callers read JSON, whatever their Accept header says.
-JSON_VIEWS = {"download_status", "exports:api_start", "exports:api_run", "exports:api_file"}
+JSON_VIEWS = {"download_status", "heartbeat_status", "exports:api_start", "exports:api_run", "exports:api_file"}
 
 
 def caused_by_unavailable_redis(exc, depth=5):

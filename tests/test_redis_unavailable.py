@@ -116,6 +116,12 @@ def test_the_status_endpoint_answers_json_503_when_the_soil_cache_is_down(alice_
     assert response.json() == {"error": UNAVAILABLE_MESSAGE}
 
 
+def test_the_heartbeat_answers_json_503_when_the_soil_cache_is_down(alice_client, redis_down):
+    response = alice_client.get(reverse("heartbeat_status"))
+    assert response.status_code == 503
+    assert response.json() == {"error": UNAVAILABLE_MESSAGE}
+
+
 def test_the_download_page_answers_html_503_when_the_soil_cache_is_down(alice_client, redis_down):
     response = alice_client.get(reverse("retrieve_download", args=["0" * 32]))
     assert response.status_code == 503
