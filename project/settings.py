@@ -2,8 +2,10 @@
 from pathlib import Path
 
 import dj_database_url
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
-from .env import env_bool, env_int, env_list, env_str
+from .env import env_bool, env_float, env_int, env_list, env_str
 from .queues import DEFAULT_QUEUE, QUEUES, QueueTimeLimits, time_limits
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -43,6 +45,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, so that it sees the views' exceptions first: Redis down answers 503, not 500.
+    "project.middleware.RedisUnavailableMiddleware",
 ]
 
 ROOT_URLCONF = "project.urls"
@@ -136,6 +140,39 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", max(hard for _, hard in QUEUE_TIME_LIMITS.values()) + 600),
 }
 CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = CELERY_BROKER_TRANSPORT_OPTIONS
+
+# --- Redis faults: the web answers 503 within seconds, workers ride out restarts.
+# A worker outlives a lost connection (Celery 5.7.0's own consumer exits; see project/worker.py) and
+# waits for Redis as long as it takes (Celery gives up after 100 tries, about 45 minutes).
+CELERY_WORKER_CONSUMER = "project.worker:Consumer"
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
+# Connect and read timeouts for every Redis client (redis-py's default is 5 s, kombu's none at all),
+# with no retry on top: a pooled connection that a Redis restart broke is replaced when it is taken.
+# A frozen Redis then costs a page one timeout and queueing a task about two and a half before
+# project.middleware answers 503.
+REDIS_SOCKET_TIMEOUT = env_float("REDIS_SOCKET_TIMEOUT", 1.0)
+CACHES["default"]["OPTIONS"] = {
+    "socket_connect_timeout": REDIS_SOCKET_TIMEOUT,
+    "socket_timeout": REDIS_SOCKET_TIMEOUT,
+    "retry": Retry(NoBackoff(), 0),
+}
+CELERY_REDIS_SOCKET_CONNECT_TIMEOUT = REDIS_SOCKET_TIMEOUT
+CELERY_REDIS_SOCKET_TIMEOUT = REDIS_SOCKET_TIMEOUT
+# Celery retries a failed result write or result subscription 20 times, a second apart: not here.
+CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = {
+    **CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS,
+    "retry_policy": {"max_retries": 0},
+}
+# The broker's read timeout must outlast kombu's one-second BRPOP, which a closing worker waits for.
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    **CELERY_BROKER_TRANSPORT_OPTIONS,
+    "socket_connect_timeout": REDIS_SOCKET_TIMEOUT,
+    "socket_timeout": max(REDIS_SOCKET_TIMEOUT, 1) + 0.5,
+}
+CELERY_BROKER_CONNECTION_TIMEOUT = REDIS_SOCKET_TIMEOUT
+# No publish retry either: kombu's retry reconnects and pings first, a socket timeout each.
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 0}
+
 CELERY_TASK_ALWAYS_EAGER = not USE_CELERY
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_STORE_EAGER_RESULT = True

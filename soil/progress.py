@@ -1,11 +1,16 @@
 """Task progress and status: every Celery state is mapped onto one of five soil STATES."""
+import logging
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
 from celery import states as celery_states
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from .exceptions import TaskFailedError
+
+log = logging.getLogger(__name__)
 
 # Set by soil's before_task_publish hook so that "queued, not started" differs from "never queued".
 SENT = "SENT"
@@ -108,7 +113,11 @@ def update_task_state(task, state, meta):
 
 
 def set_task_progress(task, current, total, message=None):
-    """Record `current` of `total` for the running request of `task`."""
+    """Record `current` of `total` for the running request of `task`.
+
+    Progress is advice for the page that polls: when the result backend cannot be reached
+    (Redis restarting), the report is logged and dropped, and the task goes on.
+    """
     if _request_id(task) is None:
         return
     now = time.time()
@@ -120,7 +129,10 @@ def set_task_progress(task, current, total, message=None):
     meta = {"current": current, "total": total, "started_at": started_at, "updated_at": now}
     if message:
         meta["message"] = message
-    update_task_state(task, PROGRESS, meta)
+    try:
+        update_task_state(task, PROGRESS, meta)
+    except (RedisConnectionError, RedisTimeoutError) as exc:
+        log.warning("Progress %s/%s of task %s not recorded: %r", current, total, request.id, exc)
 
 
 def _percent(current, total):

@@ -118,3 +118,12 @@ def progress_message_seen(current, total):
     manager = TaskProgressManager(progress_message_seen, message_format="{current:,} of {total:,} rows")
     manager.set_progress(current, total)
     return AsyncResult(progress_message_seen.request.id).info
+
+
+@task(queue="export_download_queue", acks_late=True)
+def slow_progress(steps, step_seconds):
+    """Report progress `steps` times, `step_seconds` apart: a long task to break Redis under."""
+    for current in range(1, steps + 1):
+        time.sleep(step_seconds)
+        DownloadBase.set_progress(slow_progress, current, steps)
+    return steps

@@ -224,6 +224,7 @@ class Worker(Process):
         from celery import Celery
 
         super().start()
+        # Not the current app: the test process's own tasks and results must keep using the suite's Redis.
         app = Celery(broker=self.env["REDIS_URL"], set_as_current=False)
         try:
             wait_until(lambda: not self.alive or app.control.ping(destination=[self.hostname], timeout=0.5),

@@ -1,0 +1,71 @@
+"""Answer 503 "try again in a minute", never 500, while Redis (broker, results, soil cache) is unreachable."""
+import logging
+
+from django.http import JsonResponse
+from django.shortcuts import render
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+from kombu.exceptions import OperationalError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+log = logging.getLogger(__name__)
+
+UNAVAILABLE_MESSAGE = "The export service is unavailable; try again in a minute."
+RETRY_AFTER_SECONDS = 60
+# Redis down or frozen, as redis-py says it and as kombu says it when a task cannot be queued.
+UNAVAILABLE_ERRORS = (RedisConnectionError, RedisTimeoutError, OperationalError)
+# Views whose callers read JSON, whatever their Accept header says.
+JSON_VIEWS = {"download_status", "heartbeat_status", "exports:api_start", "exports:api_run", "exports:api_file"}
+
+
+def caused_by_unavailable_redis(exc, depth=5):
+    """True if `exc`, or an exception it was raised from, says Redis cannot be reached.
+
+    Celery re-raises a lost result store as RuntimeError("Retry limit exceeded ...") from the
+    redis error, so the explicit causes are followed too.
+    """
+    while exc is not None and depth > 0:
+        if isinstance(exc, UNAVAILABLE_ERRORS):
+            return True
+        exc, depth = exc.__cause__, depth - 1
+    return False
+
+
+def wants_json(request):
+    match = request.resolver_match
+    if match is not None and match.view_name in JSON_VIEWS:
+        return True
+    return request.get_preferred_type(["text/html", "application/json"]) == "application/json"
+
+
+def retry_url(request):
+    """Where "Try again" leads: this page for a GET; for a form post, the page the form was on."""
+    if request.method == "GET":
+        return request.get_full_path()
+    referer = request.headers.get("Referer", "")
+    if url_has_allowed_host_and_scheme(referer, {request.get_host()}, request.is_secure()):
+        return referer
+    return reverse("exports:home")
+
+
+class RedisUnavailableMiddleware:
+    """Turn an unreachable Redis into a 503 with Retry-After; the details go to the log only."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        return self.get_response(request)
+
+    def process_exception(self, request, exception):
+        if not caused_by_unavailable_redis(exception):
+            return None
+        log.error("Redis is unavailable; answered 503 to %s %s", request.method, request.path, exc_info=exception)
+        if wants_json(request):
+            response = JsonResponse({"error": UNAVAILABLE_MESSAGE}, status=503)
+        else:
+            context = {"message": UNAVAILABLE_MESSAGE, "retry_url": retry_url(request)}
+            response = render(request, "service_unavailable.html", context, status=503)
+        response["Retry-After"] = str(RETRY_AFTER_SECONDS)
+        return response
