@@ -15,6 +15,8 @@ from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
+from project.middleware import caused_by_unavailable_redis
+
 from . import reaper, selectors, services
 from .progress import run_status as live_status
 from .forms import StartExportForm
@@ -68,7 +70,9 @@ def api_view(view):
             return JsonResponse({"error": str(exc) or "Forbidden."}, status=403)
         except (BadRequest, SuspiciousOperation):
             raise  # Django answers these with a 400 and logs them as security events.
-        except Exception:
+        except Exception as exc:
+            if caused_by_unavailable_redis(exc):
+                raise  # project.middleware answers 503 "try again in a minute"
             # The text of an unexpected error can name servers and paths: it goes to the log only.
             log.exception("API request %s %s failed", request.method, request.path)
             return JsonResponse(
