@@ -273,3 +273,36 @@ def test_exports_queued_when_redis_restarts_empty_are_sent_again_and_built(stack
     assert data["run_status"] == Status.SUCCEEDED, stack.logs()
     assert run.attempts == 2  # the lost message counts as one attempt
     print(f"\nqueued export after Redis restarted empty: built {time.monotonic() - restarted_at:.1f} s later")
+
+
+def test_two_workers_that_share_no_disk_build_exports_the_web_serves_from_s3(stack, alice, gated, s3_server,
+                                                                          tmp_path):
+    import urllib.request
+
+    s3 = {"S3_BUCKET": s3_server.bucket, "S3_ENDPOINT_URL": s3_server.endpoint_url,
+          "S3_ACCESS_KEY_ID": s3_server.access_key, "S3_SECRET_ACCESS_KEY": s3_server.secret_key}
+    machines = {name: tmp_path / name for name in ("web", "one", "two")}  # each its own MEDIA_ROOT and temp dir
+    web = stack.web(MEDIA_ROOT=machines["web"], EXPORT_TEMP_DIR=machines["web"] / "tmp", **s3)
+    workers = [stack.worker(concurrency=1, MEDIA_ROOT=machines[name], EXPORT_TEMP_DIR=machines[name] / "tmp", **s3)
+               for name in ("one", "two")]
+    session = stack.session(web).login(alice.username, alice.raw_password)
+
+    held = start_export(session, gated)  # keeps one worker busy until the gate opens
+    wait_until(lambda: ExportRun.objects.get(pk=held.pk).status == Status.RUNNING, 30, "the first build to start")
+    other = start_export(session, gated.domain.definitions.get(name="All form submissions"))
+    assert poll_until_finished(session, other, timeout=60)["run_status"] == Status.SUCCEEDED
+    open_gate(stack, gated)
+    assert poll_until_finished(session, held, timeout=60)["run_status"] == Status.SUCCEEDED
+
+    built_by = {run.pk: [w for w in workers if f"run_export[{ExportRun.objects.get(pk=run.pk).task_id}] succeeded"
+                         in w.log_path.read_text()] for run in (held, other)}
+    assert built_by[held.pk] and built_by[other.pk] and built_by[held.pk] != built_by[other.pk]
+    for run in (held, other):
+        run.refresh_from_db()
+        status, headers, _ = session.get(f"/exports/runs/{run.pk}/download/")
+        assert status == 302 and headers["Location"].startswith(s3_server.endpoint_url)
+        with urllib.request.urlopen(headers["Location"], timeout=10) as response:  # noqa: S310 (our own server)
+            body = response.read().decode("utf-8-sig")
+        assert len(list(csv.reader(io.StringIO(body)))) == run.rows + 1
+    for machine in machines.values():  # nothing of the exports landed on any machine's own disk
+        assert not list(machine.rglob("*.csv"))
