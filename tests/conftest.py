@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 import redis
 from django.conf import settings
-from django.db import connection
 
 from project.celery import app as celery_app
+from tests.processes import database_url, wait_until
 
 pytest_plugins = ["tests.s3_server", "tests.processes"]  # SeaweedFS S3; private deployments for fault tests
 
@@ -43,18 +43,6 @@ def fresh_test_redis(redis_client):
     redis_client.flushdb()
 
 
-def database_url_for_worker():
-    """The URL of the test database that pytest-django created, for the worker process."""
-    db = connection.settings_dict
-    if db["ENGINE"] == "django.db.backends.sqlite3":
-        return f"sqlite:///{db['NAME']}"
-    user = db.get("USER") or ""
-    password = f":{db['PASSWORD']}" if db.get("PASSWORD") else ""
-    auth = f"{user}{password}@" if user else ""
-    port = f":{db['PORT']}" if db.get("PORT") else ""
-    return f"postgres://{auth}{db.get('HOST') or ''}{port}/{db['NAME']}"
-
-
 @pytest.fixture(scope="session")
 def celery_worker(django_db_setup, django_db_blocker):
     """A real `celery worker` process on every queue, using the test database and test Redis."""
@@ -62,7 +50,7 @@ def celery_worker(django_db_setup, django_db_blocker):
     shutil.rmtree(WORKER_MAIL_DIR, ignore_errors=True)
     env = {
         **os.environ,
-        "DATABASE_URL": database_url_for_worker(),
+        "DATABASE_URL": database_url(),
         "EMAIL_BACKEND": "django.core.mail.backends.filebased.EmailBackend",
         "EMAIL_FILE_PATH": str(WORKER_MAIL_DIR),
     }
@@ -107,14 +95,7 @@ def eager():
 
 def wait_for(predicate, timeout=30, interval=0.1, message="condition"):
     """Poll `predicate` until it returns something truthy; fail after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"Timed out after {timeout} s waiting for {message}")
-        time.sleep(interval)
+    return wait_until(predicate, timeout, message, interval)
 
 
 @pytest.fixture

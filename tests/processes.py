@@ -48,20 +48,6 @@ def wait_until(predicate, timeout, message, interval=0.1):
         time.sleep(interval)
 
 
-def pid_alive(pid):
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # A zombie still answers kill(0); it is dead for our purposes.
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] != "Z"
-    except OSError:
-        return False
-
-
 class Process:
     """A child process with its own log file, stopped by PID."""
 
@@ -301,8 +287,8 @@ def database_url():
     db = connection.settings_dict
     if db["ENGINE"] == "django.db.backends.sqlite3":
         return f"sqlite:///{db['NAME']}"
-    user = db.get("USER") or ""
-    password = f":{db['PASSWORD']}" if db.get("PASSWORD") else ""
+    user = urllib.parse.quote(db.get("USER") or "", safe="")
+    password = f":{urllib.parse.quote(db['PASSWORD'], safe='')}" if db.get("PASSWORD") else ""
     auth = f"{user}{password}@" if user else ""
     port = f":{db['PORT']}" if db.get("PORT") else ""
     return f"postgres://{auth}{db.get('HOST') or ''}{port}/{db['NAME']}"

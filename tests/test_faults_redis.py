@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from exports.demo_data import ensure_demo_domain
 from exports.models import ExportRun
+from tests.processes import wait_until as wait
 from project.middleware import UNAVAILABLE_MESSAGE
 
 pytestmark = [pytest.mark.fault]
@@ -25,17 +26,6 @@ UNAVAILABLE_WITHIN_SECONDS = 3.0
 def client_app(stack):
     """A Celery client of the stack's Redis (the test process's own app points at the suite's Redis)."""
     return Celery("faults", broker=stack.redis.url, backend=stack.redis.url, set_as_current=False)
-
-
-def wait(predicate, timeout, message, interval=0.1):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"Timed out after {timeout} s waiting for {message}")
-        time.sleep(interval)
 
 
 def reported_progress(result):
