@@ -15,7 +15,7 @@ from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
-from project.middleware import caused_by_unavailable_redis
+from soil.exceptions import caused_by_unavailable_redis
 
 from . import reaper, selectors, services
 from .progress import run_status as live_status

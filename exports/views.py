@@ -108,16 +108,21 @@ def rerun(request, run_id):
     return redirect("exports:run", run.pk)
 
 
+def stored_file_response(key, filename, format):
+    """Stream (or, on S3, redirect to) an export file in storage; Http404 if it is gone."""
+    blob = BlobDownload(identifier=key, storage_alias=settings.EXPORTS_STORAGE, filename=filename,
+                        mimetype=get_writer(format).mimetype)
+    return blob.toHttpResponse()
+
+
 def file_response_for_run(request, run):
     """The run's file, from the row alone, or the page that explains why there is none (410 once expired)."""
     if run.is_expired:
         return render(request, "exports/expired.html", {"run": run}, status=410)
     if run.status != run.Status.SUCCEEDED:
         return render(request, "exports/not_ready.html", {"run": run}, status=409)
-    blob = BlobDownload(identifier=run.file_key, storage_alias=settings.EXPORTS_STORAGE, filename=run.filename,
-                        mimetype=get_writer(run.parameters["format"]).mimetype)
     try:
-        return blob.toHttpResponse()
+        return stored_file_response(run.file_key, run.filename, run.parameters["format"])
     except Http404:
         return render(request, "exports/expired.html", {"run": run}, status=410)
 
@@ -150,10 +155,7 @@ def download_saved(request, slug, definition_id):
     if not saved.has_file:
         return render(request, "exports/saved_not_built.html", {"saved": saved}, status=404)
     saved_exports.record_download(saved)
-    writer_class = get_writer(saved.definition.format)
-    blob = BlobDownload(identifier=saved.file_key, storage_alias=settings.EXPORTS_STORAGE,
-                        filename=saved.filename, mimetype=writer_class.mimetype)
-    return blob.toHttpResponse()
+    return stored_file_response(saved.file_key, saved.filename, saved.definition.format)
 
 
 @login_required

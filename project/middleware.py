@@ -5,31 +5,15 @@ from django.http import JsonResponse
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
-from kombu.exceptions import OperationalError
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from soil.exceptions import caused_by_unavailable_redis
 
 log = logging.getLogger(__name__)
 
 UNAVAILABLE_MESSAGE = "The export service is unavailable; try again in a minute."
 RETRY_AFTER_SECONDS = 60
-# Redis down or frozen, as redis-py says it and as kombu says it when a task cannot be queued.
-UNAVAILABLE_ERRORS = (RedisConnectionError, RedisTimeoutError, OperationalError)
 # Views whose callers read JSON, whatever their Accept header says.
 JSON_VIEWS = {"download_status", "heartbeat_status", "exports:api_start", "exports:api_run", "exports:api_file"}
-
-
-def caused_by_unavailable_redis(exc, depth=5):
-    """True if `exc`, or an exception it was raised from, says Redis cannot be reached.
-
-    Celery re-raises a lost result store as RuntimeError("Retry limit exceeded ...") from the
-    redis error, so the explicit causes are followed too.
-    """
-    while exc is not None and depth > 0:
-        if isinstance(exc, UNAVAILABLE_ERRORS):
-            return True
-        exc, depth = exc.__cause__, depth - 1
-    return False
 
 
 def wants_json(request):

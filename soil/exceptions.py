@@ -1,4 +1,23 @@
-"""Exceptions of the soil API."""
+"""Exceptions of the soil API, and how to tell that Redis cannot be reached."""
+from kombu.exceptions import OperationalError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+# Redis down or frozen, as redis-py says it and as kombu says it when a task cannot be queued.
+UNAVAILABLE_ERRORS = (RedisConnectionError, RedisTimeoutError, OperationalError)
+
+
+def caused_by_unavailable_redis(exc, depth=5):
+    """True if `exc`, or an exception it was raised from, says Redis cannot be reached.
+
+    Celery re-raises a lost result store as RuntimeError("Retry limit exceeded ...") from the
+    redis error, so the explicit causes are followed too.
+    """
+    while exc is not None and depth > 0:
+        if isinstance(exc, UNAVAILABLE_ERRORS):
+            return True
+        exc, depth = exc.__cause__, depth - 1
+    return False
 
 
 class TaskFailedError(Exception):

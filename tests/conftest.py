@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 import redis
+
+pytest.register_assert_rewrite("tests.processes")  # imported below before pytest loads it as a plugin
 from django.conf import settings
 
 from project.celery import app as celery_app

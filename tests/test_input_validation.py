@@ -1,5 +1,4 @@
 """Bad input gets a 4xx and a message in words, never a 500, and no export run is created."""
-import base64
 import csv
 import datetime
 import io
@@ -15,6 +14,7 @@ from exports.building import export_filename
 from exports.demo_data import add_demo_rows, ensure_demo_domain
 from exports.models import Domain, ExportDefinition, ExportRun, SavedExport
 from exports.sources import get_source
+from tests.test_exports import basic, start
 
 OUT_OF_RANGE = "must be between 1 January 1900 and 31 December 2100"
 
@@ -30,16 +30,6 @@ def domain(alice):
 @pytest.fixture
 def definition(domain):
     return ExportDefinition.objects.get(domain=domain, name="All form submissions")
-
-
-def start(client, definition, **data):
-    data.setdefault("format", "csv")
-    return client.post(reverse("exports:start", args=[definition.domain.slug, definition.pk]),
-                       {f"d{definition.pk}-{key}": value for key, value in data.items()})
-
-
-def basic(user):
-    return "Basic " + base64.b64encode(f"{user.username}:{user.raw_password}".encode()).decode()
 
 
 def api_start(client, user, definition, body):

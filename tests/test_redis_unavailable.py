@@ -13,7 +13,8 @@ from kombu.exceptions import OperationalError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from project.middleware import UNAVAILABLE_MESSAGE, RedisUnavailableMiddleware, caused_by_unavailable_redis
+from project.middleware import UNAVAILABLE_MESSAGE, RedisUnavailableMiddleware
+from soil.exceptions import caused_by_unavailable_redis
 from soil import progress
 
 pytestmark = pytest.mark.django_db
