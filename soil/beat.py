@@ -1,6 +1,14 @@
-"""Beat's database scheduler, with the entries declared by @periodic_task as defaults only."""
-from django_celery_beat.models import PeriodicTask
-from django_celery_beat.schedulers import DatabaseScheduler
+"""Beat's database scheduler, with the entries declared by @periodic_task as defaults only.
+
+An optional extra: it needs django-celery-beat (installed, and in INSTALLED_APPS). Nothing else in
+soil imports this module; a project opts in with CELERY_BEAT_SCHEDULER = "soil.beat:DefaultsDatabaseScheduler".
+"""
+try:
+    from django_celery_beat.models import PeriodicTask
+    from django_celery_beat.schedulers import DatabaseScheduler
+except ImportError as exc:  # the rest of soil needs only Django, Celery and Redis
+    raise ImportError("soil.beat needs django-celery-beat; install it and add 'django_celery_beat' to "
+                      "INSTALLED_APPS, or use another beat scheduler") from exc
 
 
 class DefaultsDatabaseScheduler(DatabaseScheduler):

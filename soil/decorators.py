@@ -4,9 +4,10 @@ import logging
 import threading
 from functools import wraps
 
-from celery import current_app, shared_task
+from celery import Task, current_app, shared_task, states
 from redis.exceptions import LockError
 
+from .exceptions import TaskFailedError
 from .redis_client import get_redis_client
 
 log = logging.getLogger(__name__)
@@ -21,9 +22,23 @@ PERIODIC_QUEUE = "celery_periodic"
 SERIAL_QUEUE = "background_queue"
 
 
+class SoilTask(Task):
+    """Celery's Task, except that a FAILURE stored with the author's `{'errors': [...]}` also carries
+    the fields Celery needs to rebuild it, so `AsyncResult.failed()` and `.result` work on it too
+    (`.result` is a TaskFailedError whose `.errors` is the list). Soil itself reads the errors as given.
+    """
+
+    def update_state(self, task_id=None, state=None, meta=None, **kwargs):
+        if state == states.FAILURE and isinstance(meta, dict) and "errors" in meta and "exc_type" not in meta:
+            meta = {**meta, "exc_type": TaskFailedError.__name__, "exc_module": TaskFailedError.__module__,
+                    "exc_message": [meta["errors"]]}
+        super().update_state(task_id, state, meta, **kwargs)
+
+
 def task(fn=None, *, queue=DEFAULT_QUEUE, **options):
     """`@task` or `@task(queue="export_download_queue", ...)`: a Celery task with JSON messages."""
     options.setdefault("serializer", "json")
+    options.setdefault("base", SoilTask)
 
     def decorator(func):
         return shared_task(queue=queue, **options)(func)

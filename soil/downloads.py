@@ -11,13 +11,13 @@ import secrets
 import time
 
 from celery.result import AsyncResult, GroupResult
-from django.conf import settings
 from django.core.cache import caches
 from django.core.files.storage import storages
-from django.http import Http404, HttpResponseRedirect, JsonResponse
+from django.http import Http404, JsonResponse
 from django.urls import reverse
 
-from . import http
+from . import http, recent, serving
+from .conf import soil_conf
 from .progress import get_task_status, set_task_progress
 
 DOWNLOAD_KEY = "soil:download:{}"
@@ -26,12 +26,12 @@ TASK_DOWNLOAD_KEY = "soil:task-download:{}"
 
 
 def soil_cache():
-    return caches[getattr(settings, "SOIL_CACHE", "default")]
+    return caches[soil_conf.CACHE]
 
 
 def expiry_seconds(expiry):
     """Seconds a download lives: `expiry` when given and positive, else SOIL_DEFAULT_EXPIRY."""
-    return int(expiry) if expiry and int(expiry) > 0 else getattr(settings, "SOIL_DEFAULT_EXPIRY", 24 * 60 * 60)
+    return int(expiry) if expiry and int(expiry) > 0 else soil_conf.DEFAULT_EXPIRY
 
 
 def new_download_id():
@@ -62,7 +62,7 @@ class DownloadBase:
         )
         self.extras = extras or {}
         self.task_id = task_id
-        # None: any logged-in user with the id may use it; a list: only those users (an empty list: nobody).
+        # None: staff only; a list: only those users (an empty list: nobody). See soil.access.
         self.owner_ids = [str(owner) for owner in owner_ids] if owner_ids is not None else None
         self.message = message or ""
         self.expires_at = expires_at
@@ -92,7 +92,11 @@ class DownloadBase:
         """The saved download with this id, of its own subclass; None if unknown or expired."""
         if not download_id:
             return None
-        raw = soil_cache().get(DOWNLOAD_KEY.format(download_id))
+        return cls.from_record(soil_cache().get(DOWNLOAD_KEY.format(download_id)))
+
+    @staticmethod
+    def from_record(raw):
+        """The download a stored record describes (None for None), of its own subclass."""
         if raw is None:
             return None
         data = json.loads(raw)
@@ -103,12 +107,14 @@ class DownloadBase:
         self.expires_at = time.time() + expiry
         cache = soil_cache()
         cache.set(DOWNLOAD_KEY.format(self.download_id), json.dumps(self.to_dict()), timeout=expiry)
+        recent.forget(self.download_id)
         if self.task_id:
             cache.set(TASK_DOWNLOAD_KEY.format(self.task_id), self.download_id, timeout=expiry)
         return self
 
     def delete(self):
         soil_cache().delete(DOWNLOAD_KEY.format(self.download_id))
+        recent.forget(self.download_id)
 
     # --- the task
     def set_task(self, task, expiry=None):
@@ -124,14 +130,10 @@ class DownloadBase:
         return get_task_status(self.task, is_multiple_download_task=self.is_multiple)
 
     def get_progress(self):
+        """The task's progress as a dict (the soil API's name; pages use soil.status)."""
         progress = self.get_status().progress
-        return {
-            "current": progress.current,
-            "total": progress.total,
-            "percent": progress.percent,
-            "error": progress.error,
-            "error_message": progress.error_message,
-        }
+        return {"current": progress.current, "total": progress.total, "percent": progress.percent,
+                "error": progress.error, "error_message": progress.error_message}
 
     @classmethod
     def set_progress(cls, task, current, total, message=None):
@@ -140,10 +142,15 @@ class DownloadBase:
 
     # --- access and serving
     def is_owner(self, user):
-        """Everyone logged in may use a download saved without owner_ids; else only its owners."""
+        """soil's owner rule: a listed owner; a download saved without owner_ids is for staff only.
+
+        Views ask soil.access.can_access, which adds login and the project's own check.
+        """
+        if not (user and user.is_authenticated):
+            return False
         if self.owner_ids is None:
-            return True
-        return bool(user and user.is_authenticated and str(user.pk) in self.owner_ids)
+            return bool(user.is_staff)
+        return str(user.pk) in self.owner_ids
 
     @property
     def has_file(self):
@@ -191,10 +198,7 @@ class CachedDownload(DownloadBase):
         super().delete()
 
     def toHttpResponse(self):  # noqa: N802
-        payload = self.get_payload()
-        if payload is None:
-            raise Http404("This download has expired.")
-        return http.bytes_response(payload, self.filename, self.mimetype)
+        return serving.serve_payload(self.get_payload(), self.filename, self.mimetype)
 
 
 class FileDownload(DownloadBase):
@@ -214,18 +218,14 @@ class FileDownload(DownloadBase):
         return bool(self.path) and os.path.isfile(self.path)
 
     def toHttpResponse(self):  # noqa: N802
-        try:
-            fileobj = open(self.path, "rb")  # noqa: SIM115 (FileResponse closes it)
-        except (OSError, TypeError):
-            raise Http404("This file is gone.") from None
-        return http.file_response(fileobj, self.filename, self.mimetype, size=os.fstat(fileobj.fileno()).st_size)
+        return serving.serve_local_file(self.path, self.filename, self.mimetype)
 
 
 class BlobDownload(DownloadBase):
     """A key in a Django storage, so a local folder and S3 work alike.
 
     Storages that can sign URLs (S3) answer with a redirect to a short-lived URL that
-    carries the file name; the others are streamed through the web process.
+    carries the file name; the others are streamed through the web process (soil.serving).
     """
 
     kind = "blob"
@@ -233,7 +233,7 @@ class BlobDownload(DownloadBase):
     def __init__(self, identifier=None, storage_alias=None, **kwargs):
         super().__init__(**kwargs)
         self.identifier = identifier
-        self.storage_alias = storage_alias or getattr(settings, "SOIL_STORAGE", "default")
+        self.storage_alias = storage_alias or soil_conf.STORAGE
 
     def to_dict(self):
         return {**super().to_dict(), "identifier": self.identifier, "storage_alias": self.storage_alias}
@@ -247,32 +247,7 @@ class BlobDownload(DownloadBase):
         return bool(self.identifier) and self.storage.exists(self.identifier)
 
     def toHttpResponse(self):  # noqa: N802
-        storage = self.storage
-        if not self.identifier or not storage.exists(self.identifier):
-            raise Http404("This file is gone.")
-        signed_url = presigned_url(storage, self.identifier, self.filename, self.mimetype)
-        if signed_url:
-            return HttpResponseRedirect(signed_url)
-        fileobj = storage.open(self.identifier, "rb")
-        return http.file_response(fileobj, self.filename, self.mimetype, size=storage.size(self.identifier))
-
-
-def presigned_url(storage, key, filename, mimetype):
-    """A short-lived signed URL for storages that make them (django-storages' S3), else None."""
-    try:
-        from storages.backends.s3 import S3Storage
-    except ImportError:  # django-storages not installed: only local storages then
-        return None
-    if not isinstance(storage, S3Storage):
-        return None
-    return storage.url(
-        key,
-        parameters={
-            "ResponseContentDisposition": http.content_disposition(filename),
-            "ResponseContentType": mimetype,
-        },
-        expire=getattr(settings, "SOIL_PRESIGNED_URL_EXPIRY", 60),
-    )
+        return serving.serve_storage_key(self.identifier, self.filename, self.mimetype, self.storage_alias)
 
 
 class MultipleTaskDownload(DownloadBase):

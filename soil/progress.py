@@ -5,6 +5,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from celery import states as celery_states
+from celery.backends.base import BaseKeyValueStoreBackend
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
@@ -96,20 +97,15 @@ def _request_id(task):
 
 
 def update_task_state(task, state, meta):
-    """Store `state` with `meta` for the running request of `task`; a no-op outside a task.
+    """Store `state` with exactly `meta` for the running request of `task`; a no-op outside a task.
 
-    For FAILURE, meta is completed with the exception fields Celery needs to rebuild
-    it, so that `{'errors': [...]}` reads back as a TaskFailedError carrying those errors.
+    This is `task.update_state(state=state, meta=meta)`, so a test may patch the task's update_state
+    and assert that call. A FAILURE meta of `{'errors': [...]}` reads back as those errors
+    (see status_from_meta); soil's task class also makes it restorable by Celery (soil.decorators).
     """
-    task_id = _request_id(task)
-    if task_id is None:
+    if _request_id(task) is None:
         return
-    if state == celery_states.FAILURE:
-        meta = dict(meta or {})
-        meta.setdefault("exc_type", TaskFailedError.__name__)
-        meta.setdefault("exc_module", TaskFailedError.__module__)
-        meta.setdefault("exc_message", [meta.get("errors", [])])
-    task.update_state(task_id=task_id, state=state, meta=meta)
+    task.update_state(state=state, meta=meta)
 
 
 def set_task_progress(task, current, total, message=None):
@@ -141,34 +137,23 @@ def _percent(current, total):
     return max(0, min(100, int(current) * 100 // int(total)))
 
 
+def read_task_meta(result):
+    """The task record of an AsyncResult as stored, `{'status': ..., 'result': ...}`, or None.
+
+    Read raw in one GET, so that a FAILURE whose meta is the author's `{'errors': [...]}` is not
+    handed to Celery's exception rebuilding (which needs `exc_type`). Backends that are not key-value
+    stores are asked through the AsyncResult.
+    """
+    backend = result.backend
+    if isinstance(backend, BaseKeyValueStoreBackend):
+        raw = backend.get(backend.get_key_for_task(result.id))
+        return backend.decode(raw) if raw else None
+    return {"status": result.state, "result": result.result}
+
+
 def get_task_progress(task):
     """The TaskProgress of an AsyncResult (or None)."""
-    if task is None:
-        return TaskProgress()
-    try:
-        info = task.info
-    except (TypeError, ValueError) as exc:
-        # Meta that cannot be turned back into an exception: report it instead of crashing.
-        return TaskProgress(error=True, error_message=str(exc))
-    if isinstance(info, BaseException):
-        return TaskProgress(error=True, error_message=_error_text(info))
-    if not isinstance(info, dict):
-        return TaskProgress()
-    current, total = info.get("current"), info.get("total")
-    return TaskProgress(
-        current=current,
-        total=total,
-        percent=None if current is None else _percent(current, total),
-        message=info.get("message", ""),
-        started_at=info.get("started_at"),
-        updated_at=info.get("updated_at"),
-    )
-
-
-def _error_text(exc):
-    if isinstance(exc, TaskFailedError):
-        return "; ".join(str(e) for e in exc.errors)
-    return str(exc) or type(exc).__name__
+    return get_task_status(task).progress
 
 
 def get_task_status(task, is_multiple_download_task=False):
@@ -177,31 +162,85 @@ def get_task_status(task, is_multiple_download_task=False):
         return TaskStatus(result=None, error=None, state=STATES.missing)
     if is_multiple_download_task:
         return _group_status(task)
+    return status_from_meta(read_task_meta(task), task.backend)
 
-    state = task.state
-    progress = get_task_progress(task) if state == PROGRESS else TaskProgress()
+
+def status_from_meta(meta, backend=None):
+    """The one mapping of a stored Celery task record (see read_task_meta) to a TaskStatus.
+
+    PENDING (no record) is `missing`: soil's publish hook writes SENT for every task it queues.
+    """
+    state = (meta or {}).get("status", celery_states.PENDING)
+    result = (meta or {}).get("result")
     if state == celery_states.SUCCESS:
-        result = task.result
         return TaskStatus(result=result, error=None, state=STATES.success, progress=TaskProgress(percent=100))
     if state == celery_states.FAILURE:
-        exc = task.result
-        if isinstance(exc, TaskFailedError):
-            error = exc.errors
-        else:
-            error = _error_text(exc) if exc is not None else "The task failed."
-        return TaskStatus(result=None, error=error, state=STATES.failed, exception=exc,
-                          progress=TaskProgress(error=True, error_message=_error_text(exc) if exc else ""))
+        return _failure(result, backend)
     if state == celery_states.REVOKED:
-        return TaskStatus(result=None, error="The task was cancelled.", state=STATES.failed,
-                          progress=TaskProgress(error=True, error_message="The task was cancelled."))
+        return _failed("The task was cancelled.")
     if state in (PROGRESS, celery_states.STARTED, celery_states.RETRY):
+        progress = _progress(result) if state == PROGRESS else TaskProgress()
         if progress.percent is None:
             progress.percent = 0
         return TaskStatus(result=None, error=None, state=STATES.started, progress=progress)
     if state in (SENT, celery_states.RECEIVED):
-        return TaskStatus(result=None, error=None, state=STATES.not_started, progress=progress)
-    # PENDING: Celery's word for "no record", which for us means nobody queued it.
-    return TaskStatus(result=None, error=None, state=STATES.missing, progress=progress)
+        return TaskStatus(result=None, error=None, state=STATES.not_started)
+    return TaskStatus(result=None, error=None, state=STATES.missing)
+
+
+def _progress(meta):
+    if not isinstance(meta, dict):
+        return TaskProgress()
+    current, total = meta.get("current"), meta.get("total")
+    return TaskProgress(
+        current=current,
+        total=total,
+        percent=None if current is None else _percent(current, total),
+        message=meta.get("message", ""),
+        started_at=meta.get("started_at"),
+        updated_at=meta.get("updated_at"),
+    )
+
+
+def _failed(error, exception=None, message=None):
+    message = message if message is not None else error
+    return TaskStatus(result=None, error=error, state=STATES.failed, exception=exception,
+                      progress=TaskProgress(error=True, error_message=message))
+
+
+def _failure(result, backend):
+    """Error style 1 (the author's `{'errors': [...]}`) or style 2 (a raised exception)."""
+    if isinstance(result, dict) and "errors" in result:
+        errors = result["errors"]
+        errors = [errors] if isinstance(errors, str) else list(errors or [])
+        exc = TaskFailedError(errors)
+        return _failed(errors, exception=exc, message=str(exc))
+    if isinstance(result, BaseException):
+        exc = result
+    elif isinstance(result, dict) and result.get("exc_type") and backend is not None:
+        exc = _rebuilt_exception(result, backend)
+    else:
+        return _failed("The task failed.")
+    text = _error_text(exc)
+    return _failed(text, exception=exc)
+
+
+def _rebuilt_exception(result, backend):
+    """The exception Celery stored, rebuilt; a record it refuses to rebuild becomes a plain error."""
+    try:
+        return backend.exception_to_python(result)
+    except Exception:  # noqa: BLE001 (an unknown or unsafe type: keep its words, not its class)
+        log.warning("Could not rebuild the stored exception %r", result.get("exc_type"), exc_info=True)
+        message = result.get("exc_message")
+        if isinstance(message, (list, tuple)):
+            message = " ".join(str(part) for part in message)
+        return RuntimeError(message or result.get("exc_type"))
+
+
+def _error_text(exc):
+    if isinstance(exc, TaskFailedError):
+        return str(exc)
+    return str(exc) or type(exc).__name__
 
 
 def _group_status(group):

@@ -1,11 +1,15 @@
-"""One Redis client per process, for serial_task's locks (SOIL_REDIS_URL, else REDIS_URL)."""
+"""One Redis client per process and URL, for serial_task's locks (SOIL_REDIS_URL, else the broker)."""
 from functools import lru_cache
 
 import redis as redis_lib
-from django.conf import settings
+
+from .conf import soil_conf
 
 
-@lru_cache(maxsize=1)
 def get_redis_client():
-    url = getattr(settings, "SOIL_REDIS_URL", None) or settings.REDIS_URL
+    return _client(soil_conf.redis_url)
+
+
+@lru_cache(maxsize=4)
+def _client(url):
     return redis_lib.Redis.from_url(url)

@@ -1,10 +1,9 @@
-from django.conf import settings
-
+from .conf import soil_conf
 from .decorators import periodic_task
 from .heartbeat import record_heartbeat
 
 
-@periodic_task(run_every=getattr(settings, "SOIL_HEARTBEAT_INTERVAL", 30), queue="celery_periodic")
+@periodic_task(run_every=soil_conf.HEARTBEAT_INTERVAL, queue="celery_periodic")
 def heartbeat():
     """Record that beat scheduled and a worker ran this, just now."""
     record_heartbeat()

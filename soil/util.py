@@ -15,7 +15,7 @@ from .downloads import (
     guess_mimetype,
 )
 from .exceptions import TaskFailedError
-from .heartbeat import is_alive
+from .status import download_state
 
 log = logging.getLogger(__name__)
 
@@ -74,45 +74,30 @@ def expose_blob_download(identifier, expiry, file_extension=None, mimetype=None,
 
 
 def get_task(task_id):
+    """The AsyncResult of `task_id` (the soil API's name for it)."""
     return AsyncResult(task_id)
 
 
-def get_download_context(download_id, message=None, require_result=False, download=None):
-    """The state of a download for a page or an API; raises TaskFailedError if its task failed.
+def get_download_context(download_id, message=None, require_result=False):
+    """The state of a download for your own views; raises TaskFailedError (with `.errors`) if its task failed.
 
-    Pass `download` when the caller has already read the record, to save a second read.
+    A thin view of soil.status.download_state, which soil's own views use without raising.
+    With `require_result`, a task that succeeded but returned None is not ready.
     """
-    if download is None:
-        download = DownloadBase.get(download_id)
-    has_file = download is not None and download.has_file
-    if download is None:
-        download = DownloadBase(download_id=download_id)
-    status = download.get_status()
+    state = download_state(download_id)
+    status = state.task_status
     if status.failed():
-        exc = status.exception
-        raise TaskFailedError(
-            status.error,
-            exception_name=type(exc).__name__ if exc is not None else None,
-            exception_message=str(exc) if exc is not None else None,
-        )
-    if status.missing() and has_file:
-        # A file with no task record (exposed directly, or the result expired before the file did).
-        is_ready = True
-    elif require_result:
-        is_ready = status.success() and status.result is not None
-    else:
-        is_ready = status.success()
+        raise TaskFailedError(state.errors)
+    is_ready = state.is_ready and not (require_result and status.success() and status.result is None)
     return {
         "download_id": download_id,
-        "download": download,
-        "task_status": status,
         "result": status.result,
         "error": status.error,
         "is_ready": is_ready,
-        "is_alive": is_alive(),
+        "is_alive": state.is_alive,
         "progress": status.progress,
-        "has_file": has_file,
-        "message": message or download.message,
+        "has_file": state.has_file,
+        "message": message or state.message,
     }
 
 

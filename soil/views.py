@@ -1,12 +1,17 @@
 """Download pages: the polling page, the file, an HTML partial, JSON status and heartbeat."""
+import hashlib
+import json
+
 from django.contrib.auth.decorators import login_required
-from django.http import JsonResponse
+from django.http import HttpResponse, HttpResponseNotModified, JsonResponse
 from django.shortcuts import render
 from django.urls import reverse
+from django.utils.cache import patch_cache_control
+from django.utils.http import parse_etags
 
-from .downloads import DownloadBase
+from .access import can_access
 from .heartbeat import is_alive, last_heartbeat, seconds_since_heartbeat
-from .status import download_status
+from .status import download_state, download_status, read_download, status_of
 
 
 def _missing(request, download_id):
@@ -17,30 +22,31 @@ def _forbidden(request, download_id):
     return render(request, "soil/download_forbidden.html", {"download_id": download_id}, status=403)
 
 
-def _owned_download(request, download_id):
-    """(download, error_response): the download if it exists and the user may see it."""
-    download = DownloadBase.get(download_id)
+def _visible_download(request, download_id):
+    """(download, last heartbeat, error_response): the download if it exists and the user may see it."""
+    download, last_beat, _ = read_download(download_id)
     if download is None:
-        return None, _missing(request, download_id)
-    if not download.is_owner(request.user):
-        return None, _forbidden(request, download_id)
-    return download, None
+        return None, None, _missing(request, download_id)
+    if not can_access(request.user, download):
+        return None, None, _forbidden(request, download_id)
+    return download, last_beat, None
 
 
 @login_required
 def retrieve_download(request, download_id, template="soil/retrieve_download.html", extra_context=None):
     """The page that polls until the file is ready; with ?get_file, the file itself."""
-    download, error = _owned_download(request, download_id)
+    download, last_beat, error = _visible_download(request, download_id)
     if error:
         return error
+    status = download_status(download_id, download, last_beat)
     if "get_file" in request.GET:
-        if not download_status(download_id, download)["download_url"]:
+        if not status["download_url"]:
             return _missing(request, download_id)
         return download.toHttpResponse()
     context = {
         "download_id": download_id,
         "download": download,
-        "status": download_status(download_id, download),
+        "status": status,
         "status_url": reverse("download_status", args=[download_id]),
         "poll_url": reverse("ajax_job_poll", args=[download_id]),
         **(extra_context or {}),
@@ -51,21 +57,49 @@ def retrieve_download(request, download_id, template="soil/retrieve_download.htm
 @login_required
 def ajax_job_poll(request, download_id, template="soil/partials/job_status.html"):
     """The status as an HTML fragment, for pages that swap it in."""
-    download, error = _owned_download(request, download_id)
+    download, last_beat, error = _visible_download(request, download_id)
     if error:
         return error
-    return render(request, template, {"download_id": download_id, "status": download_status(download_id, download)})
+    status = download_status(download_id, download, last_beat)
+    return render(request, template, {"download_id": download_id, "status": status})
+
+
+def _json_refusal(request, download):
+    if download is None:
+        return JsonResponse({"error": "This download has expired or never existed."}, status=404)
+    if not can_access(request.user, download):
+        return JsonResponse({"error": "This download belongs to someone else."}, status=403)
+    return None
 
 
 @login_required
 def status_json(request, download_id):
-    """The status as JSON, in one shape for every state."""
-    download = DownloadBase.get(download_id)
-    if download is None:
-        return JsonResponse({"error": "This download has expired or never existed."}, status=404)
-    if not download.is_owner(request.user):
-        return JsonResponse({"error": "This download belongs to someone else."}, status=403)
-    return JsonResponse(download_status(download_id, download))
+    """The status as JSON, in one shape for every state; 304 when it has not changed since the ETag.
+
+    While the task runs, the record and heartbeat this process read a moment ago are reused; once
+    it no longer runs, they are read afresh (its file and final record may be new).
+    """
+    read = read_download(download_id, reuse=True)
+    refusal = _json_refusal(request, read.download)
+    if refusal:
+        return refusal
+    state = download_state(download_id, read.download, read.last_beat)
+    if read.reused and not state.running:
+        read = read_download(download_id)
+        refusal = _json_refusal(request, read.download)
+        if refusal:
+            return refusal
+        state = download_state(download_id, read.download, read.last_beat)
+    body = json.dumps(status_of(state)).encode()
+    etag = f'"{hashlib.blake2b(body, digest_size=16).hexdigest()}"'
+    if etag in parse_etags(request.headers.get("If-None-Match", "")):
+        response = HttpResponseNotModified()
+    else:
+        response = HttpResponse(body, content_type="application/json")
+    response["ETag"] = etag
+    # The browser keeps the answer but asks again each time (and gets a 304 while nothing moves).
+    patch_cache_control(response, private=True, no_cache=True)
+    return response
 
 
 @login_required

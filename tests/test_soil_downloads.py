@@ -7,8 +7,9 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.urls import reverse
 
-from project.celery import app
+from celery import current_app as app
 from soil import BlobDownload, CachedDownload, DownloadBase, FileDownload
+from soil.conf import soil_conf
 from soil.http import content_disposition
 from soil.progress import SENT
 from soil.util import (
@@ -16,8 +17,10 @@ from soil.util import (
     expose_cached_download,
     expose_file_download,
     get_download_context,
+    start_download,
 )
 from soil.exceptions import TaskFailedError
+from tests.celery_tasks import fail_by_raising
 
 pytestmark = pytest.mark.django_db
 
@@ -224,11 +227,11 @@ def test_extension_comes_from_the_file_name_not_a_dotted_folder(tmp_path):
 
 
 @pytest.mark.parametrize("expiry", [0, None])
-def test_a_missing_expiry_means_the_default_expiry(expiry, settings):
+def test_a_missing_expiry_means_the_default_expiry(expiry):
     download = expose_cached_download(b"kept", expiry, ".txt")
     again = DownloadBase.get(download.download_id)
     assert again.has_file
-    assert again.expires_at - time.time() > settings.SOIL_DEFAULT_EXPIRY - 60
+    assert again.expires_at - time.time() > soil_conf.DEFAULT_EXPIRY - 60
 
 
 def test_a_file_whose_task_record_expired_is_still_ready(alice_client, alice):
@@ -250,9 +253,8 @@ def test_the_file_is_not_served_while_its_task_is_still_working(alice_client, al
 
 
 @pytest.mark.django_db(transaction=True)
-def test_an_eager_task_that_raises_shows_its_error_on_the_page_not_a_500(eager, alice_client):
-    response = alice_client.post(reverse("demo"), {"seconds": 1, "fail": "raise"})
-    assert response.status_code == 302
-    data = alice_client.get(response["Location"].rstrip("/") + "/status/").json()
+def test_an_eager_task_that_raises_shows_its_error_on_the_page_not_a_500(eager, alice_client, alice):
+    download = start_download(fail_by_raising, args=("The export definition was deleted",), owner_ids=[alice.pk])
+    data = alice_client.get(reverse("download_status", args=[download.download_id])).json()
     assert data["state"] == "failed"
-    assert data["errors"] == ["The demo was asked to fail (raise style)."]
+    assert data["errors"] == ["The export definition was deleted"]

@@ -3,9 +3,10 @@ import pytest
 from celery import states, uuid
 from celery.exceptions import Ignore
 from celery.result import AsyncResult
+from kombu import Queue
 
 import soil.progress
-from project.celery import app
+from celery import current_app as app
 from soil import DownloadBase
 from soil.exceptions import TaskFailedError
 from soil.progress import (
@@ -39,8 +40,9 @@ def test_queued_but_not_started_is_not_started():
 
 
 def test_a_published_task_is_marked_sent_before_any_worker_sees_it():
-    # No worker consumes this queue, so the record can only come from soil's publish hook.
-    result = my_cool_task.apply_async(queue="tests_nobody_consumes_this")
+    # No worker consumes this queue, so the record can only come from soil's publish hook. A Queue
+    # object, not a name: Celery refuses names that are not in the queue table.
+    result = my_cool_task.apply_async(queue=Queue("tests_nobody_consumes_this"))
     try:
         assert result.state == SENT
         assert get_task_status(result).not_started()

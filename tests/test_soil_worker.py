@@ -2,13 +2,16 @@
 import time
 
 import pytest
+from celery import current_app as app
+from celery.exceptions import Retry
 from celery.result import AsyncResult
 from django.urls import reverse
 
-from project.celery import app
 from soil import DownloadBase
+from soil.decorators import SerialTaskBusy
 from soil.heartbeat import is_alive, record_heartbeat
 from soil.progress import get_task_status
+from soil.redis_client import get_redis_client
 from soil.tasks import heartbeat
 from soil.util import start_download
 from tests.celery_tasks import (
@@ -157,3 +160,23 @@ def test_a_multiple_task_download_fails_when_one_task_fails(worker, alice_client
     data = wait_for(lambda: (s := status_of(alice_client, download))["state"] == "failed" and s,
                     message="the group to fail")
     assert "one part broke" in data["errors"][0]
+
+
+def test_a_serial_run_that_finds_the_key_busy_after_its_last_retry_fails_with_serial_task_busy(redis_client):
+    lock = get_redis_client().lock("soil:serial:busy-key", timeout=30)
+    assert lock.acquire(blocking=False)
+    try:
+        with pytest.raises(SerialTaskBusy, match="still in progress"):
+            serial_recorder.apply(args=("busy-key", 0, "late"), retries=serial_recorder.max_retries, throw=True)
+    finally:
+        lock.release()
+
+
+def test_an_eager_serial_run_that_finds_the_key_busy_raises_retry_to_the_caller(eager, redis_client):
+    lock = get_redis_client().lock("soil:serial:eager-busy", timeout=30)
+    assert lock.acquire(blocking=False)
+    try:
+        with pytest.raises(Retry):
+            serial_recorder.delay("eager-busy", 0, "eager")
+    finally:
+        lock.release()

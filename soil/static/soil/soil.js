@@ -64,5 +64,7 @@
     tick();
   }
 
+  // For pages that feed the widget themselves (e.g. from server-sent events) and poll only as a fallback.
+  window.soil = {render: render, watch: watch};
   document.querySelectorAll("[data-soil-status-url]").forEach(watch);
 })();
