@@ -1,4 +1,4 @@
-"""Streaming export writers (exports/writers.py): round trips, splitting, memory.
+"""Streaming export writers (exports/writers/): round trips, splitting, memory.
 
 Pure Python: no Django, no database, no Redis. Run with
 ``.venv/bin/python -m pytest -p no:django -q tests/test_writers.py``.
@@ -7,6 +7,7 @@ import csv
 import datetime as dt
 import io
 import os
+import tempfile
 import tracemalloc
 import zipfile
 from decimal import Decimal
@@ -14,17 +15,20 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from openpyxl import load_workbook
-from openpyxl.worksheet import _writer as openpyxl_sheet_writer
 
 from exports.writers import (
     WRITERS,
+    XLSX_ENGINES,
+    XLSX_MAX_ROWS,
     CsvWriter,
+    OpenpyxlXlsxWriter,
+    StreamingXlsxWriter,
     XlsxWriter,
     ZipCsvWriter,
-    bare_csv,
-    bare_xlsx,
     get_writer,
+    xlsx_engine,
 )
+from exports.writers.xlsx_layout import column_widths
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -85,12 +89,21 @@ def read_csv_bytes(data):
     return list(csv.reader(io.StringIO(data[3:].decode("utf-8"), newline="")))
 
 
-# -- xlsx ----------------------------------------------------------------------------------
+ALL_WRITERS = [StreamingXlsxWriter, OpenpyxlXlsxWriter, CsvWriter, ZipCsvWriter]
+WRITER_IDS = ["xlsx-streaming", "xlsx-openpyxl", "csv", "zip"]
 
 
-def test_xlsx_round_trip(tmp_path):
+# -- xlsx (both engines) ----------------------------------------------------------------------
+
+BOTH_ENGINES = pytest.mark.parametrize("cls", [StreamingXlsxWriter, OpenpyxlXlsxWriter], ids=lambda c: c.engine)
+# openpyxl gives datetimes its own format and no way to change it without private attributes.
+DATETIME_FORMATS = {"streaming": "yyyy-mm-dd hh:mm:ss", "openpyxl": "yyyy-mm-dd h:mm:ss"}
+
+
+@BOTH_ENGINES
+def test_xlsx_round_trip(cls, tmp_path):
     path = tmp_path / "out.xlsx"
-    writer = write(XlsxWriter, path, ROWS, tz=KOLKATA)
+    writer = write(cls, path, ROWS, tz=KOLKATA)
     assert writer.rows_written == len(ROWS)
     assert writer.closed
 
@@ -102,7 +115,7 @@ def test_xlsx_round_trip(tmp_path):
     for got, row, local in zip(rows[1:], ROWS, EXPECTED_LOCAL):
         name, count, price, ratio, active, born, _created = row
         assert got[0] == name
-        assert got[1] == count
+        assert got[1] == count and type(got[1]) is type(count)  # ints stay ints
         assert got[2] == (None if price is None else pytest.approx(float(price)))
         assert got[3] == ratio
         assert got[4] is active  # booleans come back as bool, not 0/1
@@ -111,40 +124,63 @@ def test_xlsx_round_trip(tmp_path):
         assert got[6] == local
 
 
-def test_xlsx_cell_types_and_date_formats(tmp_path):
+@BOTH_ENGINES
+def test_xlsx_cell_types_and_date_formats(cls, tmp_path):
     path = tmp_path / "out.xlsx"
-    write(XlsxWriter, path, ROWS, tz=KOLKATA)
+    write(cls, path, ROWS, tz=KOLKATA)
     wb = load_workbook(path, read_only=True)
-    ws = wb["Export"]
-    cells = {cell.coordinate: cell for row in ws.iter_rows() for cell in row if hasattr(cell, "coordinate")}
-    formula_cell = cells["A4"]
+    rows = list(wb["Export"].iter_rows(min_row=2, max_row=4))
+    formula_cell = rows[2][0]
     assert formula_cell.value == "=1+2"
     assert formula_cell.data_type == "s"
-    assert cells["A2"].data_type == "s"
-    assert cells["E2"].data_type == "b"
-    assert cells["F2"].is_date and cells["F2"].number_format == "yyyy-mm-dd"
-    assert cells["G2"].is_date and cells["G2"].number_format == "yyyy-mm-dd hh:mm:ss"
+    assert rows[0][0].data_type == "s"
+    assert rows[0][4].data_type == "b"
+    assert rows[0][5].is_date and rows[0][5].number_format == "yyyy-mm-dd"
+    assert rows[0][6].is_date and rows[0][6].number_format == DATETIME_FORMATS[cls.engine]
     wb.close()
 
 
-def test_xlsx_special_text_stays_text(tmp_path):
+@BOTH_ENGINES
+def test_xlsx_special_text_stays_text(cls, tmp_path):
     """Formulas, error codes and XML-illegal characters in text never break or alter the sheet."""
-    values = ["=SUM(A1:A9)", "=", "#N/A", "#DIV/0!", "#hashtag", "bell\x07here", "tab\tnew\nline", 42]
+    values = ["=SUM(A1:A9)", "=", "#N/A", "#DIV/0!", "#hashtag", "bell\x07here", "tab\tnew\nline", "cr\r\nlf",
+              "<b>&amp;</b>", " padded ", 42]
     path = tmp_path / "out.xlsx"
-    write(XlsxWriter, path, [(v,) for v in values], headers=["=Header"], types=["text"])
+    write(cls, path, [(v,) for v in values], headers=["=Header"], types=["text"])
     wb = load_workbook(path, read_only=True)
     cells = [row[0] for row in wb.worksheets[0].iter_rows()]
     assert [c.data_type for c in cells] == ["s"] * (1 + len(values))
     assert [c.value for c in cells] == [
-        "=Header", "=SUM(A1:A9)", "=", "#N/A", "#DIV/0!", "#hashtag", "bellhere", "tab\tnew\nline", "42",
+        "=Header", "=SUM(A1:A9)", "=", "#N/A", "#DIV/0!", "#hashtag", "bellhere", "tab\tnew\nline", "cr\r\nlf",
+        "<b>&amp;</b>", " padded ", "42",
     ]
     wb.close()
 
 
-def test_xlsx_splits_into_sheets_each_with_header(tmp_path):
+@BOTH_ENGINES
+def test_xlsx_header_is_bold_frozen_filtered_and_sized_by_type(cls, tmp_path):
+    path = tmp_path / "styled.xlsx"
+    headers = ["Name", "N", "Amount", "Yes", "Day", "At", "A much longer header than its type needs"]
+    types = ["text", "integer", "decimal", "boolean", "date", "datetime", "integer"]
+    write(cls, path, [("a", 1, Decimal(1), True, dt.date(2024, 1, 1), dt.datetime(2024, 1, 1), 2)] * 3,
+          headers=headers, types=types, max_rows_per_sheet=3)
+    wb = load_workbook(path)  # not read-only: sheet views, filters and columns are read too
+    assert wb.sheetnames == ["Export", "Export 2"]
+    for ws, last_row in zip(wb.worksheets, [3, 2]):
+        assert [c.font.b for c in ws[1]] == [True] * len(headers)
+        assert not ws["A2"].font.b
+        assert ws.freeze_panes == "A2"
+        assert ws.auto_filter.ref == f"A1:G{last_row}"
+        widths = [ws.column_dimensions[letter].width for letter in "ABCDEFG"]
+        assert widths == column_widths(headers, types)
+    assert column_widths(headers, types) == [24, 11, 13, 9, 12, 20, len(headers[-1]) + 3]
+
+
+@BOTH_ENGINES
+def test_xlsx_splits_into_sheets_each_with_header(cls, tmp_path):
     path = tmp_path / "split.xlsx"
     rows = [(f"row {i}", i) for i in range(12)]
-    writer = write(XlsxWriter, path, rows, headers=["Label", "N"], types=["text", "integer"], chunk=5,
+    writer = write(cls, path, rows, headers=["Label", "N"], types=["text", "integer"], chunk=5,
                    max_rows_per_sheet=5)
     assert writer.rows_written == 12
     assert writer.sheet_count == 3
@@ -158,44 +194,47 @@ def test_xlsx_splits_into_sheets_each_with_header(tmp_path):
     assert data == rows
 
 
-def test_xlsx_split_at_exact_boundary_makes_no_empty_sheet(tmp_path):
+@BOTH_ENGINES
+def test_xlsx_split_at_exact_boundary_makes_no_empty_sheet(cls, tmp_path):
     path = tmp_path / "exact.xlsx"
     rows = [(i,) for i in range(8)]
-    write(XlsxWriter, path, rows, headers=["N"], types=["integer"], chunk=4, max_rows_per_sheet=5)
+    write(cls, path, rows, headers=["N"], types=["integer"], chunk=4, max_rows_per_sheet=5)
     sheets = xlsx_sheets(path)
     assert list(sheets) == ["Export", "Export 2"]
     assert [len(r) for r in sheets.values()] == [5, 5]
 
 
-def test_xlsx_no_rows_still_has_header(tmp_path):
+@BOTH_ENGINES
+def test_xlsx_no_rows_still_has_header(cls, tmp_path):
     path = tmp_path / "empty.xlsx"
-    with XlsxWriter(path, ["A", "B"], ["text", "integer"]) as writer:
+    with cls(path, ["A", "B"], ["text", "integer"]) as writer:
         writer.write_rows([])
     assert writer.rows_written == 0
     assert xlsx_sheets(path) == {"Export": [("A", "B")]}
 
 
-def test_xlsx_sheet_limit_default_is_excel_limit(tmp_path):
-    writer = XlsxWriter(tmp_path / "x.xlsx", ["A"], ["integer"])
-    assert writer.max_rows_per_sheet == 1_048_576
-    assert writer._room == 1_048_575  # data rows left in the first sheet
-    writer.close()
-    with pytest.raises(ValueError):
-        XlsxWriter(tmp_path / "y.xlsx", ["A"], ["integer"], max_rows_per_sheet=1_048_577)
+@BOTH_ENGINES
+def test_xlsx_sheet_limit_default_is_excel_limit(cls, tmp_path):
+    with cls(tmp_path / "x.xlsx", ["A"], ["integer"]) as writer:
+        assert writer.max_rows_per_sheet == XLSX_MAX_ROWS == 1_048_576
+    for bad in (1, 1_048_577):
+        with pytest.raises(ValueError, match="max_rows_per_sheet must be between 2 and 1048576"):
+            cls(tmp_path / "y.xlsx", ["A"], ["integer"], max_rows_per_sheet=bad)
 
 
-def test_xlsx_error_cleans_up_temporary_files(tmp_path):
+@BOTH_ENGINES
+def test_xlsx_error_leaves_no_temporary_files(cls, tmp_path, monkeypatch):
+    temp_dir = tmp_path / "tmp"
+    temp_dir.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(temp_dir))  # where openpyxl keeps its sheet files
     path = tmp_path / "broken.xlsx"
-    before = set(openpyxl_sheet_writer.ALL_TEMP_FILES)
     with pytest.raises(RuntimeError, match="boom"):
-        with XlsxWriter(path, ["N"], ["integer"], max_rows_per_sheet=3) as writer:
-            writer.write_rows([(i,) for i in range(5)])  # two sheets, two temp files
+        with cls(path, ["N"], ["integer"], max_rows_per_sheet=3) as writer:
+            writer.write_rows([(i,) for i in range(5)])  # two sheets
             raise RuntimeError("boom")
     assert writer.closed
-    assert not path.exists()  # never saved; deleting a partial file would be the caller's job
-    leaked = set(openpyxl_sheet_writer.ALL_TEMP_FILES) - before
-    assert not leaked
-    with pytest.raises(ValueError):
+    assert list(temp_dir.iterdir()) == []
+    with pytest.raises(ValueError, match="closed writer"):
         writer.write_rows([(1,)])
 
 
@@ -274,7 +313,6 @@ def test_csv_without_conversions_passes_rows_through(tmp_path):
     """Only integer/decimal/date columns: no converter at all (the fast path)."""
     path = tmp_path / "plain.csv"
     writer = CsvWriter(path, ["A", "B", "C"], ["integer", "decimal", "date"])
-    assert writer._convert is None
     rows = [(i, Decimal(i) / 4, dt.date(2024, 1, 1 + i)) for i in range(5)]
     with writer:
         assert writer.write_rows(row for row in rows) == 5
@@ -303,7 +341,7 @@ def test_zip_splits_into_parts_each_with_header(tmp_path):
     with zipfile.ZipFile(path) as zf:
         assert zf.testzip() is None
         names = zf.namelist()
-        assert names == ["export-part-1.csv", "export-part-2.csv", "export-part-3.csv"]
+        assert names == ["export.csv", "export 2.csv", "export 3.csv"]
         assert {info.compress_type for info in zf.infolist()} == {zipfile.ZIP_DEFLATED}
         parts = [read_csv_bytes(zf.read(name)) for name in names]
     data = []
@@ -319,20 +357,28 @@ def test_zip_exact_multiple_and_empty(tmp_path):
     write(ZipCsvWriter, path, [(i,) for i in range(6)], headers=["N"], types=["integer"], chunk=6,
           max_rows_per_file=3)
     with zipfile.ZipFile(path) as zf:
-        assert zf.namelist() == ["export-part-1.csv", "export-part-2.csv"]
+        assert zf.namelist() == ["export.csv", "export 2.csv"]
 
     empty = tmp_path / "empty.zip"
     write(ZipCsvWriter, empty, [], headers=["N"], types=["integer"])
     with zipfile.ZipFile(empty) as zf:
-        assert zf.namelist() == ["export-part-1.csv"]
-        assert read_csv_bytes(zf.read("export-part-1.csv")) == [["N"]]
+        assert zf.namelist() == ["export.csv"]
+        assert read_csv_bytes(zf.read("export.csv")) == [["N"]]
 
 
 def test_zip_same_values_as_csv(tmp_path):
     write(CsvWriter, tmp_path / "a.csv", ROWS, tz=KOLKATA)
     write(ZipCsvWriter, tmp_path / "a.zip", ROWS, tz=KOLKATA)
     with zipfile.ZipFile(tmp_path / "a.zip") as zf:
-        assert zf.read("export-part-1.csv") == (tmp_path / "a.csv").read_bytes()
+        assert zf.read("export.csv") == (tmp_path / "a.csv").read_bytes()
+
+
+def test_zip_members_are_named_after_the_export(tmp_path):
+    path = tmp_path / "named.zip"
+    write(ZipCsvWriter, path, [(i,) for i in range(3)], headers=["N"], types=["integer"], chunk=3,
+          max_rows_per_file=2, name="Visits 2026-01-02 0930")
+    with zipfile.ZipFile(path) as zf:
+        assert zf.namelist() == ["Visits 2026-01-02 0930.csv", "Visits 2026-01-02 0930 2.csv"]
 
 
 def test_zip_default_part_size_fits_excel(tmp_path):
@@ -344,13 +390,20 @@ def test_zip_default_part_size_fits_excel(tmp_path):
 
 
 def test_get_writer():
-    assert get_writer("xlsx") is XlsxWriter
+    assert get_writer("xlsx") is XlsxWriter is StreamingXlsxWriter  # outside Django: the default engine
     assert get_writer("csv") is CsvWriter
     assert get_writer("zip") is ZipCsvWriter
     assert WRITERS == {"xlsx": XlsxWriter, "csv": CsvWriter, "zip": ZipCsvWriter}
     for bad in ("pdf", "", None, "XLSX"):
         with pytest.raises(ValueError, match="Unknown export format.*csv, xlsx, zip"):
             get_writer(bad)
+
+
+def test_xlsx_engine_by_name():
+    assert XLSX_ENGINES == {"streaming": StreamingXlsxWriter, "openpyxl": OpenpyxlXlsxWriter}
+    assert xlsx_engine("openpyxl") is OpenpyxlXlsxWriter
+    with pytest.raises(ValueError, match="Unknown xlsx engine 'fast'.*openpyxl, streaming"):
+        xlsx_engine("fast")
 
 
 def test_writer_metadata():
@@ -362,7 +415,7 @@ def test_writer_metadata():
     assert ZipCsvWriter.mimetype == "application/zip"
 
 
-@pytest.mark.parametrize("cls", [XlsxWriter, CsvWriter, ZipCsvWriter])
+@pytest.mark.parametrize("cls", ALL_WRITERS, ids=WRITER_IDS)
 def test_invalid_columns_rejected(cls, tmp_path):
     with pytest.raises(ValueError, match="2 headers but 1"):
         cls(tmp_path / "x", ["a", "b"], ["text"])
@@ -379,7 +432,7 @@ def chunk_generator(n, chunk_size):
         yield rows(start, min(n, start + chunk_size))
 
 
-@pytest.mark.parametrize("cls", [XlsxWriter, CsvWriter, ZipCsvWriter])
+@pytest.mark.parametrize("cls", ALL_WRITERS, ids=WRITER_IDS)
 def test_generator_of_chunks_and_rows_written(cls, tmp_path):
     path = tmp_path / f"gen{cls.file_extension}"
     with cls(path, ["N", "Name", "At"], ["integer", "text", "datetime"]) as writer:
@@ -387,7 +440,7 @@ def test_generator_of_chunks_and_rows_written(cls, tmp_path):
         assert writer.write_rows(iter(())) == 0
         assert writer.write_rows([(1000, "last", None)]) == 1
     assert writer.rows_written == 1001
-    if cls is XlsxWriter:
+    if cls.format_name == "xlsx":
         rows = xlsx_sheets(path)["Export"][1:]
         numbers = [r[0] for r in rows]
         assert rows[999] == (999, "name 999", dt.datetime(2024, 1, 1, 16, 39))
@@ -397,12 +450,12 @@ def test_generator_of_chunks_and_rows_written(cls, tmp_path):
         assert rows[999] == ["999", "name 999", "2024-01-01 16:39:00"]
     else:
         with zipfile.ZipFile(path) as zf:
-            rows = read_csv_bytes(zf.read("export-part-1.csv"))[1:]
+            rows = read_csv_bytes(zf.read("export.csv"))[1:]
         numbers = [int(r[0]) for r in rows]
     assert numbers == list(range(1001))
 
 
-@pytest.mark.parametrize("cls", [XlsxWriter, CsvWriter, ZipCsvWriter])
+@pytest.mark.parametrize("cls", ALL_WRITERS, ids=WRITER_IDS)
 def test_error_inside_context_closes_quietly_and_propagates(cls, tmp_path):
     path = tmp_path / f"err{cls.file_extension}"
 
@@ -419,7 +472,7 @@ def test_error_inside_context_closes_quietly_and_propagates(cls, tmp_path):
         os.remove(path)
 
 
-@pytest.mark.parametrize("cls", [XlsxWriter, CsvWriter, ZipCsvWriter])
+@pytest.mark.parametrize("cls", ALL_WRITERS, ids=WRITER_IDS)
 def test_source_expressions_run_before_the_writers_conversion(cls, tmp_path):
     """``set_source_expressions`` (used by exports.building): raw rows in, same file out."""
     raw = [("1", "2024-01-01T23:30:00+00:00", "=x"), ("2", None, "ok"), (None, "2024-03-04T05:06:07", None)]
@@ -439,7 +492,7 @@ def test_source_expressions_run_before_the_writers_conversion(cls, tmp_path):
     plain_path = tmp_path / f"plain{cls.file_extension}"
     write(cls, plain_path, ready, headers=headers, types=types, tz=KOLKATA)
 
-    if cls is XlsxWriter:
+    if cls.format_name == "xlsx":
         fused = xlsx_sheets(fused_path)
         assert fused == xlsx_sheets(plain_path)
         assert fused["Export"][1] == (1, dt.datetime(2024, 1, 2, 5, 0), "=x")
@@ -448,19 +501,7 @@ def test_source_expressions_run_before_the_writers_conversion(cls, tmp_path):
         assert read_csv_bytes(fused_path.read_bytes())[1] == ["1", "2024-01-02 05:00:00", "'=x"]
     else:
         with zipfile.ZipFile(fused_path) as fused, zipfile.ZipFile(plain_path) as plain:
-            assert fused.read("export-part-1.csv") == plain.read("export-part-1.csv")
-
-
-# -- baselines -----------------------------------------------------------------------------
-
-
-def test_bare_baselines_write_the_rows(tmp_path):
-    rows = [(i, f"n{i}", dt.datetime(2024, 1, 1, 5, 0)) for i in range(3)]
-    bare_xlsx(tmp_path / "b.xlsx", ["N", "Name", "At"], rows)
-    assert xlsx_sheets(tmp_path / "b.xlsx")["Export"] == [("N", "Name", "At"), *rows]
-    bare_csv(tmp_path / "b.csv", ["N", "Name", "At"], rows)
-    with open(tmp_path / "b.csv", newline="", encoding="utf-8") as f:
-        assert list(csv.reader(f)) == [["N", "Name", "At"]] + [[str(v) for v in r] for r in rows]
+            assert fused.read("export.csv") == plain.read("export.csv")
 
 
 # -- memory --------------------------------------------------------------------------------
@@ -491,10 +532,12 @@ def peak_memory(cls, path, n, columns, **kwargs):
 
 # openpyxl under tracemalloc costs ~30 us a cell, so xlsx gets 2 columns and 10x fewer rows
 # (the same 10x growth) to keep the test quick; it still crosses a sheet boundary.
+@pytest.mark.slow
 @pytest.mark.parametrize("cls, rows, columns, kwargs", [
     (CsvWriter, 200_000, 5, {}),
     (ZipCsvWriter, 200_000, 5, {"max_rows_per_file": 150_000}),
-    (XlsxWriter, 100_000, 2, {"max_rows_per_sheet": 60_001}),
+    (OpenpyxlXlsxWriter, 100_000, 2, {"max_rows_per_sheet": 60_001}),
+    (StreamingXlsxWriter, 200_000, 5, {"max_rows_per_sheet": 150_001}),
 ])
 def test_memory_stays_flat(cls, rows, columns, kwargs, tmp_path):
     """Peak traced memory for N rows is about that for N/10: the writers stream."""

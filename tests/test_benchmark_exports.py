@@ -1,0 +1,36 @@
+"""The export benchmark's pieces: its baselines write the rows, and one paired run measures what it says."""
+import csv
+import datetime as dt
+
+import pytest
+from openpyxl import load_workbook
+
+from exports.management.commands import benchmark_exports as bench
+
+
+def test_bare_baselines_write_the_rows(tmp_path):
+    rows = [(i, f"n{i}", dt.datetime(2024, 1, 1, 5, 0)) for i in range(3)]
+    bench.bare_xlsx(tmp_path / "b.xlsx", ["N", "Name", "At"], rows)
+    wb = load_workbook(tmp_path / "b.xlsx", read_only=True)
+    assert [tuple(r) for r in wb["Export"].iter_rows(values_only=True)] == [("N", "Name", "At"), *rows]
+    wb.close()
+    bench.bare_csv(tmp_path / "b.csv", ["N", "Name", "At"], rows)
+    with open(tmp_path / "b.csv", newline="", encoding="utf-8") as f:
+        assert list(csv.reader(f)) == [["N", "Name", "At"]] + [[str(v) for v in r] for r in rows]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("fmt, extra", [("xlsx", {"header_cost": True}), ("csv", {"plain_reader": True})])
+def test_one_paired_run_exports_every_row_and_times_its_baseline(fmt, extra):
+    bench.bench_definition(40)
+    result = bench.run_one(fmt, 40, "streaming", **extra)
+    assert result["rows"] == 40 and result["file_bytes"] > 0
+    for key in ("export_wall", "export_cpu", "bare_wall", "bare_cpu", "read_cpu"):
+        assert result[key] > 0, key
+    assert result["export_peak_rss"] >= result["rss_before"] > 0
+    if fmt == "xlsx":
+        assert result["styled_cpu"] > 0 and result["plain_cpu"] > 0
+    else:
+        assert result["reader"] == "values_list"
+    lines, _ = bench.verdicts({(fmt, 40): [result]})
+    assert lines[0].startswith(("PASS", "FAIL")) and "database read alone" in lines[0]
