@@ -1,0 +1,81 @@
+"""The debug page hides URLs with passwords; `.run/` files are the owner's only; the demo login is an
+ordinary member; docs/operations.md says how to keep Redis private."""
+import os
+import secrets
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+from django.test import RequestFactory
+from django.views.debug import technical_500_response
+
+from exports.models import Domain
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def debug_page(settings, request):
+    settings.DEBUG = True
+    try:
+        raise RuntimeError("boom")
+    except RuntimeError:
+        return technical_500_response(request, *sys.exc_info()).content.decode()
+
+
+def test_the_debug_page_hides_urls_with_passwords(settings):
+    # Made here, so that the page's source excerpts (it shows this file's lines) cannot hold them.
+    db, broker, cache, env = (secrets.token_hex(8) for _ in range(4))
+    settings.DATABASE_URL = f"postgres://exports:{db}@db.internal/exports"
+    settings.REDIS_URL = settings.CELERY_BROKER_URL = f"redis://:{broker}@redis.internal:6379/0"
+    settings.CACHES = {**settings.CACHES, "default": {**settings.CACHES["default"],
+                                                      "LOCATION": f"redis://:{cache}@redis.internal/0"}}
+    # runserver passes the environment in each request's META.
+    page = debug_page(settings, RequestFactory().get("/exports/", REDIS_URL=f"redis://:{env}@redis.internal/0"))
+    assert "boom" in page and "DATABASE_URL" in page and "REDIS_URL" in page
+    for secret in (db, broker, cache, env):
+        assert secret not in page
+
+
+@pytest.mark.django_db
+def test_the_demo_login_is_an_ordinary_member_of_the_demo_domain(client, settings, tmp_path, monkeypatch):
+    monkeypatch.delenv("DEMO_PASSWORD", raising=False)
+    settings.BASE_DIR = tmp_path
+    old_umask = os.umask(0o022)
+    try:
+        call_command("seed_demo", rows=0, stdout=open(os.devnull, "w"))  # noqa: SIM115
+    finally:
+        os.umask(old_umask)
+    password_file = tmp_path / ".run" / "demo-password"
+    assert stat.S_IMODE(password_file.stat().st_mode) == 0o600
+    demo = get_user_model().objects.get(username="demo")
+    assert not demo.is_staff and not demo.is_superuser
+    assert Domain.objects.filter(members=demo).exists()
+    assert client.login(username="demo", password=password_file.read_text().strip())
+    assert client.get("/admin/").status_code == 302  # to the admin's login: not staff
+    assert client.get("/exports/").status_code in (200, 302)
+
+
+def test_setup_sh_makes_run_files_the_owners_only():
+    probe = ROOT / ".run" / "mode-probe-of-the-tests"
+    probe.parent.mkdir(exist_ok=True)
+    probe.write_text("x")
+    probe.chmod(0o644)
+    try:
+        subprocess.run(["bash", "-c", f"source '{ROOT / 'setup.sh'}'"], check=True, timeout=60)
+        assert stat.S_IMODE(probe.stat().st_mode) == 0o600
+    finally:
+        probe.unlink()
+
+
+def test_operations_guide_says_how_to_keep_redis_private():
+    security = " ".join((ROOT / "docs" / "operations.md").read_text().split("## Security", 1)[1].split())
+    assert "must never be reachable by untrusted hosts" in security
+    assert "rediss://" in security and "requirepass" in security
+    for variable in ("HTTPS_ONLY", "SECURE_PROXY_SSL_HEADER", "CSRF_TRUSTED_ORIGINS", "API_BASIC_AUTH",
+                     "LOGIN_FAILURE_RATE_PER_USERNAME", "API_RATE_PER_USER", "EXPORT_MAX_ACTIVE_RUNS_PER_USER",
+                     "SAVED_EXPORTS_MAX_PER_DOMAIN"):
+        assert variable in security
