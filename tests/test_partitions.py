@@ -1,0 +1,251 @@
+"""Partitioned builds: key ranges, typed part rows, and real workers building parts in parallel.
+
+The worker tests run a private deployment each (tests/processes.py) with a low partition threshold.
+"""
+import csv
+import datetime
+import io
+import os
+import signal
+import zipfile
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+import openpyxl
+import pytest
+
+from exports import partitions
+from exports.building import planned_rows, write_export
+from exports.demo_data import add_demo_rows, ensure_demo_domain
+from exports.models import ExportDefinition, ExportRun, FormSubmission
+from exports.services import query_parameters
+from tests.partition_sources import PART_GATE_KEY, PARTS_WAITING_KEY
+from tests.processes import wait_until
+
+Status = ExportRun.Status
+PARTITIONED = {"EXPORT_PARTITION_ROWS": 100, "EXPORT_PARTITIONS": 3,
+               "EXPORT_SOURCE_MODULES": "tests.celery_tasks,tests.partition_sources"}
+FAST_LEASES = {"EXPORT_LEASE_SECONDS": 3, "EXPORT_LEASE_RENEW_SECONDS": 1, "EXPORT_LOST_MESSAGE_GRACE": 2}
+WORKER_MODULES = ("--include", "tests.celery_tasks,tests.partition_sources")
+
+
+@pytest.fixture
+def domain(alice):
+    domain = ensure_demo_domain(slug="parts", name="Parts", time_zone="Asia/Kolkata", members=[alice])
+    add_demo_rows(domain, 1_000)
+    return domain
+
+
+def _rows_in(queryset, keys, ranges):
+    model = queryset.model
+    return [list(queryset.filter(partitions.range_filter(model, keys, lower, upper)).values_list("pk", flat=True))
+            for lower, upper in ranges]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("ordering_source", ["form_submissions", "part_gated_submissions"])
+def test_key_ranges_hold_every_row_once_in_the_exports_order(domain, ordering_source):
+    definition = ExportDefinition.objects.create(domain=domain, name="All", source=ordering_source, format="csv")
+    queryset, _ = planned_rows(definition, query_parameters({"format": "csv"}))
+    keys = partitions.key_fields(definition.source, queryset)
+    assert keys == ["received_on", "id"]
+    ranges = partitions.key_ranges(queryset, keys, queryset.count(), 3)
+    parts = _rows_in(queryset, keys, ranges)
+    assert len(parts) == 3 and all(300 <= len(part) <= 340 for part in parts)
+    assert [pk for part in parts for pk in part] == list(queryset.values_list("pk", flat=True))
+
+
+@pytest.mark.django_db
+def test_rows_with_equal_first_keys_are_split_by_the_primary_key(domain):
+    FormSubmission.objects.filter(domain=domain).update(received_on=datetime.datetime(2025, 1, 1, tzinfo=datetime.UTC))
+    definition = ExportDefinition.objects.create(domain=domain, name="All", source="form_submissions", format="csv")
+    queryset, _ = planned_rows(definition, query_parameters({"format": "csv"}))
+    keys = partitions.key_fields(definition.source, queryset)
+    parts = _rows_in(queryset, keys, partitions.key_ranges(queryset, keys, 1_000, 4))
+    assert [len(part) for part in parts] == [250, 250, 250, 250]
+    assert [pk for part in parts for pk in part] == list(queryset.values_list("pk", flat=True))
+
+
+def test_only_big_exports_are_split(settings):
+    settings.EXPORT_PARTITION_ROWS, settings.EXPORT_PARTITIONS = 1_000, 4
+    assert [partitions.part_count(n) for n in (0, 999, 1_000, 10**7)] == [1, 1, 4, 4]
+    settings.EXPORT_PARTITION_ROWS = 0
+    assert partitions.part_count(10**7) == 1
+
+
+def test_typed_part_rows_read_back_equal_and_of_the_same_types(tmp_path):
+    kolkata = ZoneInfo("Asia/Kolkata")
+    rows = [(1, "=1+2", "", None, True, Decimal("1.50"), 2.5, datetime.date(2025, 3, 1),
+             datetime.datetime(2025, 3, 1, 10, 0, 0, 123456), datetime.datetime(2025, 3, 1, 10, tzinfo=kolkata),
+             "line\nbreak \u2713 \x01")]
+    path = tmp_path / "part.jsonl"
+    with partitions.TypedRowsWriter(path, [], []) as writer:
+        writer.write_rows(rows)
+        writer.write_rows(rows)
+    with open(path, "rb") as part:
+        chunks = list(partitions.read_typed_rows(part))
+    back = [tuple(row) for chunk in chunks for row in chunk]
+    assert back == rows * 2
+    assert [[type(v) for v in row] for row in back] == [[type(v) for v in rows[0]]] * 2
+    assert back[0][9].utcoffset() == datetime.timedelta(hours=5, minutes=30)
+
+
+# --- real workers ---
+
+def start_export(session, definition, format):
+    status, headers, body = session.post(f"/exports/{definition.domain.slug}/definitions/{definition.pk}/start/",
+                                         {f"d{definition.pk}-format": format})
+    assert status == 302, body[:500]
+    return ExportRun.objects.get(pk=headers["Location"].rstrip("/").split("/")[-1])
+
+
+def wait_finished(session, run, timeout=90):
+    def finished():
+        status, data = session.json("GET", f"/exports/runs/{run.pk}/status/")
+        assert status == 200, data
+        return data["run_status"] not in ExportRun.ACTIVE and data
+    return wait_until(finished, timeout, f"run {run.pk} to finish", interval=0.3)
+
+
+def whole_build(definition, format, tmp_path):
+    """The same export built in one piece, in this process."""
+    path = tmp_path / f"whole.{format}"
+    write_export(definition, query_parameters({"format": format}), path)
+    return path.read_bytes()
+
+
+def parts_left(stack, run):
+    folder = stack.media_root / "exports" / partitions.PARTS_FOLDER / str(run.pk)
+    return sorted(p.name for p in folder.iterdir()) if folder.exists() else []
+
+
+@pytest.mark.worker
+@pytest.mark.slow
+def test_a_partitioned_csv_is_byte_identical_to_the_whole_build(stack, alice, domain, tmp_path):
+    definition = ExportDefinition.objects.create(domain=domain, name="All", source="form_submissions", format="csv")
+    web = stack.web(**PARTITIONED)
+    stack.worker(extra_args=WORKER_MODULES, **PARTITIONED)
+    session = stack.session(web).login(alice.username, alice.raw_password)
+    run = start_export(session, definition, "csv")
+    data = wait_finished(session, run)
+    assert data["run_status"] == Status.SUCCEEDED, (data, stack.logs())
+    log = stack.logs()
+    assert "1000 rows in 3 parts" in log
+    status, _, body = session.get(f"/exports/runs/{run.pk}/download/")
+    assert status == 200
+    assert body == whole_build(definition, "csv", tmp_path)
+    run.refresh_from_db()
+    assert run.rows == 1_000 and run.bytes == len(body)
+    assert parts_left(stack, run) == []
+
+
+@pytest.mark.worker
+@pytest.mark.slow
+def test_partitioned_xlsx_and_zip_hold_the_same_values_and_types_as_whole_builds(stack, alice, domain, tmp_path):
+    definition = ExportDefinition.objects.create(domain=domain, name="All", source="form_submissions", format="xlsx")
+    web = stack.web(**PARTITIONED)
+    stack.worker(extra_args=WORKER_MODULES, **PARTITIONED)
+    session = stack.session(web).login(alice.username, alice.raw_password)
+    for format in ("xlsx", "zip"):
+        run = start_export(session, definition, format)
+        data = wait_finished(session, run)
+        assert data["run_status"] == Status.SUCCEEDED, (data, stack.logs())
+        status, _, body = session.get(f"/exports/runs/{run.pk}/download/")
+        assert status == 200
+        whole = whole_build(definition, format, tmp_path)
+        if format == "xlsx":
+            assert _sheet_values(body) == _sheet_values(whole)
+        else:
+            (name, member), (_, whole_member) = _zip_member(body), _zip_member(whole)
+            assert name.startswith("All ") and name.endswith(".csv")  # named after the export, as whole builds are
+            assert member == whole_member
+        assert parts_left(stack, run) == []
+
+
+def _sheet_values(content):
+    workbook = openpyxl.load_workbook(io.BytesIO(content), read_only=True)
+    rows = [[(type(v).__name__, v) for v in row] for row in workbook.worksheets[0].iter_rows(values_only=True)]
+    assert len(rows) == 1_001
+    return rows
+
+
+def _zip_member(content):
+    """(name, bytes) of the archive's one member."""
+    with zipfile.ZipFile(io.BytesIO(content)) as archive:
+        (name,) = archive.namelist()
+        member = archive.read(name)
+    assert len(list(csv.reader(io.StringIO(member.decode("utf-8-sig"))))) > 1_000
+    return name, member
+
+
+def open_part_gate(stack, domain):
+    stack.redis.client().set(PART_GATE_KEY.format(domain.slug), 1, ex=120)
+
+
+def _gated_run(stack, alice, domain, **env):
+    definition = ExportDefinition.objects.create(domain=domain, name="Gated parts", source="part_gated_submissions",
+                                                 format="csv")
+    web = stack.web(**PARTITIONED, **FAST_LEASES, **env)
+    worker = stack.worker(extra_args=WORKER_MODULES, concurrency=3, **PARTITIONED, **FAST_LEASES, **env)
+    session = stack.session(web).login(alice.username, alice.raw_password)
+    run = start_export(session, definition, "csv")
+    redis = stack.redis.client()
+    waiting = wait_until(lambda: len(redis.smembers(PARTS_WAITING_KEY.format(domain.slug))) == 3 and
+                         redis.smembers(PARTS_WAITING_KEY.format(domain.slug)), 60, "three parts at the gate")
+    return definition, worker, session, run, sorted(int(pid) for pid in waiting)
+
+
+@pytest.mark.fault
+def test_a_part_whose_pool_process_is_killed_is_built_again_and_the_run_finishes(stack, alice, domain, tmp_path):
+    definition, worker, session, run, pids = _gated_run(stack, alice, domain)
+    assert set(pids) <= set(worker.children())
+    run.refresh_from_db()
+    assert run.status == Status.RUNNING and run.lease_owner == ""  # the parts share the lease
+
+    os.kill(pids[0], signal.SIGKILL)  # one part's pool process, by PID: Celery redelivers that part
+    open_part_gate(stack, domain)
+    data = wait_finished(session, run)
+
+    run.refresh_from_db()
+    assert data["run_status"] == Status.SUCCEEDED, (data, stack.logs())
+    assert run.rows == 1_000
+    status, _, body = session.get(f"/exports/runs/{run.pk}/download/")
+    assert status == 200 and body == whole_build(definition, "csv", tmp_path)
+    assert parts_left(stack, run) == []
+
+
+@pytest.mark.fault
+def test_parts_of_a_killed_worker_are_built_again_by_the_next_attempt(stack, alice, domain, tmp_path):
+    definition, worker, session, run, pids = _gated_run(stack, alice, domain)
+    worker.kill_group()  # the whole worker and its pool, by PID: nothing redelivers the parts
+    stack.worker(extra_args=WORKER_MODULES, **PARTITIONED, **FAST_LEASES)
+    open_part_gate(stack, domain)
+    data = wait_finished(session, run)
+
+    run.refresh_from_db()
+    assert data["run_status"] == Status.SUCCEEDED, (data, stack.logs())
+    assert run.attempts == 2 and run.rows == 1_000
+    status, _, body = session.get(f"/exports/runs/{run.pk}/download/")
+    assert status == 200 and body == whole_build(definition, "csv", tmp_path)
+    assert parts_left(stack, run) == []
+
+
+@pytest.mark.fault
+def test_parts_of_a_killed_worker_on_the_last_attempt_fail_the_run_in_words(stack, alice, domain):
+    definition, worker, session, run, pids = _gated_run(stack, alice, domain, EXPORT_MAX_ATTEMPTS=1)
+    worker.kill_group()
+    data = wait_finished(session, run)
+    assert data["run_status"] == Status.FAILED, (data, stack.logs())
+    assert data["errors"] == ["The worker building this export stopped; it was retried once. Run it again."]
+
+
+@pytest.mark.fault
+def test_cancel_stops_every_part_and_leaves_no_part_files(stack, alice, domain):
+    definition, worker, session, run, pids = _gated_run(stack, alice, domain)
+    status, _, _ = session.post(f"/exports/runs/{run.pk}/cancel/")
+    assert status == 302
+    open_part_gate(stack, domain)
+    data = wait_finished(session, run, timeout=30)
+    assert data["run_status"] == Status.CANCELLED, (data, stack.logs())
+    wait_until(lambda: parts_left(stack, run) == [], 10, "the part files to be deleted")
+    assert worker.alive

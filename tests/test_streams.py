@@ -1,0 +1,117 @@
+"""The run's event stream: one status event per change, keep-alives, an end when the run is final or
+the stream is old, and the same owner checks as the JSON status."""
+import json
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from django.utils import timezone
+
+from exports import lifecycle
+from exports.demo_data import ensure_demo_domain
+from exports.models import ExportRun
+from exports.partitions import store_progress
+
+Status = ExportRun.Status
+pytestmark = pytest.mark.django_db(transaction=True)  # the stream closes its connection between reads
+
+
+@pytest.fixture
+def fast_streams(settings):
+    settings.EXPORT_STREAM_POLL_SECONDS = 0.05
+    settings.EXPORT_STREAM_KEEPALIVE_SECONDS = 0.2
+    settings.EXPORT_STREAM_MAX_SECONDS = 1
+
+
+@pytest.fixture
+def running(alice, redis_client):
+    domain = ensure_demo_domain(slug="streams", members=[alice])
+    run = ExportRun.objects.create(owner=alice, domain=domain, definition=domain.definitions.first(),
+                                   parameters={"format": "csv"}, parameters_key="k", task_id=f"task-{time.time()}",
+                                   download_id="d-streams", queued_at=timezone.now())
+    lease = lifecycle.start(run.pk, run.task_id)
+    run.refresh_from_db()
+    return run, lease
+
+
+def events(response, until=None):
+    """(kind, data) of each event or comment the stream sends, while `until(kind, data)` says to go on."""
+    assert response["Content-Type"] == "text/event-stream"
+    for chunk in response.streaming_content:
+        text = chunk.decode()
+        if text.startswith(":"):
+            kind, data = "comment", text
+        elif text.startswith("retry:"):
+            kind, data = "retry", text
+        else:
+            lines = dict(line.split(": ", 1) for line in text.strip().split("\n"))
+            kind, data = lines["event"], json.loads(lines["data"])
+        yield kind, data
+        if until and not until(kind, data):
+            return
+
+
+def test_the_stream_sends_each_change_once_then_ends_with_the_final_status(alice_client, running, fast_streams):
+    run, lease = running
+    response = alice_client.get(f"/exports/runs/{run.pk}/events/")
+    seen = []
+    for kind, data in events(response):
+        seen.append((kind, data.get("percent") if isinstance(data, dict) else None))
+        statuses = [s for s in seen if s[0] == "status"]
+        if len(statuses) == 1:
+            store_progress(run.task_id, 40, 100, "{current} of {total}", time.time())
+        elif len(statuses) == 2:
+            assert lifecycle.succeed(lease, {"rows": 100})
+    kinds = [kind for kind, _ in seen]
+    assert kinds[0] == "retry"
+    assert [s for s in seen if s[0] == "status"] == [("status", 0), ("status", 40), ("status", 100)]
+    assert kinds[-1] == "status"  # ended by the final status, before its lifetime
+
+
+def test_the_stream_sends_keep_alives_and_ends_at_its_lifetime(alice_client, running, fast_streams):
+    run, _ = running
+    started = time.monotonic()
+    seen = [kind for kind, _ in events(alice_client.get(f"/exports/runs/{run.pk}/events/"))]
+    took = time.monotonic() - started
+    assert seen.count("status") == 1 and seen.count("comment") >= 3
+    assert 0.8 < took < 5  # the lifetime is 1 s; the browser reconnects after it
+
+
+def test_only_the_owner_may_open_the_stream(client, bob, running):
+    run, _ = running
+    client.force_login(bob)
+    assert client.get(f"/exports/runs/{run.pk}/events/").status_code == 404
+    client.logout()
+    assert client.get(f"/exports/runs/{run.pk}/events/").status_code == 302
+
+
+def test_a_finished_run_sends_its_status_once_and_ends(alice_client, running, fast_streams):
+    run, lease = running
+    lifecycle.fail(lease, "Broken in words.")
+    seen = list(events(alice_client.get(f"/exports/runs/{run.pk}/events/")))
+    assert [kind for kind, _ in seen] == ["retry", "status"]
+    assert seen[1][1]["run_status"] == Status.FAILED and seen[1][1]["errors"] == ["Broken in words."]
+
+
+def test_the_async_stream_for_asgi_reads_and_ends_as_the_plain_one(running, fast_streams):
+    import asyncio
+
+    from exports.progress import run_status
+    from exports.streams import StatusStream
+
+    run, lease = running
+
+    async def collect():
+        stream = StatusStream(run, time.monotonic())
+        chunks = []
+        async for chunk in stream.async_chunks(run_status(run)):
+            chunks.append(chunk)
+            if len(chunks) == 2:
+                await asyncio.to_thread(lifecycle.cancelled, lease)
+        return chunks
+
+    # In a thread of its own: Playwright's sync API may keep an event loop in the test thread.
+    with ThreadPoolExecutor(1) as thread:
+        chunks = thread.submit(asyncio.run, collect()).result(timeout=30)
+    statuses = [json.loads(c.decode().split("data: ", 1)[1]) for c in chunks if c.startswith(b"event: status")]
+    assert [s["run_status"] for s in statuses] == [Status.RUNNING, Status.CANCELLED]
