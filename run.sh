@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Runs the service: web on http://127.0.0.1:8000, a Celery worker on every queue, and beat.
-# Installs what is missing first (virtualenv, packages, Redis). If one of the three stops, says which,
-# shows the end of its log, stops the others and exits non-zero. Ctrl-C stops all three (exit 130).
+# Runs the service: web on http://127.0.0.1:8000, two Celery workers (the interactive and the batch queue
+# group), beat, and Flower on http://127.0.0.1:5555 (FLOWER_PORT; Basic auth FLOWER_BASIC_AUTH=user:password,
+# else the demo login). Installs what is missing first (virtualenv, packages, Redis). If one of them stops,
+# says which, shows the end of its log, stops the others and exits non-zero. Ctrl-C stops all (exit 130).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
 cd "$ROOT"
@@ -13,7 +14,7 @@ export REDIS_URL="${REDIS_URL:-redis://127.0.0.1:6379/0}"
 STOP_TIMEOUT="${RUN_STOP_TIMEOUT:-15}"   # seconds the worker may take to finish its tasks at Ctrl-C
 LOG_LINES=40
 
-declare -A SERVICE=()   # pid -> web, worker or beat, while it runs
+declare -A SERVICE=()   # pid -> web, worker-interactive, worker-batch, beat or flower, while it runs
 GROUPS_STARTED=()       # every service's pid, which is also its process group's id
 any_alive() { local pid; for pid in "${!SERVICE[@]}"; do pid_alive "$pid" && return 0; done; return 1; }
 STOPPED=""
@@ -59,13 +60,21 @@ start() {  # start NAME COMMAND...: in a session of its own (Ctrl-C reaches run.
   echo "$name $!" >>"$STATE/run.pids"
 }
 rm -f "$STATE/run.pids"
-start worker "$PY" -m celery -A project worker -Q "$("$PY" manage.py queues)" \
-  --concurrency "${WORKER_CONCURRENCY:-2}" -n "worker@%h" -l info
+for group in interactive batch; do  # queues, concurrency, tasks per child, prefetch: project/queues.py
+  # shellcheck disable=SC2046  # the arguments are words without spaces
+  start "worker-$group" "$PY" -m celery -A project worker $("$PY" manage.py queues --worker "$group") -l info
+done
 start beat "$PY" -m celery -A project beat -l info --pidfile "$STATE/beat.pid"
+FLOWER_PORT="${FLOWER_PORT:-5555}"
+FLOWER_AUTH="${FLOWER_BASIC_AUTH:-demo:${DEMO_PASSWORD:-$(cat "$STATE/demo-password")}}"
+# Flower reads its Basic auth from the environment, never from its command line (which ps shows).
+FLOWER_BASIC_AUTH="$FLOWER_AUTH" start flower "$PY" -m celery -A project flower --address=127.0.0.1 \
+  --port="$FLOWER_PORT"
 start web "$PY" manage.py runserver "${HOST:-127.0.0.1}:${PORT:-8000}"
-echo "Worker log: .run/worker.log   Beat log: .run/beat.log   Web log: .run/web.log   Ctrl-C stops everything."
+echo "Flower: http://127.0.0.1:$FLOWER_PORT/ (Basic auth: user ${FLOWER_AUTH%%:*}, the demo password unless FLOWER_BASIC_AUTH is set)"
+echo "Logs in .run/: worker-interactive.log worker-batch.log beat.log flower.log web.log   Ctrl-C stops everything."
 
-# When any of the three stops, say which and why, and stop the others.
+# When any of them stops, say which and why, and stop the others.
 died="" status=0
 wait -n -p died "${!SERVICE[@]}" || status=$?
 name="${SERVICE[$died]:-a service}"

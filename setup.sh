@@ -8,6 +8,8 @@ STATE="$ROOT/.run"          # pid files, logs and data of the services these scr
 # tests may be running from it as another user (see postgres_dir), and must keep its way in.
 [ -d "$STATE" ] || mkdir -m 700 "$STATE"
 chmod go-rw "$STATE"
+# Its files too (the demo password, logs, pid files), also those left by an older version.
+find "$STATE" -maxdepth 1 -type f -exec chmod go-rwx {} +
 
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 
@@ -101,6 +103,10 @@ stop_started_redis() {  # stop the Redis that ensure_redis started, if it starte
 
 ensure_chromium() {  # Debian's Chromium, for the browser tests (Playwright drives it)
   command -v chromium >/dev/null || apt_install chromium
+}
+
+ensure_libreoffice() {  # LibreOffice Calc without a GUI (~90 MB), for the slow xlsx conformance test
+  command -v soffice >/dev/null || apt_install libreoffice-calc-nogui
 }
 
 # --- PostgreSQL: a private cluster of Debian's server, for the tests' PostgreSQL pass.

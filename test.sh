@@ -22,6 +22,7 @@ done
 
 ensure_venv requirements-test.txt
 ensure_chromium
+ensure_libreoffice
 umask 077   # logs, test files and the PostgreSQL password are for this user only
 # A Redis of the tests' own, flushed at the start of every pass: never point this at real data.
 export REDIS_URL="${TEST_REDIS_URL:-redis://127.0.0.1:6390/0}"
@@ -35,7 +36,8 @@ cleanup() { stop_started_postgres; stop_started_redis; summary; }
 trap cleanup EXIT
 ensure_redis "$REDIS_URL"
 
-export SECRET_KEY="test-only-secret-key" DEBUG=false USE_CELERY=true
+# Production settings (DEBUG=false), served over plain http: no https redirect or https-only cookies.
+export SECRET_KEY="test-only-secret-key" DEBUG=false USE_CELERY=true HTTPS_ONLY=false
 export MEDIA_ROOT="$STATE/test-media"   # shared by the test process and the test worker
 
 run_pass() {  # run_pass LABEL DATABASE_URL PYTEST_ARGS...: one pytest session; an empty URL means SQLite

@@ -1,23 +1,25 @@
 """A JSON API for scripts: start an export, read its status, fetch its file.
 
-Scripts authenticate with HTTP Basic (`curl -u user:password`); a logged-in browser session works too.
+Scripts send an API token (`Authorization: Bearer <token>`, made on the "API tokens" page); a
+logged-in browser session works too. HTTP Basic with a password only where API_BASIC_AUTH is on.
 """
 import base64
 import binascii
 import json
 import logging
+import re
 from functools import wraps
 
+from django.conf import settings
 from django.contrib.auth import authenticate
 from django.core.exceptions import BadRequest, PermissionDenied, RequestDataTooBig, SuspiciousOperation
 from django.http import Http404, JsonResponse
 from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_GET, require_POST
 
 from soil.exceptions import caused_by_unavailable_redis
 
-from . import reaper, selectors, services
+from . import reaper, selectors, services, throttling, tokens
 from .progress import run_status as live_status
 from .forms import StartExportForm
 from .models import FORMAT_CHOICES
@@ -27,6 +29,7 @@ log = logging.getLogger(__name__)
 
 _FORMATS = ", ".join(f'"{key}"' for key in sorted(key for key, _ in FORMAT_CHOICES))
 _DATE_MESSAGE = "{field} must be a date written YYYY-MM-DD, or null."
+ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 # The JSON types each start parameter may have, and the message for any other; the form checks values.
 START_PARAMETER_TYPES = {
     "format": (str, f"{{field}} must be one of {_FORMATS}."),
@@ -36,49 +39,117 @@ START_PARAMETER_TYPES = {
 }
 
 
-def _basic_auth_user(request):
+class AuthRefused(Exception):
+    """The request carried credentials that do not sign anyone in; the message says why."""
+
+
+def _credentials_user(request):
+    """The user the Authorization header signs in, None without one; AuthRefused for bad credentials."""
     header = request.META.get("HTTP_AUTHORIZATION", "")
-    if not header.startswith("Basic "):
+    if not header:
         return None
-    try:
-        username, _, password = base64.b64decode(header[6:]).decode("utf-8").partition(":")
-    except (binascii.Error, UnicodeDecodeError):
-        return None
-    return authenticate(request, username=username, password=password)
-
-
-def api_view(view):
-    """JSON errors instead of redirects or HTML; Basic auth or the session; CSRF for sessions only."""
-    @wraps(view)
-    def wrapper(request, *args, **kwargs):
-        basic_user = _basic_auth_user(request)
-        if basic_user is not None:
-            request.user = basic_user
-        elif "HTTP_AUTHORIZATION" in request.META:
-            return JsonResponse({"error": "Wrong username or password."}, status=401)
-        elif request.method == "POST" and not _session_csrf_ok(request):
-            return JsonResponse({"error": "CSRF check failed; use HTTP Basic auth from scripts."}, status=403)
-        if not request.user.is_authenticated:
-            response = JsonResponse({"error": "Authentication required."}, status=401)
-            response["WWW-Authenticate"] = 'Basic realm="exports"'
-            return response
+    scheme, _, value = header.partition(" ")
+    scheme = scheme.lower()
+    if scheme == "bearer":
+        user = tokens.user_for_token(value.strip())
+        if user is None:
+            raise AuthRefused("This token is not valid; it may have been revoked.")
+        return user
+    if scheme == "basic":
+        if not settings.API_BASIC_AUTH:
+            raise AuthRefused("Passwords are not accepted here; send an API token as 'Authorization: Bearer <token>'.")
         try:
-            return view(request, *args, **kwargs)
-        except Http404:
-            return JsonResponse({"error": "Not found."}, status=404)
-        except PermissionDenied as exc:
-            return JsonResponse({"error": str(exc) or "Forbidden."}, status=403)
-        except (BadRequest, SuspiciousOperation):
-            raise  # Django answers these with a 400 and logs them as security events.
-        except Exception as exc:
-            if caused_by_unavailable_redis(exc):
-                raise  # project.middleware answers 503 "try again in a minute"
-            # The text of an unexpected error can name servers and paths: it goes to the log only.
-            log.exception("API request %s %s failed", request.method, request.path)
-            return JsonResponse(
-                {"error": "Something went wrong on our side; it has been logged. Try again later."}, status=500)
+            username, _, password = base64.b64decode(value, validate=True).decode("utf-8").partition(":")
+        except (binascii.Error, UnicodeDecodeError):
+            raise AuthRefused("Wrong username or password.") from None
+        user = authenticate(request, username=username, password=password)
+        if user is None:
+            raise AuthRefused("Wrong username or password.")
+        return user
+    raise AuthRefused("Send an API token as 'Authorization: Bearer <token>'.")
 
-    return csrf_exempt(wrapper)
+
+def _authenticate(request):
+    """Sign the request in from its Authorization header, if it has one; failures are throttled per client
+    address. Returns (whether the header signed it in, a 401 response or None)."""
+    if not request.META.get("HTTP_AUTHORIZATION"):
+        return False, None
+    address = throttling.client_address(request)
+    rate = settings.API_AUTH_FAILURE_RATE_PER_ADDRESS
+    throttling.check(request, "api-auth-address", address, rate)
+    try:
+        request.user = _credentials_user(request)
+    except AuthRefused as refusal:
+        throttling.count(request, "api-auth-address", address, rate)
+        response = JsonResponse({"error": str(refusal)}, status=401)
+        response["WWW-Authenticate"] = 'Bearer realm="exports"'
+        return False, response
+    return True, None
+
+
+def _has_body(request):
+    try:
+        return int(request.META.get("CONTENT_LENGTH") or 0) > 0
+    except ValueError:
+        return True
+
+
+def _is_json(request):
+    content_type = request.content_type or ""
+    return content_type == "application/json" or content_type.endswith("+json")
+
+
+def api_view(*methods):
+    """JSON everywhere: 405 for other methods, 401 without credentials, 415 for a body that is not JSON,
+    429 when throttled, 404/403/500 in JSON too. A token (or, if allowed, Basic auth) or the session;
+    CSRF for sessions only."""
+    def decorate(view):
+        @wraps(view)
+        def wrapper(request, *args, **kwargs):
+            if request.method not in methods:
+                response = JsonResponse({"error": f"Use {' or '.join(methods)} here."}, status=405)
+                response["Allow"] = ", ".join(methods)
+                return response
+            by_header, refused = _authenticate(request)
+            if refused is not None:
+                return refused
+            if not request.user.is_authenticated:
+                response = JsonResponse(
+                    {"error": "Authentication required: send an API token as 'Authorization: Bearer <token>'."},
+                    status=401)
+                response["WWW-Authenticate"] = 'Bearer realm="exports"'
+                return response
+            if request.method == "POST" and not by_header and not _session_csrf_ok(request):
+                return JsonResponse({"error": "CSRF check failed; scripts send an API token instead."}, status=403)
+            if request.method == "POST" and _has_body(request) and not _is_json(request):
+                return JsonResponse({"error": "Send the body as JSON, with Content-Type: application/json."},
+                                    status=415)
+            throttling.hit(request, "api-user", str(request.user.pk), settings.API_RATE_PER_USER)
+            try:
+                return view(request, *args, **kwargs)
+            except Http404:
+                return JsonResponse({"error": "Not found."}, status=404)
+            except PermissionDenied as exc:
+                return JsonResponse({"error": str(exc) or "Forbidden."}, status=403)
+            except (BadRequest, SuspiciousOperation, throttling.Throttled):
+                raise  # Django answers these with a 400 and logs them; Throttled becomes a 429
+            except Exception as exc:
+                if caused_by_unavailable_redis(exc):
+                    raise  # project.middleware answers 503 "try again in a minute"
+                # The text of an unexpected error can name servers and paths: it goes to the log only.
+                log.exception("API request %s %s failed", request.method, request.path)
+                return JsonResponse(
+                    {"error": "Something went wrong on our side; it has been logged. Try again later."}, status=500)
+
+        return csrf_exempt(wrapper)
+
+    return decorate
+
+
+@csrf_exempt
+def not_found(request, *args, **kwargs):
+    """Every other address under the API prefix: a JSON 404, not an HTML page."""
+    return JsonResponse({"error": "Not found."}, status=404)
 
 
 def _session_csrf_ok(request):
@@ -133,16 +204,24 @@ def json_object(request):
 
 
 def type_errors(payload, types):
-    """Errors, shaped like a form's get_json_data(), for each value in `payload` of the wrong JSON type."""
-    return {
+    """Errors, shaped like a form's get_json_data(), for each value in `payload` of the wrong JSON type,
+    each date not written YYYY-MM-DD, and each key that is not a parameter."""
+    errors = {
         field: [{"message": message.format(field=field), "code": "invalid_type"}]
         for field, (allowed, message) in types.items()
         if field in payload and not isinstance(payload[field], allowed)
     }
+    for field in ("date_from", "date_to"):
+        value = payload.get(field)
+        if field not in errors and isinstance(value, str) and not ISO_DATE.fullmatch(value):
+            errors[field] = [{"message": _DATE_MESSAGE.format(field=field), "code": "invalid_date"}]
+    for field in payload.keys() - types.keys():
+        errors[str(field)[:50]] = [{"message": f"Unknown parameter; the parameters are {', '.join(types)}.",
+                                    "code": "unknown_parameter"}]
+    return errors
 
 
-@require_POST
-@api_view
+@api_view("POST")
 def start(request, slug, definition_id):
     definition = selectors.definition_for(request.user, slug, definition_id)
     try:
@@ -161,14 +240,12 @@ def start(request, slug, definition_id):
     return JsonResponse(run_json(run), status=202 if created else 200)
 
 
-@require_GET
-@api_view
+@api_view("GET")
 def run_status(request, run_id):
     return JsonResponse(run_json(reaper.check_run(selectors.run_for(request.user, run_id))))
 
 
-@require_GET
-@api_view
+@api_view("GET")
 def run_file(request, run_id):
     run = selectors.run_for(request.user, run_id)
     if run.is_expired:

@@ -38,22 +38,29 @@ def planned_rows(definition, parameters):
     return queryset, columns
 
 
-def write_export(definition, parameters, path, progress=None, is_cancelled=None, chunk_size=None):
+def write_export(definition, parameters, path, progress=None, is_cancelled=None, chunk_size=None,
+                 key_range=None, writer_class=None):
     """Write the rows of the export to `path`; return the number of rows written.
 
     `progress(current, total)` is called after each chunk; `is_cancelled()` before each one.
+    A part of a partitioned build (exports.partitions) passes `key_range`, a filter on the rows,
+    and may pass its own `writer_class` instead of the format's.
     """
     chunk_size = chunk_size or settings.EXPORT_CHUNK_SIZE
     queryset, columns = planned_rows(definition, parameters)
+    if key_range is not None:
+        queryset = queryset.filter(key_range)
     total = queryset.count()
-    writer_class = get_writer(parameters["format"])
+    writer_class = writer_class or get_writer(parameters["format"])
     tz = ZoneInfo(definition.domain.time_zone)
-    with writer_class(path, [c.label for c in columns], [c.type for c in columns], tz=tz) as writer:
+    # Files inside the file (the zip's csv members) are named after the export, as of the build's start.
+    name = export_filename(definition, "")
+    with writer_class(path, [c.label for c in columns], [c.type for c in columns], tz=tz, name=name) as writer:
         if progress:
             progress(0, total)
         chunks = row_chunks(queryset, [column.key for column in columns], chunk_size, tz=tz,
                             datetime_keys=[column.key for column in columns if column.type == "datetime"],
-                            fuse=writer.set_source_expressions)
+                            fuse=getattr(writer, "set_source_expressions", None))
         with closing(chunks):
             for chunk in chunks:
                 if is_cancelled and is_cancelled():

@@ -85,6 +85,16 @@ def renew(lease, now=None):
     return bool(lease.runs().update(lease_expires_at=lease_deadline(now)))
 
 
+def hand_over(lease, holder, now=None):
+    """Record who holds a running build now, and push its deadline on; False when the lease is no longer ours.
+
+    A partitioned build (exports.partitioned_builds) hands its lease to its parts with holder ""
+    (several processes share it; only its deadline, renewed by each part, tells that it is alive),
+    and the assembling process takes it back with its own name.
+    """
+    return bool(lease.runs().update(lease_owner=holder, lease_expires_at=lease_deadline(now)))
+
+
 def succeed(lease, fields, now=None):
     """running → succeeded, with the file's fields; False if the lease was lost meanwhile."""
     now = now or timezone.now()

@@ -111,14 +111,33 @@ class ExportDefinition(models.Model):
             raise ValidationError(errors)
         if self.date_from and self.date_to and self.date_from > self.date_to:
             raise ValidationError("The start date is after the end date.")
+        from .limits import check_saved_exports_cap
+
+        check_saved_exports_cap(self)
 
     def save(self, *args, **kwargs):
         # The name goes into mail subjects and file names: no line breaks or control characters.
         self.name = one_line(self.name)
+        old_domain = (ExportDefinition.objects.filter(pk=self.pk).values_list("domain_id", flat=True).first()
+                      if self.pk else None)
         super().save(*args, **kwargs)
+        if old_domain is not None and old_domain != self.domain_id:
+            forget_saved_file(self)
         if self.is_daily_saved:
             SavedExport.objects.get_or_create(
                 definition=self, defaults={"next_build_at": first_due(self.domain.time_zone, timezone.now())})
+
+
+def forget_saved_file(definition):
+    """A definition moved to another domain: its saved file holds the old domain's rows, so it goes."""
+    from .storage import delete_quietly
+
+    saved = SavedExport.objects.filter(definition=definition).first()
+    if saved is None or not saved.file_key:
+        return
+    SavedExport.objects.filter(pk=saved.pk).update(file_key="", filename="", rows=None, bytes=None,
+                                                   last_build_at=None, rebuild_download_id="")
+    delete_quietly(saved.file_key)
 
 
 class ExportRun(models.Model):
@@ -243,3 +262,25 @@ class FormSubmission(models.Model):
 
     class Meta:
         indexes = [models.Index(fields=["domain", "received_on", "id"])]
+
+
+class ApiToken(models.Model):
+    """A key a script sends as `Authorization: Bearer <token>`; only its SHA-256 digest is stored.
+
+    Tokens are long random strings, so a plain digest is enough: nothing to guess, and looking one up
+    costs one indexed query instead of a password hash.
+    """
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens")
+    name = models.CharField(max_length=100, help_text="What the token is for, e.g. 'nightly sync script'.")
+    prefix = models.CharField(max_length=12, help_text="The token's first characters, to tell tokens apart.")
+    digest = models.CharField(max_length=64, unique=True, editable=False)
+    created_at = models.DateTimeField(default=timezone.now)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = "API token"
+
+    def __str__(self):
+        return f"{self.name} ({self.prefix}…)"

@@ -15,7 +15,7 @@ from celery.result import AsyncResult
 from django.conf import settings
 from django.utils import timezone
 
-from . import lifecycle, queueing, storage, tempfiles
+from . import lifecycle, partitions, queueing, storage, tempfiles
 from .models import ExportRun
 
 log = logging.getLogger(__name__)
@@ -63,8 +63,17 @@ def hard_time_limit(task_id):
 
 
 def reap_run(run, reason, now=None):
-    """Requeue, fail or cancel one stuck run; returns what was done, or None if the run moved on."""
-    now = now or timezone.now()
+    """Requeue, fail or cancel one stuck run; returns what was done, or None if the run moved on.
+
+    The part files of the attempt it stopped (a partitioned build) are deleted.
+    """
+    outcome = _settle_or_requeue(run, reason, now or timezone.now())
+    if outcome and run.lease_id:
+        partitions.delete_parts(run.pk, run.lease_id)
+    return outcome
+
+
+def _settle_or_requeue(run, reason, now):
     if run.cancel_requested:
         return "cancelled" if lifecycle.settle(run, Status.CANCELLED, lifecycle.CANCELLED_WORDS, now) else None
     limit = hard_time_limit(run.task_id) if reason == WORKER_LOST else None

@@ -11,16 +11,26 @@ from django.db import transaction
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from . import limits
 from .building import build_and_store, export_filename, export_storage
 from .models import SavedExport
-from .scheduling import due_and_next
+from .scheduling import build_offset, due_and_next
 from .writers import get_writer
 
 log = logging.getLogger(__name__)
 
+# "Rebuild now" has a person watching its progress bar: it goes to a queue of the interactive worker
+# group, not behind the night's batch on saved_exports_queue.
+REBUILD_NOW_QUEUE = "export_download_queue"
+
+
+def night_offset(definition_id):
+    """How long after its local day begins a saved export is built: stable, spread over the night."""
+    return build_offset(definition_id)
+
 
 def due_saved_exports(now):
-    """One query: saved exports due at `now` (their next local midnight has come) that someone still uses.
+    """One query: saved exports due at `now` (their night's build time has come) that someone still uses.
 
     A saved export nobody downloaded for SAVED_EXPORTS_IDLE_DAYS (counted from its creation if never
     downloaded) is left alone until someone downloads it again.
@@ -31,25 +41,26 @@ def due_saved_exports(now):
         .filter(definition__is_daily_saved=True, next_build_at__lte=now)
         .annotate(last_used=Coalesce("last_downloaded_at", "created_at"))
         .filter(last_used__gte=idle_since)
-        .values_list("pk", "next_build_at", "definition__domain__time_zone")
+        .values_list("pk", "next_build_at", "definition__domain__time_zone", "definition_id")
     )
 
 
-def dispatch_due(now, queue_rebuild, batch_size=500):
+def dispatch_due(now, queue_rebuild, batch_size=500, offset_of=night_offset):
     """Queue a rebuild of every due saved export, once; returns the ids queued.
 
     Each claim is a compare-and-set on next_build_at, so two dispatchers running at once never
     queue the same build twice, and a dispatcher that was down for hours queues each missed
-    export once: the next build moves to the first local midnight after `now`. Claims commit in
+    export once: the next build moves to the first build time after `now` (a local day's start
+    plus the export's night offset). Claims commit in
     batches (one disk sync per batch, not per row), and a rebuild is queued only once its claim
-    has committed.
+    has committed. `offset_of(definition_id)` gives each export's night offset.
     """
     queued = []
     due = list(due_saved_exports(now))
     for start in range(0, len(due), batch_size):
         with transaction.atomic():
-            for saved_id, scheduled, tz_name in due[start:start + batch_size]:
-                is_due, following = due_and_next(tz_name, scheduled, now)
+            for saved_id, scheduled, tz_name, definition_id in due[start:start + batch_size]:
+                is_due, following = due_and_next(tz_name, scheduled, now, offset_of(definition_id))
                 if not is_due:
                     continue
                 claimed = SavedExport.objects.filter(pk=saved_id, next_build_at=scheduled).update(
@@ -61,11 +72,15 @@ def dispatch_due(now, queue_rebuild, batch_size=500):
 
 
 def rebuild(saved_id, progress=None):
-    """Build the saved export's file anew; the previous file is deleted only once the new one is stored."""
+    """Build the saved export's file anew; the previous file is deleted only once the new one is stored.
+
+    Over EXPORT_MAX_ROWS rows it is not built: the previous file stays and the error says why.
+    """
     saved = SavedExport.objects.select_related("definition__domain").get(pk=saved_id)
     definition = saved.definition
     started = timezone.now()
     try:
+        limits.check_rows(definition, {"format": definition.format})
         key, rows, size = build_and_store(
             definition, {"format": definition.format},
             f"saved/{definition.domain.slug}/{definition.pk}-{started:%Y%m%dT%H%M%S}", progress=progress)

@@ -1,6 +1,7 @@
 """Writes: starting, running, cancelling and expiring exports. Plain functions, no HTTP, no Celery."""
 import datetime
 import errno
+import functools
 import hashlib
 import json
 import logging
@@ -16,11 +17,11 @@ from django.utils import timezone
 
 from soil import DownloadBase
 from soil.downloads import new_download_id
-from soil.util import expose_blob_download
+from soil.util import expose_blob_download, start_download
 
-from . import lifecycle, queueing, reaper
-from .building import ExportCancelled, build_and_store, export_filename, planned_rows
-from .models import ExportRun
+from . import access, lifecycle, limits, queueing, reaper
+from .building import ExportCancelled, build_and_store, export_filename
+from .models import ExportRun, SavedExport
 from .sources import SourceError
 from .storage import delete_quietly
 from .text import one_line
@@ -79,8 +80,9 @@ def start_export(user, definition, format=None, date_from=None, date_to=None, no
     """Create a run and queue it after the transaction commits; returns (run, created).
 
     The same user asking for the same export while one is queued or running gets that run back,
-    unless that run is stuck (then the reaper settles it first). An export over EXPORT_MAX_ROWS rows
-    is refused before anything is queued.
+    unless that run is stuck (then the reaper settles it first). An export over EXPORT_MAX_ROWS rows,
+    or past the user's or the domain's number of active runs (exports.limits), is refused before
+    anything is queued.
     """
     ensure_member(user, definition.domain)
     parameters = export_parameters(definition, format, date_from, date_to)
@@ -88,14 +90,11 @@ def start_export(user, definition, format=None, date_from=None, date_to=None, no
     active = ExportRun.objects.filter(owner=user, definition=definition, parameters_key=key, status__in=ExportRun.ACTIVE)
     if (existing := active.first()) and reaper.check_run(existing).is_active:
         return existing, False
-
-    queryset, _ = planned_rows(definition, query_parameters(parameters))
-    total = queryset.count()
-    if total > settings.EXPORT_MAX_ROWS:
-        raise ExportRefused(
-            f"This export has {total:,} rows, more than the limit of {settings.EXPORT_MAX_ROWS:,}. "
-            "Choose a shorter date range."
-        )
+    try:
+        limits.check_active_runs(user, definition.domain)
+        limits.check_rows(definition, query_parameters(parameters))
+    except limits.LimitReached as limit:
+        raise ExportRefused(str(limit)) from None
     try:
         with transaction.atomic():
             run = ExportRun.objects.create(
@@ -110,6 +109,42 @@ def start_export(user, definition, format=None, date_from=None, date_to=None, no
     return run, True
 
 
+def rebuild_now(user, saved, rebuild_task, queue=None):
+    """"Rebuild now": queue `rebuild_task` for `saved` unless a rebuild asked for this way is still under way.
+
+    Returns (download, created). A second click, by anyone, while one is queued or running gets that
+    rebuild's download back with created False; the claim on `rebuild_download_id` is a compare-and-set,
+    so two clicks at the same instant queue one rebuild.
+    """
+    ensure_member(user, saved.definition.domain)
+    current = saved.rebuild_download_id
+    if current and (download := DownloadBase.get(current)) is not None and not _finished(download):
+        return download, False
+    download_id = new_download_id()
+    if not SavedExport.objects.filter(pk=saved.pk, rebuild_download_id=current).update(rebuild_download_id=download_id):
+        saved.refresh_from_db()
+        download = DownloadBase.get(saved.rebuild_download_id)
+        if download is None:
+            raise ExportRefused("Another rebuild was just asked for; reload the page.")
+        return download, False
+    try:
+        download = start_download(
+            rebuild_task, args=[saved.pk], owner_ids=[user.pk], download_id=download_id,
+            download_class=functools.partial(DownloadBase, extras=access.download_extras(saved.definition.domain)),
+            message=f"Rebuilding {saved.definition.name}", queue=queue,
+        )
+    except Exception:
+        # Not queued (Redis unreachable): the next click must not wait for a rebuild that never comes.
+        SavedExport.objects.filter(pk=saved.pk, rebuild_download_id=download_id).update(rebuild_download_id="")
+        raise
+    return download, True
+
+
+def _finished(download):
+    status = download.get_status()
+    return status.success() or status.failed()
+
+
 def rerun(user, run, notify_by_email=False):
     """Start the export of `run` again with the same parameters."""
     parameters = query_parameters(run.parameters)
@@ -117,15 +152,16 @@ def rerun(user, run, notify_by_email=False):
                         notify_by_email=notify_by_email)
 
 
-def execute_run(run_id, task_id, progress=None, time_limit=None):
+def execute_run(run_id, task_id, progress=None, time_limit=None, lease=None):
     """Build the file of a queued run under a lease, publish it, and expose it to its owner.
 
     Safe to deliver twice: a message for a run that finished, was cancelled, was queued again since,
     or is being built elsewhere returns None without building. Raises ExportCancelled when the user
     cancelled during the build; other errors fail the run in words and are raised again.
     `time_limit` (seconds) is the soft limit the task runs under, for the words of a timeout.
+    `lease` is the run's lease when the caller has taken it already.
     """
-    lease = lifecycle.start(run_id, task_id)
+    lease = lease or lifecycle.start(run_id, task_id)
     if lease is None:
         log.info("Export run %s: message %s has nothing to build", run_id, task_id)
         return None
@@ -146,7 +182,11 @@ def execute_run(run_id, task_id, progress=None, time_limit=None):
             log.exception("Export run %s failed", run_id)
             lifecycle.fail(lease, failure_words(exc, time_limit))
             raise
+    return publish_run(lease, run, key, rows, size)
 
+
+def publish_run(lease, run, key, rows, size):
+    """running → succeeded with the stored file `key`, exposed to the owner; None (file deleted) if the lease was lost."""
     finished = timezone.now()
     writer_class = get_writer(run.parameters["format"])
     fields = {
@@ -155,14 +195,14 @@ def execute_run(run_id, task_id, progress=None, time_limit=None):
         "expires_at": finished + datetime.timedelta(seconds=settings.EXPORT_FILE_EXPIRY),
     }
     if not lifecycle.succeed(lease, fields, now=finished):
-        log.warning("Export run %s: lease lost before publishing; deleting %s", run_id, key)
+        log.warning("Export run %s: lease lost before publishing; deleting %s", run.pk, key)
         delete_quietly(key)
         return None
     run.refresh_from_db()
     expose_blob_download(
         key, settings.EXPORT_FILE_EXPIRY, file_extension=writer_class.file_extension,
         mimetype=writer_class.mimetype, content_disposition=run.filename, download_id=run.download_id,
-        owner_ids=[run.owner_id], storage_alias=settings.EXPORTS_STORAGE,
+        owner_ids=[run.owner_id], storage_alias=settings.EXPORTS_STORAGE, extras=access.download_extras(run.domain),
     )
     return run
 

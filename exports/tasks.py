@@ -12,7 +12,7 @@ from soil.downloads import download_id_for_task
 from soil.progress import TaskProgressManager, update_task_state
 from soil.util import expose_blob_download
 
-from . import lifecycle, queueing, reaper, saved_exports, services, tempfiles
+from . import lifecycle, partitioned_builds, queueing, reaper, saved_exports, services, tempfiles
 from .building import ExportCancelled
 from .storage import sweep_partial_files
 from .writers import get_writer
@@ -22,11 +22,18 @@ log = logging.getLogger(__name__)
 
 @task(queue="export_download_queue", acks_late=True)
 def run_export(run_id):
-    """Build a user's export, reporting "12,000 of 250,000 rows" as it goes."""
+    """Build a user's export, reporting "12,000 of 250,000 rows" as it goes; a big one is built in parts."""
+    lease = lifecycle.start(run_id, run_export.request.id)
+    if lease is None:
+        log.info("Export run %s: message %s has nothing to build", run_id, run_export.request.id)
+        return {"built": False}
+    if partitioned_builds.start(lease, build_export_part, assemble_export, time_limit=run_export.soft_time_limit):
+        # The parts report on this task's record (exports.partitions.PartProgress): keep it as it is.
+        raise Ignore()
     with TaskProgressManager(run_export, message_format="{current:,} of {total:,} rows") as progress:
         try:
             run = services.execute_run(run_id, run_export.request.id, progress=progress.set_progress,
-                                       time_limit=run_export.soft_time_limit)
+                                       time_limit=run_export.soft_time_limit, lease=lease)
         except ExportCancelled:
             update_task_state(run_export, states.FAILURE, {"errors": ["The export was cancelled."]})
             raise Ignore() from None
@@ -35,6 +42,34 @@ def run_export(run_id):
     if run.notify_by_email:
         queueing.queue_ready_email(run)
     return {"built": True, "rows": run.rows, "bytes": run.bytes}
+
+
+@task(queue="export_download_queue", acks_late=True)
+def build_export_part(run_id, lease_id, index, lower, upper, total):
+    """Write one key range of a partitioned export to a part file."""
+    return partitioned_builds.build_part(run_id, lease_id, index, lower, upper, total,
+                                         time_limit=build_export_part.soft_time_limit)
+
+
+@task(queue="export_download_queue", acks_late=True)
+def assemble_export(part_results, run_id, lease_id):
+    """Join the parts of a partitioned export into its file and hand it to the owner."""
+    run = partitioned_builds.assemble(run_id, lease_id, part_results, time_limit=assemble_export.soft_time_limit)
+    if run is None:
+        return {"built": False}
+    if run.notify_by_email:
+        queueing.queue_ready_email(run)
+    return {"built": True, "rows": run.rows, "bytes": run.bytes}
+
+
+@task_failure.connect(sender=build_export_part, dispatch_uid="exports.part_killed_at_time_limit")
+@task_failure.connect(sender=assemble_export, dispatch_uid="exports.assembly_killed_at_time_limit")
+def fail_partitioned_run_killed_at_time_limit(sender=None, exception=None, args=(), **kwargs):
+    """A part or the assembly was killed at the hard time limit: fail the run of its attempt in words."""
+    if isinstance(exception, TimeLimitExceeded) and args:
+        run_id, lease_id = (args[0], args[1]) if sender is build_export_part else (args[1], args[2])
+        limit = int(exception.args[0]) if exception.args else sender.time_limit
+        lifecycle.fail(lifecycle.Lease(run_id, lease_id), reaper.time_limit_words(limit))
 
 
 @task_failure.connect(sender=run_export, dispatch_uid="exports.run_killed_at_time_limit")

@@ -7,7 +7,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from soil import BlobDownload
+from soil.serving import serve_storage_key
 from soil.util import start_download
 
 from . import reaper, saved_exports, selectors, services
@@ -110,9 +110,7 @@ def rerun(request, run_id):
 
 def stored_file_response(key, filename, format):
     """Stream (or, on S3, redirect to) an export file in storage; Http404 if it is gone."""
-    blob = BlobDownload(identifier=key, storage_alias=settings.EXPORTS_STORAGE, filename=filename,
-                        mimetype=get_writer(format).mimetype)
-    return blob.toHttpResponse()
+    return serve_storage_key(key, filename, get_writer(format).mimetype, storage_alias=settings.EXPORTS_STORAGE)
 
 
 def file_response_for_run(request, run):
@@ -161,12 +159,22 @@ def download_saved(request, slug, definition_id):
 @login_required
 @require_POST
 def rebuild_saved(request, slug, definition_id):
-    """"Rebuild now": queue a rebuild and show its progress."""
+    """"Rebuild now": queue a rebuild (or find the one under way) and show its progress."""
     from .tasks import rebuild_saved_export
 
     saved = saved_exports.saved_export_for(request.user, slug, definition_id)
     if saved is None:
         raise Http404("No such saved export.")
-    download = start_download(rebuild_saved_export, args=[saved.pk], owner_ids=[request.user.pk],
-                              message=f"Rebuilding {saved.definition.name}")
-    return redirect("retrieve_download", download.download_id)
+    try:
+        download, created = services.rebuild_now(request.user, saved, rebuild_saved_export,
+                                                 queue=saved_exports.REBUILD_NOW_QUEUE)
+    except services.ExportRefused as refusal:
+        messages.error(request, str(refusal))
+        return redirect("exports:domain", slug)
+    if created or download.is_owner(request.user):
+        if not created:
+            messages.info(request, "A rebuild is already under way; here it is.")
+        return redirect("retrieve_download", download.download_id)
+    messages.info(request, "Someone started a rebuild of this export a moment ago; its link gives the new "
+                           "file once it is done.")
+    return redirect("exports:domain", slug)

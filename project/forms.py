@@ -9,3 +9,7 @@ class DemoForm(forms.Form):
         choices=[("", "Succeed"), ("errors", "Fail with errors (FAILURE + Ignore)"),
                  ("raise", "Fail by raising")],
     )
+
+
+class TokenForm(forms.Form):
+    name = forms.CharField(max_length=100, help_text="What the token is for, e.g. 'nightly sync script'.")

@@ -1,12 +1,14 @@
 """Django settings. Everything that differs between machines comes from the environment."""
+import sys
 from pathlib import Path
 
 import dj_database_url
+from kombu import Exchange, Queue
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from .env import env_bool, env_float, env_int, env_list, env_str
-from .queues import DEFAULT_QUEUE, QUEUES, QueueTimeLimits, time_limits
+from .queues import DEFAULT_QUEUE, QUEUES, QueueTimeLimits, queues_of_group, targets, time_limits
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -23,6 +25,22 @@ if not SECRET_KEY:
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 
+# --- HTTPS (docs/operations.md, "Security"). On by default in production (DEBUG false); the local
+# run command (DEBUG=true) and the tests (HTTPS_ONLY=false) serve plain http.
+HTTPS_ONLY = env_bool("HTTPS_ONLY", not DEBUG)
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", HTTPS_ONLY)
+SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", HTTPS_ONLY)
+CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", HTTPS_ONLY)
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 365 * 24 * 60 * 60 if HTTPS_ONLY else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", HTTPS_ONLY)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+# The header a TLS-terminating proxy sets to tell Django the request came over https (the proxy must
+# overwrite it on every request); empty means none. Without it, links in emails would say http://.
+_proxy_header = env_str("SECURE_PROXY_SSL_HEADER", "X-Forwarded-Proto" if HTTPS_ONLY else "").strip()
+SECURE_PROXY_SSL_HEADER = (
+    ("HTTP_" + _proxy_header.upper().replace("-", "_"), "https") if _proxy_header else None
+)
+
 INSTALLED_APPS = [
     "django.contrib.admin",
     "django.contrib.auth",
@@ -31,6 +49,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django_celery_beat",
+    "django_ratelimit",
     # project first, so that its templates (base.html, soil/base.html) override the apps'.
     "project",
     "soil",
@@ -45,6 +64,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # A throttled client gets 429 with Retry-After (project.throttling).
+    "project.throttling.ThrottledMiddleware",
     # Last, so that it sees the views' exceptions first: Redis down answers 503, not 500.
     "project.middleware.RedisUnavailableMiddleware",
 ]
@@ -69,7 +90,11 @@ TEMPLATES = [
 
 # --- Database: SQLite by default, PostgreSQL (or any dj-database-url URL) via DATABASE_URL.
 DATABASE_URL = env_str("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}")
-DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("DB_CONN_MAX_AGE", 0))}
+# Persistent connections (checked before reuse), so a status poll does not pay for a new connection.
+# Not under runserver: it serves each request on a new thread, whose connection would stay open
+# until it timed out (Django's docs say not to enable them there).
+DB_CONN_MAX_AGE = env_int("DB_CONN_MAX_AGE", 0 if "runserver" in sys.argv else 60)
+DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=DB_CONN_MAX_AGE, conn_health_checks=True)}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Web, worker and beat are separate processes: WAL lets readers and one writer overlap.
     DATABASES["default"]["OPTIONS"] = {
@@ -123,6 +148,10 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_RESULT_ACCEPT_CONTENT = ["json"]
 CELERY_RESULT_EXPIRES = env_int("CELERY_RESULT_EXPIRES", 2 * 24 * 60 * 60)
 CELERY_TASK_DEFAULT_QUEUE = DEFAULT_QUEUE
+# Celery knows exactly the queues of the table: a task sent to any other raises QueueNotFound at once
+# instead of waiting forever where no worker listens.
+CELERY_TASK_QUEUES = [Queue(name, Exchange(name), routing_key=name) for name in QUEUES]
+CELERY_TASK_CREATE_MISSING_QUEUES = False
 CELERY_TASK_TRACK_STARTED = True
 # Our long tasks are idempotent, so a task lost with its worker is better run again than dropped.
 CELERY_TASK_ACKS_LATE = True
@@ -184,6 +213,7 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 
 QUEUE_TABLE = QUEUES
+QUEUE_TARGETS = targets()  # target seconds to start, per queue (queue_status, alerts)
 
 # --- soil
 SOIL_CACHE = "default"
@@ -191,12 +221,41 @@ SOIL_DEFAULT_EXPIRY = env_int("SOIL_DEFAULT_EXPIRY", 24 * 60 * 60)
 SOIL_HEARTBEAT_INTERVAL = env_int("SOIL_HEARTBEAT_INTERVAL", 30)
 SOIL_HEARTBEAT_WINDOW = env_int("SOIL_HEARTBEAT_WINDOW", 120)
 SOIL_STORAGE = "default"  # where expose_blob_download looks when no storage_alias is given
+# Exports' downloads carry their domain: a member removed from it loses soil's pages and files at once.
+SOIL_DOWNLOAD_ACCESS_CHECK = "exports.access.can_download"
+# soil's serial_task locks use the broker's Redis (SOIL_REDIS_URL unset); see soil/conf.py for every SOIL_* setting.
+
+# --- Monitoring (project/monitoring.py, /metrics, /health/): see docs/operations.md.
+# Time-to-start, run time and outcome of every task (off only to measure what they cost).
+MONITORING_TASK_HOOKS = env_bool("MONITORING_TASK_HOOKS", True)
+# The hooks buffer their records in the process; a thread sends them to Redis this often.
+MONITORING_FLUSH_SECONDS = env_float("MONITORING_FLUSH_SECONDS", 0.5)
+# Workers write a heartbeat naming their queues this often; one older than three intervals is dead.
+MONITORING_WORKER_HEARTBEAT_INTERVAL = env_float("MONITORING_WORKER_HEARTBEAT_INTERVAL", 10.0)
+# /metrics answers a request that carries this bearer token or comes from one of these addresses or
+# networks (REMOTE_ADDR, e.g. "127.0.0.1,10.0.0.0/8"); with neither set it answers nobody.
+METRICS_BEARER_TOKEN = env_str("METRICS_BEARER_TOKEN", "")
+METRICS_ALLOWED_ADDRESSES = env_list("METRICS_ALLOWED_ADDRESSES", [])
+# Queues whose users wait: /health/ready/ needs a live worker on each.
+HEALTH_USER_FACING_QUEUES = env_list("HEALTH_USER_FACING_QUEUES", queues_of_group("interactive"))
 
 # --- exports
 EXPORT_FILE_EXPIRY = env_int("EXPORT_FILE_EXPIRY", 24 * 60 * 60)
-EXPORT_MAX_ROWS = env_int("EXPORT_MAX_ROWS", 5_000_000)
+EXPORT_MAX_ROWS = env_int("EXPORT_MAX_ROWS", 5_000_000)  # user exports and saved rebuilds alike
+# At most this many queued or running exports per user, and per domain (exports.limits).
+EXPORT_MAX_ACTIVE_RUNS_PER_USER = env_int("EXPORT_MAX_ACTIVE_RUNS_PER_USER", 3)
+EXPORT_MAX_ACTIVE_RUNS_PER_DOMAIN = env_int("EXPORT_MAX_ACTIVE_RUNS_PER_DOMAIN", 20)
+# At most this many daily saved exports per domain: each costs a full build every night.
+SAVED_EXPORTS_MAX_PER_DOMAIN = env_int("SAVED_EXPORTS_MAX_PER_DOMAIN", 25)
 EXPORT_CHUNK_SIZE = env_int("EXPORT_CHUNK_SIZE", 2_000)
 EXPORT_CLEANUP_INTERVAL = env_int("EXPORT_CLEANUP_INTERVAL", 15 * 60)
+# The xlsx writer (exports.writers.XLSX_ENGINES): "streaming" writes the sheet XML straight into the
+# zip (fast, the default); "openpyxl" is the compatibility engine (openpyxl's write-only mode).
+EXPORT_XLSX_ENGINE = env_str("EXPORT_XLSX_ENGINE", "streaming")
+if EXPORT_XLSX_ENGINE not in ("streaming", "openpyxl"):
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured(f"EXPORT_XLSX_ENGINE={EXPORT_XLSX_ENGINE!r}: use streaming or openpyxl.")
 SITE_URL = env_str("SITE_URL", "http://127.0.0.1:8000")
 # The run lifecycle (exports.lifecycle): a build's lease lapses this long after its last renewal,
 # which a background thread makes every EXPORT_LEASE_RENEW_SECONDS; a stuck run is retried until
@@ -207,6 +266,15 @@ EXPORT_LEASE_RENEW_SECONDS = env_int("EXPORT_LEASE_RENEW_SECONDS", 2)
 EXPORT_MAX_ATTEMPTS = env_int("EXPORT_MAX_ATTEMPTS", 2)
 EXPORT_REAPER_INTERVAL = env_int("EXPORT_REAPER_INTERVAL", 60)
 EXPORT_LOST_MESSAGE_GRACE = env_int("EXPORT_LOST_MESSAGE_GRACE", 30)
+# Partitioned builds (exports.partitions): an export of at least EXPORT_PARTITION_ROWS rows (0: never)
+# is built as EXPORT_PARTITIONS parts by key range, in parallel, then assembled into one file.
+EXPORT_PARTITION_ROWS = env_int("EXPORT_PARTITION_ROWS", 500_000)
+EXPORT_PARTITIONS = env_int("EXPORT_PARTITIONS", 4)
+# Server-sent events (exports.streams): how often a stream re-reads the run, how often it sends a
+# keep-alive comment, and how long one stream lives before the browser reconnects.
+EXPORT_STREAM_POLL_SECONDS = env_float("EXPORT_STREAM_POLL_SECONDS", 1.0)
+EXPORT_STREAM_KEEPALIVE_SECONDS = env_int("EXPORT_STREAM_KEEPALIVE_SECONDS", 15)
+EXPORT_STREAM_MAX_SECONDS = env_int("EXPORT_STREAM_MAX_SECONDS", 120)
 # Modules that register export sources besides the demo one, comma-separated (imported at start-up).
 EXPORT_SOURCE_MODULES = env_list("EXPORT_SOURCE_MODULES", [])
 # Build files are written here first; empty means a folder in the system's temporary directory.
@@ -254,6 +322,30 @@ EMAIL_FILE_PATH = env_str("EMAIL_FILE_PATH", str(BASE_DIR / ".run" / "mail"))
 EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
 EMAIL_PORT = env_int("EMAIL_PORT", 25)
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "exports@localhost")
+
+# --- Security: throttling (django-ratelimit, counted in the Redis cache), API tokens, the debug page.
+# Rates are "count/period" with period s, m, h or d. Failed logins (site and admin) are counted per
+# client address and per username; password-reset requests per address and per email address; the
+# API per user, and its failed authentications per address.
+RATELIMIT_ENABLE = env_bool("RATELIMIT_ENABLE", True)
+RATELIMIT_USE_CACHE = "default"
+# django-ratelimit names django-redis as supported; Django's own RedisCache is as good for it (add is
+# SET NX, incr is INCRBY: both atomic).
+SILENCED_SYSTEM_CHECKS = ["django_ratelimit.W001"]
+LOGIN_FAILURE_RATE_PER_ADDRESS = env_str("LOGIN_FAILURE_RATE_PER_ADDRESS", "20/10m")
+LOGIN_FAILURE_RATE_PER_USERNAME = env_str("LOGIN_FAILURE_RATE_PER_USERNAME", "5/10m")
+PASSWORD_RESET_RATE_PER_ADDRESS = env_str("PASSWORD_RESET_RATE_PER_ADDRESS", "10/h")
+PASSWORD_RESET_RATE_PER_EMAIL = env_str("PASSWORD_RESET_RATE_PER_EMAIL", "2/h")
+API_RATE_PER_USER = env_str("API_RATE_PER_USER", "300/m")
+API_AUTH_FAILURE_RATE_PER_ADDRESS = env_str("API_AUTH_FAILURE_RATE_PER_ADDRESS", "10/m")
+# Where the client address comes from: REMOTE_ADDR, or behind a proxy the header it sets, e.g.
+# HTTP_X_FORWARDED_FOR (the proxy must overwrite it; the last address in the list is used).
+RATELIMIT_CLIENT_ADDRESS_HEADER = env_str("RATELIMIT_CLIENT_ADDRESS_HEADER", "REMOTE_ADDR")
+# API tokens are the way scripts sign in; HTTP Basic with a password is off unless turned on here.
+API_BASIC_AUTH = env_bool("API_BASIC_AUTH", False)
+API_TOKENS_PER_USER = env_int("API_TOKENS_PER_USER", 10)
+# The debug page (DEBUG=true only) hides settings whose names match, URLs with passwords included.
+DEFAULT_EXCEPTION_REPORTER_FILTER = "project.security.SettingsMaskingFilter"
 
 LOGGING = {
     "version": 1,

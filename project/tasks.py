@@ -14,7 +14,7 @@ DEMO_FILE_EXPIRY = 60 * 60
 STEPS_PER_SECOND = 4
 
 
-@task(queue="celery")
+@task(queue="demo_queue")
 def demo_sleep(seconds=10, fail=None):
     """Sleep `seconds`, reporting progress; `fail` ("errors" or "raise") fails halfway, to try both styles."""
     steps = max(1, int(seconds * STEPS_PER_SECOND))

@@ -1,9 +1,13 @@
+from django.contrib import messages
+from django.contrib.admin.views.decorators import staff_member_required
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
 
+from exports import tokens
 from soil.util import start_download
 
-from .forms import DemoForm
+from .forms import DemoForm, TokenForm
 from .tasks import DEMO_FILE_EXPIRY, demo_sleep
 
 
@@ -12,9 +16,9 @@ def home(request):
     return render(request, "home.html")
 
 
-@login_required
+@staff_member_required
 def demo(request):
-    """Start the demo task and go to its progress page."""
+    """Start the demo task and go to its progress page (staff only: it occupies a worker for minutes)."""
     form = DemoForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         download = start_download(
@@ -26,3 +30,26 @@ def demo(request):
         )
         return redirect("retrieve_download", download.download_id)
     return render(request, "demo.html", {"form": form}, status=400 if form.errors else 200)
+
+
+@login_required
+def api_tokens(request):
+    """The user's API tokens: make one (shown once), see when each was last used."""
+    form = TokenForm(request.POST or None)
+    new_token = None
+    if request.method == "POST" and form.is_valid():
+        try:
+            _, new_token = tokens.create_token(request.user, form.cleaned_data["name"])
+            form = TokenForm()  # a blank form for the next one
+        except tokens.TokenRefused as refusal:
+            form.add_error("name", str(refusal))
+    context = {"form": form, "tokens": tokens.tokens_of(request.user), "new_token": new_token}
+    return render(request, "api_tokens.html", context, status=400 if form.errors else 200)
+
+
+@login_required
+@require_POST
+def revoke_api_token(request, token_id):
+    if tokens.revoke_token(request.user, token_id):
+        messages.info(request, "The token was revoked; scripts that use it are refused from now on.")
+    return redirect("api_tokens")

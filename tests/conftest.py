@@ -8,11 +8,12 @@ from pathlib import Path
 
 import pytest
 import redis
+from celery import current_app as celery_app  # the settings' project made it: project/ or tests/soil_only/
 
 pytest.register_assert_rewrite("tests.processes")  # imported below before pytest loads it as a plugin
 from django.conf import settings
 
-from project.celery import app as celery_app
+from soil.conf import soil_conf
 from tests.processes import database_url, wait_until
 
 pytest_plugins = ["tests.s3_server", "tests.processes"]  # SeaweedFS S3; private deployments for fault tests
@@ -34,7 +35,7 @@ def pytest_configure(config):
 
 @pytest.fixture(scope="session")
 def redis_client():
-    client = redis.Redis.from_url(settings.REDIS_URL)
+    client = redis.Redis.from_url(soil_conf.redis_url)
     client.ping()
     return client
 
@@ -43,6 +44,17 @@ def redis_client():
 def fresh_test_redis(redis_client):
     """Each run starts from an empty test Redis: no messages or locks left by an earlier run."""
     redis_client.flushdb()
+
+
+@pytest.fixture(autouse=True)
+def fresh_throttle_counters(redis_client):
+    """Every test starts with no failed logins or API calls counted: no test locks out another."""
+    cache = getattr(settings, "RATELIMIT_USE_CACHE", None)
+    if cache is None:  # the soil-only project has no throttling
+        return
+    prefix = settings.CACHES[cache].get("KEY_PREFIX", "")
+    for key in redis_client.scan_iter(match=f"{prefix}:*:rl:*", count=1000):
+        redis_client.delete(key)
 
 
 @pytest.fixture(scope="session")
@@ -60,7 +72,7 @@ def celery_worker(django_db_setup, django_db_blocker):
     WORKER_LOG.parent.mkdir(exist_ok=True)
     log = open(WORKER_LOG, "w")  # noqa: SIM115 (closed at teardown)
     process = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "project", "worker", "-Q", queues, "--concurrency", "2",
+        [sys.executable, "-m", "celery", "-A", celery_app.main, "worker", "-Q", queues, "--concurrency", "2",
          "--include", "tests.celery_tasks", "-n", name, "-l", "info",
          "--without-gossip", "--without-mingle"],
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,

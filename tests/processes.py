@@ -315,6 +315,7 @@ class Stack:
             "CELERY_RESULT_BACKEND": self.redis.url,
             "SECRET_KEY": "test-only-secret-key",
             "DEBUG": "false",
+            "HTTPS_ONLY": "false",  # production settings, served over plain http
             "USE_CELERY": "true",
             "MEDIA_ROOT": str(self.media_root),
             "STATIC_ROOT": str(settings.STATIC_ROOT),

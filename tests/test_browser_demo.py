@@ -4,6 +4,13 @@ import pytest
 pytestmark = [pytest.mark.browser, pytest.mark.worker]
 
 
+@pytest.fixture(autouse=True)
+def staff_alice(alice):
+    """The demo task is for staff."""
+    alice.is_staff = True
+    alice.save(update_fields=["is_staff"])
+
+
 def test_demo_task_progress_bar_moves_and_the_file_downloads(worker, logged_in_page, live_server):
     page = logged_in_page
     page.goto(f"{live_server.url}/demo/")

@@ -112,6 +112,8 @@ def test_zipped_csv_export_through_the_worker_round_trips_values(worker, alice_c
     _, body = download(alice_client, run)
     archive = zipfile.ZipFile(io.BytesIO(body))
     (name,) = archive.namelist()
+    # Named after the export (its name and the build's start time), not "export-part-1.csv".
+    assert name.startswith(f"{definition.name} ") and name.endswith(".csv"), name
     rows = list(csv.reader(io.StringIO(archive.read(name).decode("utf-8-sig"))))
     assert len(rows) == 43 and rows[1][4] == "Zoë 東京"
 
@@ -280,20 +282,25 @@ def test_the_ready_email_is_sent_once(alice, definition):
 
 # --- the JSON API for scripts ---
 
-def basic(user):
-    return "Basic " + base64.b64encode(f"{user.username}:{user.raw_password}".encode()).decode()
+def bearer(user):
+    """An Authorization header with an API token of the user's (made on first use)."""
+    from exports.tokens import create_token
+
+    if not hasattr(user, "api_header"):
+        user.api_header = "Bearer " + create_token(user, "tests")[1]
+    return user.api_header
 
 
 def test_api_starts_reads_and_fetches_an_export(worker, client, alice, definition):
     url = reverse("exports:api_start", args=[definition.domain.slug, definition.pk])
     response = client.post(url, {"format": "csv"}, content_type="application/json",
-                           HTTP_AUTHORIZATION=basic(alice))
+                           HTTP_AUTHORIZATION=bearer(alice))
     assert response.status_code == 202
     run_id = response.json()["id"]
     finished_run(run_id)
-    status = client.get(reverse("exports:api_run", args=[run_id]), HTTP_AUTHORIZATION=basic(alice)).json()
+    status = client.get(reverse("exports:api_run", args=[run_id]), HTTP_AUTHORIZATION=bearer(alice)).json()
     assert status["status"] == "succeeded" and status["rows"] == 42
-    response = client.get(status["file_url"], HTTP_AUTHORIZATION=basic(alice))
+    response = client.get(status["file_url"], HTTP_AUTHORIZATION=bearer(alice))
     assert response.status_code == 200
     body = b"".join(response.streaming_content).decode("utf-8-sig")
     assert len(list(csv.reader(io.StringIO(body)))) == 43
@@ -305,9 +312,9 @@ def test_api_answers_json_errors(client, alice, definition):
     assert client.post(url, {}, content_type="application/json").status_code == 401
     wrong = "Basic " + base64.b64encode(b"alice:wrong").decode()
     assert client.post(url, {}, content_type="application/json", HTTP_AUTHORIZATION=wrong).status_code == 401
-    response = client.post(url, {"format": "pdf"}, content_type="application/json", HTTP_AUTHORIZATION=basic(alice))
+    response = client.post(url, {"format": "pdf"}, content_type="application/json", HTTP_AUTHORIZATION=bearer(alice))
     assert response.status_code == 400 and "format" in response.json()["fields"]
-    response = client.post(url, "not json", content_type="application/json", HTTP_AUTHORIZATION=basic(alice))
+    response = client.post(url, "not json", content_type="application/json", HTTP_AUTHORIZATION=bearer(alice))
     assert response.status_code == 400
 
 

@@ -220,7 +220,8 @@ def test_a_burst_of_200_api_requests_from_10_users_loses_nothing_and_builds_noth
     domain = ensure_demo_domain(slug="burst", name="Burst", time_zone="UTC", members=users)
     add_demo_rows(domain, 20)
     definition = domain.definitions.get(name="All form submissions")
-    web = stack.web()
+    # Each user asks for 6 different exports at once: above the default limits of active runs.
+    web = stack.web(EXPORT_MAX_ACTIVE_RUNS_PER_USER=6, EXPORT_MAX_ACTIVE_RUNS_PER_DOMAIN=60)
     stack.worker(concurrency=2)
     sessions = [stack.session(web).login(user.username, user.raw_password) for user in users]
     choices = [{"format": f, "date_from": d} for f in ("csv", "xlsx", "zip") for d in (None, "2020-01-01")]

@@ -94,7 +94,8 @@ def test_after_thirty_hours_down_each_missed_export_is_built_once(kathmandu, dis
         queued += dispatch(now + datetime.timedelta(minutes=minutes))
     assert queued == [saved.pk]
     saved.refresh_from_db()
-    assert saved.next_build_at == next_build_at("Asia/Kathmandu", now) > now
+    # The next build: the next local day's start plus this export's stable night offset.
+    assert saved.next_build_at == next_build_at("Asia/Kathmandu", now, saved_exports.night_offset(saved.definition_id)) > now
     assert saved.last_scheduled_at == now
 
 

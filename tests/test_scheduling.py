@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from exports.scheduling import due_and_next, first_due, next_build_at, validate_time_zone
+from exports.scheduling import NIGHT_WINDOW, build_offset, due_and_next, first_due, next_build_at, validate_time_zone
 
 UTC = timezone.utc
 TICK = timedelta(minutes=15)
@@ -487,3 +487,84 @@ def test_due_and_next_rejects_naive_datetimes():
         due_and_next("Europe/Paris", utc(2026, 5, 1), datetime(2026, 5, 2))
     with pytest.raises(ValueError):
         due_and_next("Europe/Paris", datetime(2026, 5, 1), utc(2026, 5, 2))
+
+
+# --- a stable offset into the night ---------------------------------------------------------
+
+OFFSETS = st.integers(min_value=0, max_value=int(NIGHT_WINDOW.total_seconds()) - 1).map(
+    lambda seconds: timedelta(seconds=seconds))
+
+
+def offset_oracle(tz_name, after, offset):
+    """Brute force: walk the day starts (from the oracle) from two days before `after`, and take the
+    first begin(D) + offset later than `after`."""
+    start = oracle(tz_name, after - timedelta(days=2))
+    while start + offset <= after:
+        start = oracle(tz_name, start)
+    return start + offset
+
+
+@PROPERTY_SETTINGS
+@given(zone=st.sampled_from(ALL_ZONES), after=INSTANTS, offset=OFFSETS)
+@example(zone="America/St_Johns", after=utc(2010, 11, 7, 5), offset=timedelta(hours=2, minutes=15))
+@example(zone="Pacific/Apia", after=utc(2011, 12, 29, 12), offset=timedelta(hours=5, seconds=59))
+@example(zone="America/Havana", after=utc(2026, 3, 8, 6), offset=timedelta(hours=3))
+def test_offset_build_is_the_first_day_start_plus_offset_after_after(zone, after, offset):
+    result = next_build_at(zone, after, offset)
+    assert result > after
+    assert result == offset_oracle(zone, after, offset)
+    # The build of a date is that date's start plus the offset: the day it belongs to began `offset` earlier.
+    begins = result - offset
+    assert next_build_at(zone, begins - MICRO) == begins
+
+
+def test_next_build_at_without_offset_is_unchanged():
+    after = utc(2026, 5, 1, 12)
+    assert next_build_at("Europe/Paris", after) == next_build_at("Europe/Paris", after, timedelta(0))
+    assert next_build_at("Europe/Paris", after, timedelta(hours=3)) == utc(2026, 5, 2, 1)
+
+
+@pytest.mark.parametrize("offset", [timedelta(seconds=-1), timedelta(days=1), 3600])
+def test_offset_outside_a_day_is_refused(offset):
+    with pytest.raises((ValueError, TypeError)):
+        next_build_at("Europe/Paris", utc(2026, 5, 1), offset)
+
+
+def test_build_offset_is_stable_and_spread_over_the_night():
+    offsets = [build_offset(key) for key in range(1, 10_001)]
+    assert offsets[:3] == [build_offset(1), build_offset(2), build_offset(3)]
+    assert all(timedelta(0) <= offset < NIGHT_WINDOW for offset in offsets)
+    per_hour = [0] * int(NIGHT_WINDOW / timedelta(hours=1))
+    for offset in offsets:
+        per_hour[int(offset / timedelta(hours=1))] += 1
+    assert max(per_hour) < 1.1 * len(offsets) / len(per_hour)  # near uniform
+    assert build_offset(7, window=timedelta(0)) == timedelta(0)
+
+
+@pytest.mark.parametrize(("zone", "year"), [("America/St_Johns", 2010), ("Pacific/Apia", 2011),
+                                            ("Europe/Paris", 2026), ("America/Havana", 2026)])
+def test_year_of_due_ticks_with_an_offset_builds_each_local_date_once(zone, year):
+    tz = ZoneInfo(zone)
+    offset = timedelta(hours=4, minutes=37, seconds=11)
+    start, end = utc(year, 1, 1) - timedelta(days=2), utc(year + 1, 1, 1) + timedelta(days=2)
+    next_due, tick, days = first_due(zone, start, offset), start, []
+    while tick < end:
+        due, new_next_due = due_and_next(zone, next_due, tick, offset)
+        if due:
+            begins = next_due - offset
+            assert local_date(tz, begins - MICRO) < local_date(tz, begins)  # a day's start...
+            assert next_due <= tick < next_due + TICK                       # ...built at the first tick after its offset
+            days.append(local_date(tz, begins))
+            assert new_next_due > tick
+        next_due = new_next_due
+        tick = max(tick + TICK, start + (next_due - start) // TICK * TICK)  # skip the ticks with nothing due
+    expected = {day for day in year_dates(year) if (zone, day) not in SKIPPED_DATES}
+    assert days == sorted(set(days))
+    assert {day for day in days if day.year == year} == expected
+
+
+def test_a_schedule_made_before_the_offsets_does_not_build_its_date_twice():
+    zone, offset = "Europe/Paris", timedelta(hours=5)
+    next_due = utc(2026, 4, 30, 22)  # 1 May 00:00 in Paris, as scheduled before the offsets
+    due, following = due_and_next(zone, next_due, next_due, offset)
+    assert due and following == utc(2026, 5, 1, 22) + offset  # 2 May, not 1 May again at 05:00

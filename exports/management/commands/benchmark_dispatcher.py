@@ -4,7 +4,9 @@
     DATABASE_URL=sqlite:///bench.sqlite3 python manage.py benchmark_dispatcher --saved 100000
 
 Prints the selection query's time per 15-minute tick, the whole dispatch time per tick, and the
-number of builds per UTC hour that scheduling at local midnight produces.
+number of builds per UTC hour that the schedule produces: each export at its local day's start plus
+its stable night offset (exports.scheduling.build_offset), or, with --window-hours 0, at local
+midnight as before the offsets.
 """
 import datetime
 import statistics
@@ -17,7 +19,7 @@ from django.utils import timezone
 
 from exports.models import Domain, ExportDefinition, SavedExport
 from exports.saved_exports import dispatch_due, due_saved_exports
-from exports.scheduling import first_due, validate_time_zone
+from exports.scheduling import NIGHT_WINDOW, build_offset, first_due, validate_time_zone
 
 BENCH_PREFIX = "bench-tz-"
 TICK = datetime.timedelta(minutes=15)
@@ -44,28 +46,39 @@ class Command(BaseCommand):
         parser.add_argument("--saved", type=int, default=100_000, help="how many saved exports (default 100,000)")
         parser.add_argument("--start", default="2026-11-23T00:00:00+00:00", help="simulated start (UTC, ISO)")
         parser.add_argument("--markdown", action="store_true", help="print the results as Markdown")
+        parser.add_argument("--window-hours", type=float, default=NIGHT_WINDOW.total_seconds() / 3600,
+                            help="night window the builds are spread over (default: the scheduler's; "
+                                 "0: every build at its local day's start)")
 
-    def handle(self, *args, saved, start, markdown, **options):
+    def handle(self, *args, saved, start, markdown, window_hours, **options):
         if saved < 1:
             raise CommandError("--saved must be at least 1.")
+        if not 0 <= window_hours < 24:
+            raise CommandError("--window-hours must be at least 0 and less than 24.")
+        self.window = datetime.timedelta(hours=window_hours)
         start = datetime.datetime.fromisoformat(start)
         zones = all_zones()
         self._populate(saved, zones, start)
 
         query_seconds, dispatch_seconds, per_hour = [], [], Counter()
+        # One day of ticks, and the tick that ends it: it sends what fell due in the last quarter hour
+        # (counted in the 00:00 hour, as the next day's first tick would).
         tick, end = start, start + datetime.timedelta(days=1)
-        while tick < end:
+        while tick <= end:
             began = time.perf_counter()
             due = len(list(due_saved_exports(tick)))
             query_seconds.append(time.perf_counter() - began)
             began = time.perf_counter()
-            queued = dispatch_due(tick, lambda saved_id: None)
+            queued = dispatch_due(tick, lambda saved_id: None, offset_of=self._offset)
             dispatch_seconds.append(time.perf_counter() - began)
             assert len(queued) == due, (len(queued), due)
             per_hour[tick.hour] += len(queued)
             tick += TICK
 
         self._report(saved, len(zones), query_seconds, dispatch_seconds, per_hour, markdown)
+
+    def _offset(self, definition_id):
+        return build_offset(definition_id, self.window)
 
     def _populate(self, count, zones, start):
         """(Re)create the bench rows: one domain per zone, `count` saved exports round-robin over them."""
@@ -79,11 +92,14 @@ class Command(BaseCommand):
                 [ExportDefinition(domain=domains[i % len(domains)], name=f"Nightly {i}", source="form_submissions",
                                   format="csv", is_daily_saved=True) for i in range(count)],
                 batch_size=5_000)
-            # Created a second before the simulated day, so that every zone's next midnight falls inside it.
+            # Created a second before the simulated day, as if scheduled all along: each export's next
+            # build (a day's start plus its offset) falls within the day, once.
             created = start - datetime.timedelta(seconds=1)
-            first = {domain.pk: first_due(domain.time_zone, created) for domain in domains}
+            zone_of = {domain.pk: domain.time_zone for domain in domains}
             SavedExport.objects.bulk_create(
-                [SavedExport(definition=d, next_build_at=first[d.domain_id], created_at=created) for d in definitions],
+                [SavedExport(definition=d, created_at=created,
+                             next_build_at=first_due(zone_of[d.domain_id], created, self._offset(d.pk)))
+                 for d in definitions],
                 batch_size=5_000)
         self.stderr.write(f"  done in {time.perf_counter() - began:.1f} s")
 
@@ -103,8 +119,10 @@ class Command(BaseCommand):
             f"p95 {ms(query_seconds, p95)}, max {ms(query_seconds, max)}.",
             f"Whole dispatch per tick (query + claims): median {ms(dispatch_seconds, statistics.median)}, "
             f"p95 {ms(dispatch_seconds, p95)}, max {ms(dispatch_seconds, max)}.",
+            f"Night window: {self.window.total_seconds() / 3600:g} h after each local day's start.",
             f"Busiest UTC hour: {peak_hour:02d}:00 with {peak:,} builds ({peak / builds:.1%} of the day; "
-            f"all at 00:00 UTC would be 100%). Mean per hour: {builds / 24:,.0f}.",
+            f"all at 00:00 UTC would be 100%). Mean per hour: {builds / 24:,.0f}; "
+            f"busiest / mean: {peak / (builds / 24):.2f}.",
         ]
         if markdown:
             self.stdout.write("\n".join(f"- {line}" for line in lines))

@@ -13,3 +13,41 @@ document.addEventListener("soil:status", function (event) {
     window.location.reload();
   }
 });
+
+// Push updates: the bar follows the run's event stream (server-sent events) instead of polling.
+// soil.js polls only as a fallback: when the browser has no EventSource, or the stream fails
+// (refused, or three errors without an event in between). "?polling=off" disables the fallback.
+(function () {
+  var line = document.getElementById("run-status-line");
+  var widget = document.querySelector(".soil-progress[data-soil-status-url]");
+  if (!line || !widget || !line.dataset.eventsUrl || !window.EventSource) return;
+  var pollUrl = widget.dataset.soilStatusUrl, errors = 0, source = null;
+  var polling = new URLSearchParams(window.location.search).get("polling") !== "off";
+  widget.removeAttribute("data-soil-status-url");  // soil.js (deferred) leaves this widget to us
+  widget.dataset.updates = "events";
+
+  function fallBack() {
+    source.close();
+    if (!polling || !window.soil) return;
+    widget.dataset.updates = "polling";
+    widget.dataset.soilStatusUrl = pollUrl;
+    window.soil.watch(widget);
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    source = new EventSource(line.dataset.eventsUrl);
+    source.addEventListener("status", function (event) {
+      errors = 0;
+      var s = JSON.parse(event.data);
+      if (window.soil) window.soil.render(widget, s);
+      if (s.run_status !== "queued" && s.run_status !== "running") source.close();
+    });
+    source.addEventListener("gone", function () { source.close(); });
+    source.onopen = function () { errors = 0; };
+    source.onerror = function () {
+      // After a stream ends the browser reconnects by itself (CONNECTING); CLOSED means it gave up.
+      errors += 1;
+      if (source.readyState === EventSource.CLOSED || errors >= 3) fallBack();
+    };
+  });
+})();

@@ -21,7 +21,8 @@ class Command(BaseCommand):
     def handle(self, *args, username, rows, url, **options):
         password = self._password()
         user, _ = get_user_model().objects.get_or_create(username=username)
-        user.is_staff = user.is_superuser = True
+        # An ordinary member of the demo domain: a password printed on a terminal opens no admin.
+        user.is_staff = user.is_superuser = False
         user.email = user.email or f"{username}@example.com"
         user.set_password(password)
         user.save()
@@ -37,7 +38,10 @@ class Command(BaseCommand):
         if os.environ.get("DEMO_PASSWORD"):
             return os.environ["DEMO_PASSWORD"]
         path = settings.BASE_DIR / ".run" / "demo-password"
-        if not path.exists():
-            path.parent.mkdir(exist_ok=True)
-            path.write_text(secrets.token_urlsafe(12))
+        path.parent.mkdir(mode=0o700, exist_ok=True)
+        try:  # for this user only, whatever the umask
+            with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as file:
+                file.write(secrets.token_urlsafe(12))
+        except FileExistsError:
+            os.chmod(path, 0o600)  # a file from before this rule
         return path.read_text().strip()
