@@ -9,6 +9,7 @@ class ExportsConfig(AppConfig):
     verbose_name = "Exports"
 
     def ready(self):
+        from . import demo_source  # noqa: F401  (registers the demo source, first in the registry)
         from . import tasks  # noqa: F401  (registers the tasks in every process: exports.queueing sends them by name)
 
         # Modules that register export sources (exports.sources.register), imported in every process.

@@ -5,10 +5,9 @@ when not (exports.services turns it into ExportRefused, which pages and the API 
 same instant may both pass, which can exceed a limit by one or two; no lock is worth that.
 """
 from django.conf import settings
-from django.core.exceptions import ValidationError
 
 from .building import planned_rows
-from .models import ExportDefinition, ExportRun
+from .models import ExportRun, check_saved_exports_cap  # noqa: F401  (defined with the model it counts)
 
 
 class LimitReached(ValueError):
@@ -37,16 +36,3 @@ def check_rows(definition, parameters):
             "Choose a shorter date range."
         )
     return total
-
-
-def check_saved_exports_cap(definition):
-    """A ValidationError if making `definition` a daily saved export goes over the domain's cap."""
-    if not definition.is_daily_saved or definition.domain_id is None:
-        return
-    cap = settings.SAVED_EXPORTS_MAX_PER_DOMAIN
-    others = ExportDefinition.objects.filter(domain_id=definition.domain_id, is_daily_saved=True)
-    if definition.pk:
-        others = others.exclude(pk=definition.pk)
-    if others.count() >= cap:
-        raise ValidationError({"is_daily_saved": f"This domain has {cap} daily saved exports, the most it may "
-                                                 "have; untick one of them first."})

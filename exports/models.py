@@ -7,6 +7,8 @@ from django.db import models
 from django.utils import timezone
 
 from .scheduling import first_due, validate_time_zone
+from .sources import SourceError, get_source
+from .storage import delete_quietly
 from .text import one_line
 from .validators import validate_date_in_range
 
@@ -91,8 +93,6 @@ class ExportDefinition(models.Model):
         return f"{self.domain.slug}: {self.name}"
 
     def clean(self):
-        from .sources import SourceError, get_source
-
         self.name = one_line(self.name)
         if not self.name:
             raise ValidationError({"name": "Give the export a name."})
@@ -111,8 +111,6 @@ class ExportDefinition(models.Model):
             raise ValidationError(errors)
         if self.date_from and self.date_to and self.date_from > self.date_to:
             raise ValidationError("The start date is after the end date.")
-        from .limits import check_saved_exports_cap
-
         check_saved_exports_cap(self)
 
     def save(self, *args, **kwargs):
@@ -128,10 +126,21 @@ class ExportDefinition(models.Model):
                 definition=self, defaults={"next_build_at": first_due(self.domain.time_zone, timezone.now())})
 
 
+def check_saved_exports_cap(definition):
+    """A ValidationError if making `definition` a daily saved export goes over the domain's cap."""
+    if not definition.is_daily_saved or definition.domain_id is None:
+        return
+    cap = settings.SAVED_EXPORTS_MAX_PER_DOMAIN
+    others = ExportDefinition.objects.filter(domain_id=definition.domain_id, is_daily_saved=True)
+    if definition.pk:
+        others = others.exclude(pk=definition.pk)
+    if others.count() >= cap:
+        raise ValidationError({"is_daily_saved": f"This domain has {cap} daily saved exports, the most it may "
+                                                 "have; untick one of them first."})
+
+
 def forget_saved_file(definition):
     """A definition moved to another domain: its saved file holds the old domain's rows, so it goes."""
-    from .storage import delete_quietly
-
     saved = SavedExport.objects.filter(definition=definition).first()
     if saved is None or not saved.file_key:
         return

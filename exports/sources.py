@@ -97,31 +97,3 @@ def get_source(name):
 
 def all_sources():
     return list(_REGISTRY.values())
-
-
-def _form_submissions(domain):
-    from .models import FormSubmission
-
-    return FormSubmission.objects.filter(domain=domain)
-
-
-FORM_SUBMISSIONS = register(ExportSource(
-    name="form_submissions",
-    label="Form submissions",
-    queryset=_form_submissions,
-    date_field="received_on",
-    ordering=("received_on", "id"),
-    columns=[
-        Column("form_id", "Form id"),
-        Column("received_on", "Received on", "datetime"),
-        Column("submitted_by", "Submitted by"),
-        Column("form_name", "Form name"),
-        Column("patient_name", "Patient name"),
-        Column("village", "Village"),
-        Column("age", "Age", "integer"),
-        Column("weight_kg", "Weight (kg)", "decimal"),
-        Column("visit_date", "Visit date", "date"),
-        Column("is_follow_up", "Follow-up visit", "boolean"),
-        Column("notes", "Notes"),
-    ],
-))

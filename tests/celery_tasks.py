@@ -101,7 +101,8 @@ def _gated_submissions(domain):
 
 
 def _register_gated_source():
-    from exports.sources import FORM_SUBMISSIONS, ExportSource, register
+    from exports.demo_source import FORM_SUBMISSIONS
+    from exports.sources import ExportSource, register
 
     return register(ExportSource(name="gated_submissions", label="Gated submissions",
                                  queryset=_gated_submissions, columns=FORM_SUBMISSIONS.columns,

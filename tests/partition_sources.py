@@ -29,7 +29,8 @@ def _part_gated_submissions(domain):
 
 
 def _register():
-    from exports.sources import FORM_SUBMISSIONS, ExportSource, register
+    from exports.demo_source import FORM_SUBMISSIONS
+    from exports.sources import ExportSource, register
 
     return register(ExportSource(name="part_gated_submissions", label="Part-gated submissions",
                                  queryset=_part_gated_submissions, columns=FORM_SUBMISSIONS.columns,

@@ -14,7 +14,7 @@ import pytest
 from exports.demo_data import ensure_demo_domain
 from exports.models import FormSubmission
 from exports.rows import row_chunks
-from exports.sources import FORM_SUBMISSIONS
+from exports.demo_source import FORM_SUBMISSIONS
 from exports.writers import CsvWriter, StreamingXlsxWriter
 
 NEW_YORK = ZoneInfo("America/New_York")
