@@ -18,6 +18,12 @@ from . import lifecycle
 log = logging.getLogger(__name__)
 RUN_EXPORT = "exports.tasks.run_export"
 SEND_READY_EMAIL = "exports.tasks.send_export_ready_email"
+REBUILD_SAVED_EXPORT = "exports.tasks.rebuild_saved_export"
+
+
+def task(name):
+    """The registered Celery task called `name` (exports.apps imports exports.tasks in every process)."""
+    return current_app.tasks[name]
 
 
 def queue_run(run):
@@ -26,7 +32,7 @@ def queue_run(run):
 
     def send():
         try:
-            start_download(current_app.tasks[RUN_EXPORT], args=[run_id], task_id=task_id,
+            start_download(task(RUN_EXPORT), args=[run_id], task_id=task_id,
                            download_id=run.download_id, owner_ids=[run.owner_id],
                            expiry=settings.EXPORT_FILE_EXPIRY, message=f"Export of {run.definition.name}")
         except Exception:
@@ -39,4 +45,4 @@ def queue_run(run):
 
 def queue_ready_email(run):
     run_id = str(run.pk)
-    transaction.on_commit(lambda: current_app.tasks[SEND_READY_EMAIL].delay(run_id))
+    transaction.on_commit(lambda: task(SEND_READY_EMAIL).delay(run_id))

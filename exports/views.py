@@ -10,7 +10,7 @@ from django.views.decorators.http import require_POST
 from soil.serving import serve_storage_key
 from soil.util import start_download
 
-from . import reaper, saved_exports, selectors, services
+from . import queueing, reaper, saved_exports, selectors, services
 from .progress import run_status
 from .forms import DefinitionForm, StartExportForm
 from .models import ExportDefinition
@@ -160,13 +160,12 @@ def download_saved(request, slug, definition_id):
 @require_POST
 def rebuild_saved(request, slug, definition_id):
     """"Rebuild now": queue a rebuild (or find the one under way) and show its progress."""
-    from .tasks import rebuild_saved_export
-
     saved = saved_exports.saved_export_for(request.user, slug, definition_id)
     if saved is None:
         raise Http404("No such saved export.")
     try:
-        download, created = services.rebuild_now(request.user, saved, rebuild_saved_export,
+        rebuild_task = queueing.task(queueing.REBUILD_SAVED_EXPORT)
+        download, created = services.rebuild_now(request.user, saved, rebuild_task,
                                                  queue=saved_exports.REBUILD_NOW_QUEUE)
     except services.ExportRefused as refusal:
         messages.error(request, str(refusal))
