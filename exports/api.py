@@ -23,18 +23,18 @@ from . import reaper, selectors, services, throttling, tokens
 from .progress import run_status as live_status
 from .forms import StartExportForm
 from .models import FORMAT_CHOICES
+from .validators import ISO_DATE_MESSAGE
 from .views import file_response_for_run
 
 log = logging.getLogger(__name__)
 
 _FORMATS = ", ".join(f'"{key}"' for key in sorted(key for key, _ in FORMAT_CHOICES))
-_DATE_MESSAGE = "{field} must be a date written YYYY-MM-DD, or null."
 ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 # The JSON types each start parameter may have, and the message for any other; the form checks values.
 START_PARAMETER_TYPES = {
     "format": (str, f"{{field}} must be one of {_FORMATS}."),
-    "date_from": ((str, type(None)), _DATE_MESSAGE),
-    "date_to": ((str, type(None)), _DATE_MESSAGE),
+    "date_from": ((str, type(None)), ISO_DATE_MESSAGE),
+    "date_to": ((str, type(None)), ISO_DATE_MESSAGE),
     "notify_by_email": (bool, "{field} must be true or false."),
 }
 
@@ -214,7 +214,7 @@ def type_errors(payload, types):
     for field in ("date_from", "date_to"):
         value = payload.get(field)
         if field not in errors and isinstance(value, str) and not ISO_DATE.fullmatch(value):
-            errors[field] = [{"message": _DATE_MESSAGE.format(field=field), "code": "invalid_date"}]
+            errors[field] = [{"message": ISO_DATE_MESSAGE.format(field=field), "code": "invalid_date"}]
     for field in payload.keys() - types.keys():
         errors[str(field)[:50]] = [{"message": f"Unknown parameter; the parameters are {', '.join(types)}.",
                                     "code": "unknown_parameter"}]

@@ -2,7 +2,7 @@ from django import forms
 
 from .models import FORMAT_CHOICES, ExportDefinition
 from .sources import all_sources, get_source
-from .validators import EARLIEST_DATE, LATEST_DATE, validate_date_in_range
+from .validators import DATE_ORDER_MESSAGE, EARLIEST_DATE, LATEST_DATE, validate_date_in_range
 
 
 class ExportDateField(forms.DateField):
@@ -29,7 +29,7 @@ class StartExportForm(forms.Form):
     def clean(self):
         data = super().clean()
         if data.get("date_from") and data.get("date_to") and data["date_from"] > data["date_to"]:
-            raise forms.ValidationError("The start date is after the end date.")
+            raise forms.ValidationError(DATE_ORDER_MESSAGE)
         return data
 
 

@@ -10,7 +10,7 @@ from .scheduling import first_due, validate_time_zone
 from .sources import SourceError, get_source
 from .storage import delete_quietly
 from .text import one_line
-from .validators import validate_date_in_range
+from .validators import DATE_ORDER_MESSAGE, validate_date_in_range
 
 FORMAT_CHOICES = [("xlsx", "Excel (xlsx)"), ("csv", "CSV"), ("zip", "Zipped CSV")]
 
@@ -110,7 +110,7 @@ class ExportDefinition(models.Model):
         if errors:
             raise ValidationError(errors)
         if self.date_from and self.date_to and self.date_from > self.date_to:
-            raise ValidationError("The start date is after the end date.")
+            raise ValidationError(DATE_ORDER_MESSAGE)
         check_saved_exports_cap(self)
 
     def save(self, *args, **kwargs):

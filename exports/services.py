@@ -25,6 +25,7 @@ from .models import ExportRun, SavedExport
 from .sources import SourceError
 from .storage import delete_quietly
 from .text import one_line
+from .validators import DATE_ORDER_MESSAGE
 from .writers import get_writer
 
 log = logging.getLogger(__name__)
@@ -45,7 +46,7 @@ def export_parameters(definition, format=None, date_from=None, date_to=None):
     date_from = date_from or definition.date_from
     date_to = date_to or definition.date_to
     if date_from and date_to and date_from > date_to:
-        raise ExportRefused("The start date is after the end date.")
+        raise ExportRefused(DATE_ORDER_MESSAGE)
     return {
         "format": format,
         "date_from": date_from.isoformat() if date_from else None,

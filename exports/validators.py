@@ -8,6 +8,11 @@ from django.core.exceptions import ValidationError
 EARLIEST_DATE = datetime.date(1900, 1, 1)
 LATEST_DATE = datetime.date(2100, 12, 31)
 
+# The words for a range whose start comes after its end (forms, models, services and the API).
+DATE_ORDER_MESSAGE = "The start date is after the end date."
+# The words for a date the API cannot read; {field} is the parameter's name.
+ISO_DATE_MESSAGE = "{field} must be a date written YYYY-MM-DD, or null."
+
 
 def _in_words(day):
     return f"{day.day} {day:%B} {day.year}"
