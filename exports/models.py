@@ -11,8 +11,10 @@ from .sources import SourceError, get_source
 from .storage import delete_quietly
 from .text import one_line
 from .validators import DATE_ORDER_MESSAGE, validate_date_in_range
+from .writers import WRITERS
 
-FORMAT_CHOICES = [("xlsx", "Excel (xlsx)"), ("csv", "CSV"), ("zip", "Zipped CSV")]
+# The formats are the writers' (exports.writers.WRITERS): xlsx, csv and zip, with the labels users see.
+FORMAT_CHOICES = [(name, writer.format_label) for name, writer in WRITERS.items()]
 
 
 def validate_time_zone_field(value):

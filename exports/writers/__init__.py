@@ -23,8 +23,9 @@ DEFAULT_XLSX_ENGINE = "streaming"
 #: The default xlsx engine's class (``get_writer("xlsx")`` follows the setting).
 XlsxWriter = XLSX_ENGINES[DEFAULT_XLSX_ENGINE]
 
-#: The formats and their writer classes, xlsx with the default engine.
-WRITERS = {"xlsx": XlsxWriter, "csv": CsvWriter, "zip": ZipCsvWriter}
+#: The formats and their writer classes, xlsx with the default engine, keyed by each class's format_name.
+#: The one list of formats: exports.models.FORMAT_CHOICES (forms, API, admin) is derived from it.
+WRITERS = {cls.format_name: cls for cls in (XlsxWriter, CsvWriter, ZipCsvWriter)}
 
 
 def xlsx_engine(name=None):

@@ -23,7 +23,8 @@ from .convert import build_converter
 
 __all__ = ["COLUMN_TYPES", "XLSX_MAX_ROWS", "ExportWriter"]
 
-COLUMN_TYPES = frozenset({"text", "integer", "decimal", "boolean", "date", "datetime"})
+#: The column types every writer accepts (and exports.sources.Column allows): the one list of them.
+COLUMN_TYPES = ("text", "integer", "decimal", "boolean", "date", "datetime")
 
 #: Rows in an xlsx sheet, header included (Excel's limit).
 XLSX_MAX_ROWS = 1_048_576
@@ -46,6 +47,7 @@ class ExportWriter:
     """
 
     format_name = ""
+    format_label = ""  # what users see when choosing the format
     file_extension = ""
     mimetype = "application/octet-stream"
 
@@ -54,7 +56,7 @@ class ExportWriter:
         types = list(types)
         if len(headers) != len(types):
             raise ValueError(f"{len(headers)} headers but {len(types)} column types")
-        unknown = sorted(set(types) - COLUMN_TYPES)
+        unknown = sorted(set(types) - set(COLUMN_TYPES))
         if unknown:
             raise ValueError(f"Unknown column type(s) {unknown}; expected one of {sorted(COLUMN_TYPES)}")
         self.path = path

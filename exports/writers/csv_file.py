@@ -28,6 +28,7 @@ class CsvWriter(ExportWriter):
     """
 
     format_name = "csv"
+    format_label = "CSV"
     file_extension = ".csv"
     mimetype = "text/csv"
     encoding = "utf-8-sig"

@@ -34,6 +34,7 @@ class OpenpyxlXlsxWriter(ExportWriter):
     """
 
     format_name = "xlsx"
+    format_label = "Excel (xlsx)"
     file_extension = ".xlsx"
     mimetype = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
     engine = "openpyxl"

@@ -101,6 +101,7 @@ class StreamingXlsxWriter(ExportWriter):
     """
 
     format_name = "xlsx"
+    format_label = "Excel (xlsx)"
     file_extension = ".xlsx"
     mimetype = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
     engine = "streaming"

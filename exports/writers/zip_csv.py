@@ -18,6 +18,7 @@ class ZipCsvWriter(CsvWriter):
     """
 
     format_name = "zip"
+    format_label = "Zipped CSV"
     file_extension = ".zip"
     mimetype = "application/zip"
 
