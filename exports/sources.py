@@ -15,7 +15,7 @@ from datetime import date, datetime, time, timedelta, timezone
 from typing import Callable
 from zoneinfo import ZoneInfo
 
-COLUMN_TYPES = ("text", "integer", "decimal", "boolean", "date", "datetime")
+from .writers.base import COLUMN_TYPES
 
 
 class SourceError(ValueError):
