@@ -129,12 +129,6 @@ class DownloadBase:
     def get_status(self):
         return get_task_status(self.task, is_multiple_download_task=self.is_multiple)
 
-    def get_progress(self):
-        """The task's progress as a dict (the soil API's name; pages use soil.status)."""
-        progress = self.get_status().progress
-        return {"current": progress.current, "total": progress.total, "percent": progress.percent,
-                "error": progress.error, "error_message": progress.error_message}
-
     @classmethod
     def set_progress(cls, task, current, total, message=None):
         """Report progress from inside `task`; a harmless no-op outside a task."""

@@ -3,7 +3,6 @@ import logging
 
 from celery import current_task, uuid
 from django.db import transaction
-from celery.result import AsyncResult
 
 from .downloads import (
     BlobDownload,
@@ -73,27 +72,20 @@ def expose_blob_download(identifier, expiry, file_extension=None, mimetype=None,
     return BlobDownload(identifier=identifier, storage_alias=storage_alias, **fields).save(expiry)
 
 
-def get_task(task_id):
-    """The AsyncResult of `task_id` (the soil API's name for it)."""
-    return AsyncResult(task_id)
-
-
-def get_download_context(download_id, message=None, require_result=False):
+def get_download_context(download_id, message=None):
     """The state of a download for your own views; raises TaskFailedError (with `.errors`) if its task failed.
 
     A thin view of soil.status.download_state, which soil's own views use without raising.
-    With `require_result`, a task that succeeded but returned None is not ready.
     """
     state = download_state(download_id)
     status = state.task_status
     if status.failed():
         raise TaskFailedError(state.errors)
-    is_ready = state.is_ready and not (require_result and status.success() and status.result is None)
     return {
         "download_id": download_id,
         "result": status.result,
         "error": status.error,
-        "is_ready": is_ready,
+        "is_ready": state.is_ready,
         "is_alive": state.is_alive,
         "progress": status.progress,
         "has_file": state.has_file,
