@@ -382,6 +382,7 @@ FULL_TICK_CASES = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("zone", "year"), FULL_TICK_CASES)
 def test_year_of_ticks_builds_each_local_date_once(zone, year):
     tz = ZoneInfo(zone)
@@ -428,6 +429,7 @@ def simulate_due_ticks_only(zone, year):
         next_due = new_next_due
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("year", [1972, 1993, 2011, 2026])
 def test_every_zone_builds_each_local_date_once(year):
     failures = []
