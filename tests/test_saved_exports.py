@@ -214,7 +214,7 @@ def test_beat_keeps_a_schedule_an_operator_changed_and_adds_missing_defaults():
     assert PeriodicTask.objects.get(name="soil.tasks.heartbeat").interval.every == 3600
     dispatcher = PeriodicTask.objects.get(name="exports.tasks.dispatch_saved_exports")
     assert dispatcher.interval.every == settings.SAVED_EXPORTS_DISPATCH_INTERVAL
-    assert '"celery_periodic"' in dispatcher.queue or dispatcher.queue == "celery_periodic"
+    assert dispatcher.queue == "celery_periodic"
 
 
 def test_every_task_names_a_queue_from_the_queue_table():
