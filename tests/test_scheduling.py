@@ -526,9 +526,13 @@ def test_next_build_at_without_offset_is_unchanged():
     assert next_build_at("Europe/Paris", after, timedelta(hours=3)) == utc(2026, 5, 2, 1)
 
 
-@pytest.mark.parametrize("offset", [timedelta(seconds=-1), timedelta(days=1), 3600])
-def test_offset_outside_a_day_is_refused(offset):
-    with pytest.raises((ValueError, TypeError)):
+@pytest.mark.parametrize(("offset", "error", "words"), [
+    (timedelta(seconds=-1), ValueError, "at least 0 and less than a day"),
+    (timedelta(days=1), ValueError, "at least 0 and less than a day"),
+    (3600, TypeError, "must be a timedelta, not int"),
+])
+def test_offset_outside_a_day_is_refused(offset, error, words):
+    with pytest.raises(error, match=words):
         next_build_at("Europe/Paris", utc(2026, 5, 1), offset)
 
 
