@@ -11,6 +11,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.test import RequestFactory
+from django.urls import reverse
 from django.views.debug import technical_500_response
 
 from exports.models import Domain
@@ -53,10 +54,13 @@ def test_the_demo_login_is_an_ordinary_member_of_the_demo_domain(client, setting
     assert stat.S_IMODE(password_file.stat().st_mode) == 0o600
     demo = get_user_model().objects.get(username="demo")
     assert not demo.is_staff and not demo.is_superuser
-    assert Domain.objects.filter(members=demo).exists()
+    demo_domain = Domain.objects.get(members=demo)
     assert client.login(username="demo", password=password_file.read_text().strip())
     assert client.get("/admin/").status_code == 302  # to the admin's login: not staff
-    assert client.get("/exports/").status_code in (200, 302)
+    response = client.get("/exports/")  # a member of one domain goes straight to its page
+    assert response.status_code == 302
+    assert response["Location"] == reverse("exports:domain", args=[demo_domain.slug])
+    assert client.get(response["Location"]).status_code == 200
 
 
 def test_setup_sh_makes_run_files_the_owners_only():
