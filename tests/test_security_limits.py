@@ -5,6 +5,7 @@ from django.urls import reverse
 
 from exports import saved_exports
 from exports.demo_data import add_demo_rows, ensure_demo_domain
+from exports.limits import LimitReached
 from exports.models import ExportDefinition, ExportRun, SavedExport
 from project.tasks import demo_sleep
 from soil import DownloadBase
@@ -102,7 +103,7 @@ def test_rebuild_now_after_the_last_one_finished_queues_a_new_one(client, alice,
 
 def test_the_row_limit_applies_to_saved_rebuilds(nightly, settings):
     settings.EXPORT_MAX_ROWS = 10
-    with pytest.raises(Exception, match="more than the limit of 10"):
+    with pytest.raises(LimitReached, match="more than the limit of 10"):
         saved_exports.rebuild(nightly.saved.pk)
     saved = SavedExport.objects.get(pk=nightly.saved.pk)
     assert not saved.has_file and "more than the limit" in saved.last_build_error
