@@ -21,6 +21,7 @@ from soil.util import expose_blob_download, start_download
 
 from . import access, lifecycle, limits, queueing, reaper
 from .building import ExportCancelled, build_and_store, export_filename
+from .formatting import format_local_time, format_rows
 from .models import ExportRun, SavedExport
 from .sources import SourceError
 from .storage import delete_quietly
@@ -248,14 +249,14 @@ def send_ready_email(run_id):
     ).update(email_sent_at=timezone.now())
     if not claimed:
         return False
-    run = ExportRun.objects.select_related("definition", "owner").get(pk=run_id)
+    run = ExportRun.objects.select_related("definition", "owner", "domain").get(pk=run_id)
     if not run.owner.email:
         return False
     link = settings.SITE_URL.rstrip("/") + reverse("exports:run", args=[run.pk])
     send_mail(
         subject=f"Your export '{one_line(run.definition.name)}' is ready",
-        message=(f"Your export of {run.rows:,} rows is ready until "
-                 f"{timezone.localtime(run.expires_at):%Y-%m-%d %H:%M %Z}.\n\nDownload it here: {link}\n"),
+        message=(f"Your export of {format_rows(run.rows)} is ready until "
+                 f"{format_local_time(run.expires_at, run.domain.time_zone)}.\n\nDownload it here: {link}\n"),
         from_email=None,
         recipient_list=[run.owner.email],
     )

@@ -1,0 +1,107 @@
+"""What a person reads: local times, humanised durations and counts, statuses and messages."""
+import datetime
+import uuid
+
+import pytest
+from django.core import mail
+from django.urls import reverse
+from django.utils import timezone
+
+from exports import formatting, services
+from exports.demo_data import ensure_demo_domain
+from exports.models import ExportDefinition, ExportRun, SavedExport
+
+Status = ExportRun.Status
+UTC = datetime.UTC
+
+
+# --- exports.formatting, without HTTP ---
+
+def test_local_time_is_in_the_zone_with_its_abbreviation():
+    moment = datetime.datetime(2026, 11, 23, 8, 35, tzinfo=UTC)
+    assert formatting.format_local_time(moment, "Asia/Kolkata") == "2026-11-23 14:05 IST"
+    assert formatting.format_local_time(moment, "Europe/Paris") == "2026-11-23 09:35 CET"
+    assert formatting.format_local_time(moment, "UTC") == "2026-11-23 08:35 UTC"
+    summer = datetime.datetime(2026, 7, 1, 8, 35, tzinfo=UTC)
+    assert formatting.format_local_time(summer, "Europe/Paris") == "2026-07-01 10:35 CEST"
+
+
+def test_local_time_of_nothing_or_an_unknown_zone():
+    assert formatting.format_local_time(None, "Asia/Kolkata") == ""
+    assert formatting.format_local_time(None, "Asia/Kolkata", empty="not yet") == "not yet"
+    moment = datetime.datetime(2026, 11, 23, 8, 35, tzinfo=UTC)
+    assert formatting.format_local_time(moment, "Not/AZone") == "2026-11-23 08:35 UTC"
+
+
+@pytest.mark.parametrize("seconds, text", [
+    (0, "0.0 s"), (0.4, "0.4 s"), (2.365833, "2.4 s"), (9.96, "10.0 s"), (12.4, "12 s"), (59.4, "59 s"),
+    (60, "1 min"), (185, "3 min 5 s"), (3600, "1 h"), (3600 + 5 * 60 + 7, "1 h 5 min"),
+])
+def test_durations_read_as_a_person_says_them(seconds, text):
+    assert formatting.format_duration(datetime.timedelta(seconds=seconds)) == text
+    assert formatting.format_duration(seconds) == text
+
+
+def test_counts_have_thousands_separators():
+    assert formatting.format_duration(None) == ""
+    assert formatting.format_count(305000) == "305,000"
+    assert formatting.format_count(None) == ""
+    assert formatting.format_rows(305000) == "305,000 rows"
+    assert formatting.format_rows(1) == "1 row"
+
+
+# --- pages and the email ---
+
+@pytest.fixture
+def domain(alice):
+    return ensure_demo_domain(slug="clinic", name="Clinic", time_zone="Asia/Kolkata", members=[alice])
+
+
+@pytest.fixture
+def definition(domain):
+    return ExportDefinition.objects.get(domain=domain, name="All form submissions")
+
+
+def make_run(alice, definition, **fields):
+    values = dict(owner=alice, domain=definition.domain, definition=definition, parameters={"format": "csv"},
+                  parameters_key=uuid.uuid4().hex, status=Status.SUCCEEDED, rows=305000, bytes=2048,
+                  duration=datetime.timedelta(seconds=2.365833), file_key="exports/none.csv",
+                  filename="none.csv", download_id=uuid.uuid4().hex,
+                  created_at=datetime.datetime(2026, 11, 23, 8, 35, tzinfo=UTC),
+                  expires_at=timezone.now() + datetime.timedelta(hours=2))
+    values.update(fields)
+    return ExportRun.objects.create(**values)
+
+
+@pytest.mark.django_db
+def test_pages_show_local_times_durations_and_counts(alice_client, alice, definition):
+    run = make_run(alice, definition)
+    SavedExport.objects.filter(definition=definition).delete()
+    definition.is_daily_saved = True
+    definition.save()
+    SavedExport.objects.filter(definition=definition).update(
+        last_build_at=datetime.datetime(2026, 11, 22, 18, 30, tzinfo=UTC), rows=1234567,
+        last_build_duration=datetime.timedelta(seconds=185),
+        next_build_at=datetime.datetime(2026, 11, 23, 18, 30, tzinfo=UTC))
+    page = alice_client.get(reverse("exports:domain", args=[definition.domain.slug])).content.decode()
+    assert "2026-11-23 14:05 IST" in page  # the run's start
+    assert "2026-11-23 00:00 IST" in page  # last built
+    assert "2026-11-24 00:00 IST" in page  # next build
+    assert "3 min 5 s" in page and "1,234,567" in page and "305,000" in page
+    page = alice_client.get(reverse("exports:run", args=[run.pk])).content.decode()
+    assert "Started 2026-11-23 14:05 IST" in page
+    assert "305,000 rows" in page and "2.4 s" in page and "0:00:02" not in page
+    assert formatting.format_local_time(run.expires_at, "Asia/Kolkata") in page
+
+
+@pytest.mark.django_db
+def test_the_email_gives_the_expiry_in_the_domains_zone(alice, definition):
+    alice.email = "alice@example.com"
+    alice.save()
+    expires = timezone.now() + datetime.timedelta(hours=1)
+    run = make_run(alice, definition, notify_by_email=True, expires_at=expires)
+    assert services.send_ready_email(run.pk) is True
+    (message,) = mail.outbox
+    assert "305,000 rows" in message.body
+    assert formatting.format_local_time(expires, "Asia/Kolkata") in message.body
+    assert " IST" in message.body
