@@ -115,9 +115,9 @@ def stored_file_response(key, filename, format):
 
 def file_response_for_run(request, run):
     """The run's file, from the row alone, or the page that explains why there is none (410 once expired)."""
-    if run.is_expired:
+    if run.display_status == run.Status.EXPIRED:
         return render(request, "exports/expired.html", {"run": run}, status=410)
-    if run.status != run.Status.SUCCEEDED:
+    if not run.has_file:
         return render(request, "exports/not_ready.html", {"run": run}, status=409)
     try:
         return stored_file_response(run.file_key, run.filename, run.parameters["format"])

@@ -105,3 +105,34 @@ def test_the_email_gives_the_expiry_in_the_domains_zone(alice, definition):
     assert "305,000 rows" in message.body
     assert formatting.format_local_time(expires, "Asia/Kolkata") in message.body
     assert " IST" in message.body
+
+
+# --- B: the status is computed when it is read ---
+
+@pytest.mark.django_db
+def test_a_run_past_its_expiry_reads_as_expired_everywhere_before_cleanup(alice_client, alice, definition):
+    run = make_run(alice, definition, expires_at=timezone.now() - datetime.timedelta(minutes=1))
+    assert ExportRun.objects.get(pk=run.pk).status == Status.SUCCEEDED  # the cleanup task has not run
+    assert (run.display_status, run.has_file) == (Status.EXPIRED, False)
+
+    page = alice_client.get(reverse("exports:run", args=[run.pk])).content.decode()
+    assert "Expired" in page and "Succeeded" not in page
+    assert 'id="run-download"' not in page and reverse("exports:download", args=[run.pk]) not in page
+    assert reverse("exports:rerun", args=[run.pk]) in page
+
+    page = alice_client.get(reverse("exports:domain", args=[definition.domain.slug])).content.decode()
+    assert "Expired" in page and "Succeeded" not in page
+    assert reverse("exports:download", args=[run.pk]) not in page
+    assert reverse("exports:rerun", args=[run.pk]) in page
+
+    response = alice_client.get(reverse("exports:download", args=[run.pk]))
+    assert response.status_code == 410 and b"has expired" in response.content
+    assert alice_client.get(reverse("exports:run_status", args=[run.pk])).json()["run_status"] == "expired"
+
+
+@pytest.mark.django_db
+def test_a_run_before_its_expiry_offers_its_file(alice_client, alice, definition):
+    run = make_run(alice, definition)
+    assert (run.display_status, run.has_file) == (Status.SUCCEEDED, True)
+    page = alice_client.get(reverse("exports:domain", args=[definition.domain.slug])).content.decode()
+    assert "Succeeded" in page and reverse("exports:download", args=[run.pk]) in page
