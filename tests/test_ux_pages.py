@@ -64,7 +64,7 @@ def definition(domain):
 
 def make_run(alice, definition, **fields):
     values = dict(owner=alice, domain=definition.domain, definition=definition, parameters={"format": "csv"},
-                  parameters_key=uuid.uuid4().hex, status=Status.SUCCEEDED, rows=305000, bytes=2048,
+                  parameters_key=uuid.uuid4().hex, task_id=str(uuid.uuid4()), status=Status.SUCCEEDED, rows=305000, bytes=2048,
                   duration=datetime.timedelta(seconds=2.365833), file_key="exports/none.csv",
                   filename="none.csv", download_id=uuid.uuid4().hex,
                   created_at=datetime.datetime(2026, 11, 23, 8, 35, tzinfo=UTC),
@@ -136,3 +136,38 @@ def test_a_run_before_its_expiry_offers_its_file(alice_client, alice, definition
     assert (run.display_status, run.has_file) == (Status.SUCCEEDED, True)
     page = alice_client.get(reverse("exports:domain", args=[definition.domain.slug])).content.decode()
     assert "Succeeded" in page and reverse("exports:download", args=[run.pk]) in page
+
+
+# --- C: failure and cancel on the progress page ---
+
+@pytest.mark.django_db
+def test_a_failed_run_shows_a_red_error_state_with_the_error_once(alice_client, alice, definition):
+    run = make_run(alice, definition, status=Status.FAILED, error="The source table is gone.", rows=None,
+                   file_key="", expires_at=None)
+    page = alice_client.get(reverse("exports:run", args=[run.pk])).content.decode()
+    assert 'class="run-status run-failed"' in page
+    assert ">Failed</strong>" in page
+    assert page.count("The source table is gone.") == 1
+    assert "Run it again" in page
+
+
+def test_the_progress_widget_of_a_failed_task_is_red_and_gives_the_error_once():
+    from django.template.loader import render_to_string
+
+    status = {"state": "failed", "percent": 40, "message": "bad row 3", "errors": ["bad row 3"],
+              "is_alive": True, "has_file": False, "is_ready": False}
+    html = render_to_string("soil/partials/progress.html", {"status": status, "status_url": "/s/"})
+    assert 'class="soil-progress soil-failed"' in html and "Failed." in html
+    assert html.count("bad row 3") == 1
+    assert 'aria-valuenow="40"' in html
+
+
+@pytest.mark.django_db
+def test_once_cancel_is_requested_the_page_offers_no_cancel(alice_client, alice, definition):
+    run = make_run(alice, definition, status=Status.RUNNING, rows=None, expires_at=None, file_key="")
+    page = alice_client.get(reverse("exports:run", args=[run.pk])).content.decode()
+    assert 'id="cancel-run"' in page
+    ExportRun.objects.filter(pk=run.pk).update(cancel_requested=True)
+    page = alice_client.get(reverse("exports:run", args=[run.pk])).content.decode()
+    assert 'id="cancel-run"' not in page and "Cancelling…" in page
+    assert alice_client.get(reverse("exports:run_status", args=[run.pk])).json()["cancel_requested"] is True
