@@ -86,6 +86,7 @@ def start_export(user, definition, format=None, date_from=None, date_to=None, no
     anything is queued.
     """
     ensure_member(user, definition.domain)
+    notify_by_email = notify_by_email and can_email(user)  # no address: nobody to email (the view says so)
     parameters = export_parameters(definition, format, date_from, date_to)
     key = parameters_key(definition, parameters)
     active = ExportRun.objects.filter(owner=user, definition=definition, parameters_key=key, status__in=ExportRun.ACTIVE)
@@ -231,10 +232,27 @@ def cancel_export(user, run):
     return run
 
 
+NO_EMAIL_WORDS = "Your account has no email address, so no email can be sent."
+
+
+class NoEmailAddress(ExportRefused):
+    """The user asked for an email but their account has no address to send it to."""
+
+
+def can_email(user):
+    """Whether a 'your export is ready' email can reach `user`."""
+    return bool(user.email)
+
+
 def request_email(user, run):
-    """Email the owner when the run is ready (at once if it already is)."""
+    """Email the owner when the run is ready (at once if it already is).
+
+    Raises NoEmailAddress, and changes nothing, when the account has no email address.
+    """
     if run.owner_id != user.pk:
         raise PermissionDenied("Only the person who started an export can ask for its email.")
+    if not can_email(user):
+        raise NoEmailAddress(NO_EMAIL_WORDS)
     ExportRun.objects.filter(pk=run.pk).update(notify_by_email=True)
     run.refresh_from_db()
     if run.status == Status.SUCCEEDED:

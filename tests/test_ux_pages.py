@@ -171,3 +171,42 @@ def test_once_cancel_is_requested_the_page_offers_no_cancel(alice_client, alice,
     page = alice_client.get(reverse("exports:run", args=[run.pk])).content.decode()
     assert 'id="cancel-run"' not in page and "Cancelling…" in page
     assert alice_client.get(reverse("exports:run_status", args=[run.pk])).json()["cancel_requested"] is True
+
+
+# --- D: "Email me" without an email address ---
+
+@pytest.mark.django_db
+def test_email_me_without_an_address_gives_only_the_error(alice_client, alice, definition):
+    alice.email = ""
+    alice.save()
+    run = make_run(alice, definition, status=Status.RUNNING, rows=None, expires_at=None, file_key="")
+    response = alice_client.post(reverse("exports:notify", args=[run.pk]), follow=True)
+    page = response.content.decode()
+    assert "no email address" in page
+    assert "We will email" not in page
+    assert ExportRun.objects.get(pk=run.pk).notify_by_email is False
+    assert 'id="notify-run"' in page  # still offered, for after an address is added
+    with pytest.raises(services.NoEmailAddress):
+        services.request_email(alice, run)
+
+
+@pytest.mark.django_db
+def test_email_me_with_an_address_says_where_it_goes(alice_client, alice, definition):
+    alice.email = "alice@example.com"
+    alice.save()
+    run = make_run(alice, definition, status=Status.RUNNING, rows=None, expires_at=None, file_key="")
+    page = alice_client.post(reverse("exports:notify", args=[run.pk]), follow=True).content.decode()
+    assert "We will email alice@example.com" in page and "no email address" not in page
+    assert ExportRun.objects.get(pk=run.pk).notify_by_email is True
+
+
+@pytest.mark.django_db
+def test_starting_with_email_me_without_an_address_says_so(alice_client, alice, definition, eager):
+    alice.email = ""
+    alice.save()
+    response = alice_client.post(reverse("exports:start", args=[definition.domain.slug, definition.pk]),
+                                 {f"d{definition.pk}-format": "csv", f"d{definition.pk}-notify_by_email": "on"},
+                                 follow=True)
+    page = response.content.decode()
+    assert "no email address" in page and "We will email" not in page
+    assert ExportRun.objects.filter(owner=alice, notify_by_email=True).count() == 0
