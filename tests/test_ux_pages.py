@@ -210,3 +210,36 @@ def test_starting_with_email_me_without_an_address_says_so(alice_client, alice, 
     page = response.content.decode()
     assert "no email address" in page and "We will email" not in page
     assert ExportRun.objects.filter(owner=alice, notify_by_email=True).count() == 0
+
+
+# --- E: the email's link ---
+
+@pytest.mark.django_db
+def test_the_email_link_starts_with_site_url(alice, definition, settings):
+    settings.SITE_URL = "https://exports.example.org/"
+    alice.email = "alice@example.com"
+    alice.save()
+    run = make_run(alice, definition, notify_by_email=True)
+    assert services.send_ready_email(run.pk) is True
+    (message,) = mail.outbox
+    assert f"https://exports.example.org{reverse('exports:run', args=[run.pk])}\n" in message.body
+
+
+def test_the_default_site_url_and_run_sh_follow_host_and_port():
+    import subprocess
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+
+    def site_url(host, port):
+        return subprocess.run(["bash", "-c", f"source '{root / 'setup.sh'}' && site_url \"$0\" \"$1\"", host, port],
+                              check=True, capture_output=True, text=True, timeout=60).stdout.strip()
+
+    assert site_url("127.0.0.1", "8000") == "http://127.0.0.1:8000"
+    assert site_url("192.168.1.20", "9000") == "http://192.168.1.20:9000"
+    assert site_url("0.0.0.0", "8080") == "http://127.0.0.1:8080"
+    assert site_url("::1", "8000") == "http://[::1]:8000"
+    run_sh = (root / "run.sh").read_text()
+    assert 'export SITE_URL="${SITE_URL:-$(site_url "$HOST" "$PORT")}"' in run_sh
+    # set before the workers start: they send the emails
+    assert run_sh.index("export SITE_URL=") < run_sh.index("worker $(")
