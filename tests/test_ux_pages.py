@@ -243,3 +243,12 @@ def test_the_default_site_url_and_run_sh_follow_host_and_port():
     assert 'export SITE_URL="${SITE_URL:-$(site_url "$HOST" "$PORT")}"' in run_sh
     # set before the workers start: they send the emails
     assert run_sh.index("export SITE_URL=") < run_sh.index("worker $(")
+
+
+@pytest.mark.django_db
+def test_api_token_times_say_their_zone(alice_client, alice):
+    from exports.tokens import create_token
+
+    create_token(alice, "nightly sync script")
+    page = alice_client.get(reverse("api_tokens")).content.decode()
+    assert " UTC</td>" in page and "never" in page
