@@ -60,6 +60,10 @@ start() {  # start NAME COMMAND...: in a session of its own (Ctrl-C reaches run.
   echo "$name $!" >>"$STATE/run.pids"
 }
 rm -f "$STATE/run.pids"
+HOST="${HOST:-127.0.0.1}"
+PORT="${PORT:-8000}"
+# Links in emails (sent by the workers) point at this web server unless SITE_URL says otherwise.
+export SITE_URL="${SITE_URL:-$(site_url "$HOST" "$PORT")}"
 for group in interactive batch; do  # queues, concurrency, tasks per child, prefetch: project/queues.py
   # shellcheck disable=SC2046  # the arguments are words without spaces
   start "worker-$group" "$PY" -m celery -A project worker $("$PY" manage.py queues --worker "$group") -l info
@@ -70,7 +74,8 @@ FLOWER_AUTH="${FLOWER_BASIC_AUTH:-demo:${DEMO_PASSWORD:-$(cat "$STATE/demo-passw
 # Flower reads its Basic auth from the environment, never from its command line (which ps shows).
 FLOWER_BASIC_AUTH="$FLOWER_AUTH" start flower "$PY" -m celery -A project flower --address=127.0.0.1 \
   --port="$FLOWER_PORT"
-start web "$PY" manage.py runserver "${HOST:-127.0.0.1}:${PORT:-8000}"
+start web "$PY" manage.py runserver "$HOST:$PORT"
+echo "Links in emails: $SITE_URL (SITE_URL)"
 echo "Flower: http://127.0.0.1:$FLOWER_PORT/ (Basic auth: user ${FLOWER_AUTH%%:*}, the demo password unless FLOWER_BASIC_AUTH is set)"
 echo "Logs in .run/: worker-interactive.log worker-batch.log beat.log flower.log web.log   Ctrl-C stops everything."
 

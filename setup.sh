@@ -40,6 +40,16 @@ ensure_venv() {  # ensure_venv REQUIREMENTS_FILE: the virtualenv with those pack
   fi
 }
 
+site_url() {  # site_url HOST PORT: the address links in emails use for a web server listening there
+  local host="$1" port="$2"
+  case "$host" in
+    0.0.0.0|"") host=127.0.0.1 ;;   # listening everywhere: this machine's own address works
+    ::|"[::]") host="[::1]" ;;
+    *:*) [ "${host#[}" != "$host" ] || host="[$host]" ;;   # a bare IPv6 address needs brackets
+  esac
+  echo "http://$host:$port"
+}
+
 port_answers() {  # port_answers PORT: something accepts TCP connections on 127.0.0.1:PORT
   "$VENV/bin/python" - "$1" <<'PY' 2>/dev/null
 import socket, sys

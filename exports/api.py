@@ -164,7 +164,7 @@ def run_json(run):
         "domain": run.domain.slug,
         "definition": run.definition_id,
         "parameters": run.parameters,
-        "status": run.status,
+        "status": run.display_status.value,
         "rows": run.rows,
         "bytes": run.bytes,
         "error": run.error,
@@ -248,8 +248,9 @@ def run_status(request, run_id):
 @api_view("GET")
 def run_file(request, run_id):
     run = selectors.run_for(request.user, run_id)
-    if run.is_expired:
+    status = run.display_status
+    if status == run.Status.EXPIRED:
         return JsonResponse({"error": "This export has expired; start it again."}, status=410)
-    if run.status != run.Status.SUCCEEDED:
-        return JsonResponse({"error": f"The export is {run.status}, not ready.", "status": run.status}, status=409)
+    if status != run.Status.SUCCEEDED:
+        return JsonResponse({"error": f"The export is {status}, not ready.", "status": status}, status=409)
     return file_response_for_run(request, run)

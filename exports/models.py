@@ -222,6 +222,22 @@ class ExportRun(models.Model):
             self.status == self.Status.SUCCEEDED and self.expires_at is not None and self.expires_at <= timezone.now()
         )
 
+    @property
+    def display_status(self):
+        """The status a person (or script) is shown, computed at read time: a succeeded run whose file is
+        past its expiry is 'expired' even before the cleanup task marks it so. Pages, the API and the
+        download views all read this, never `status`, to decide what to show."""
+        return self.Status.EXPIRED if self.is_expired else self.Status(self.status)
+
+    @property
+    def display_status_label(self):
+        return self.display_status.label
+
+    @property
+    def has_file(self):
+        """Whether the run's file may be downloaded now."""
+        return self.display_status == self.Status.SUCCEEDED
+
 
 class SavedExport(models.Model):
     """The nightly build of a daily saved definition: its schedule and its latest file.

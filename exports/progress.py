@@ -38,7 +38,7 @@ def live_progress(run):
 
 def run_status(run):
     """soil's status shape for `run`, plus the run's own status and whether a cancel was asked."""
-    status = Status.EXPIRED if run.is_expired else run.status
+    status = run.display_status
     progress, alive = live_progress(run) if status == Status.RUNNING else (TaskProgress(), True)
     ready = status == Status.SUCCEEDED
     words = {Status.QUEUED: "Waiting for a worker", Status.EXPIRED: "This export has expired; run it again."}

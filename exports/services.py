@@ -21,6 +21,7 @@ from soil.util import expose_blob_download, start_download
 
 from . import access, lifecycle, limits, queueing, reaper
 from .building import ExportCancelled, build_and_store, export_filename
+from .formatting import format_local_time, format_rows
 from .models import ExportRun, SavedExport
 from .sources import SourceError
 from .storage import delete_quietly
@@ -86,6 +87,7 @@ def start_export(user, definition, format=None, date_from=None, date_to=None, no
     anything is queued.
     """
     ensure_member(user, definition.domain)
+    notify_by_email = notify_by_email and can_email(user)  # no address: nobody to email (the view says so)
     parameters = export_parameters(definition, format, date_from, date_to)
     key = parameters_key(definition, parameters)
     active = ExportRun.objects.filter(owner=user, definition=definition, parameters_key=key, status__in=ExportRun.ACTIVE)
@@ -231,10 +233,27 @@ def cancel_export(user, run):
     return run
 
 
+NO_EMAIL_WORDS = "Your account has no email address, so no email can be sent."
+
+
+class NoEmailAddress(ExportRefused):
+    """The user asked for an email but their account has no address to send it to."""
+
+
+def can_email(user):
+    """Whether a 'your export is ready' email can reach `user`."""
+    return bool(user.email)
+
+
 def request_email(user, run):
-    """Email the owner when the run is ready (at once if it already is)."""
+    """Email the owner when the run is ready (at once if it already is).
+
+    Raises NoEmailAddress, and changes nothing, when the account has no email address.
+    """
     if run.owner_id != user.pk:
         raise PermissionDenied("Only the person who started an export can ask for its email.")
+    if not can_email(user):
+        raise NoEmailAddress(NO_EMAIL_WORDS)
     ExportRun.objects.filter(pk=run.pk).update(notify_by_email=True)
     run.refresh_from_db()
     if run.status == Status.SUCCEEDED:
@@ -249,14 +268,14 @@ def send_ready_email(run_id):
     ).update(email_sent_at=timezone.now())
     if not claimed:
         return False
-    run = ExportRun.objects.select_related("definition", "owner").get(pk=run_id)
+    run = ExportRun.objects.select_related("definition", "owner", "domain").get(pk=run_id)
     if not run.owner.email:
         return False
     link = settings.SITE_URL.rstrip("/") + reverse("exports:run", args=[run.pk])
     send_mail(
         subject=f"Your export '{one_line(run.definition.name)}' is ready",
-        message=(f"Your export of {run.rows:,} rows is ready until "
-                 f"{timezone.localtime(run.expires_at):%Y-%m-%d %H:%M %Z}.\n\nDownload it here: {link}\n"),
+        message=(f"Your export of {format_rows(run.rows)} is ready until "
+                 f"{format_local_time(run.expires_at, run.domain.time_zone)}.\n\nDownload it here: {link}\n"),
         from_email=None,
         recipient_list=[run.owner.email],
     )

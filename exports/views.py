@@ -55,6 +55,8 @@ def start_export(request, slug, definition_id):
         return _domain_page(request, definition.domain, 400, {definition.pk: str(refusal)})
     if not created:
         messages.info(request, "This export is already running; here it is.")
+    if form.cleaned_data.get("notify_by_email") and not services.can_email(request.user):
+        messages.error(request, services.NO_EMAIL_WORDS)
     return redirect("exports:run", run.pk)
 
 
@@ -88,9 +90,11 @@ def cancel_run(request, run_id):
 @login_required
 @require_POST
 def notify_run(request, run_id):
-    run = services.request_email(request.user, selectors.run_for(request.user, run_id))
-    if not request.user.email:
-        messages.error(request, "Your account has no email address, so no email can be sent.")
+    run = selectors.run_for(request.user, run_id)
+    try:
+        services.request_email(request.user, run)
+    except services.NoEmailAddress as refusal:
+        messages.error(request, str(refusal))
     else:
         messages.info(request, f"We will email {request.user.email} when the export is ready.")
     return redirect("exports:run", run.pk)
@@ -115,9 +119,9 @@ def stored_file_response(key, filename, format):
 
 def file_response_for_run(request, run):
     """The run's file, from the row alone, or the page that explains why there is none (410 once expired)."""
-    if run.is_expired:
+    if run.display_status == run.Status.EXPIRED:
         return render(request, "exports/expired.html", {"run": run}, status=410)
-    if run.status != run.Status.SUCCEEDED:
+    if not run.has_file:
         return render(request, "exports/not_ready.html", {"run": run}, status=409)
     try:
         return stored_file_response(run.file_key, run.filename, run.parameters["format"])

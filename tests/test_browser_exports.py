@@ -32,7 +32,7 @@ def test_export_to_xlsx_shows_progress_and_downloads_a_workbook(worker, logged_i
     link = page.locator("#run-download")
     link.wait_for(state="visible", timeout=60_000)
     assert page.locator("#run-status").inner_text() == "Succeeded"
-    assert "2500 rows" in page.locator("main").inner_text()
+    assert "2,500 rows" in page.locator("main").inner_text()
     assert page.locator("#cancel-run").count() == 0
 
     with page.expect_download() as download_info:
@@ -48,7 +48,7 @@ def test_export_to_xlsx_shows_progress_and_downloads_a_workbook(worker, logged_i
     # The list of recent exports now offers the same file again.
     page.goto(f"{live_server.url}/exports/{domain.slug}/")
     recent = page.locator("#recent-runs tbody tr").first
-    assert "Succeeded" in recent.inner_text() and "2500" in recent.inner_text()
+    assert "Succeeded" in recent.inner_text() and "2,500" in recent.inner_text()
     with page.expect_download() as again:
         recent.locator("a", has_text="Download").click()
     assert again.value.suggested_filename == download.suggested_filename

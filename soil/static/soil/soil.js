@@ -11,12 +11,18 @@
   }
 
   function render(widget, s) {
+    var failed = s.state === "failed";
     widget.dataset.state = s.state;
+    widget.classList.toggle("soil-failed", failed);
     var bar = widget.querySelector(".soil-bar");
-    bar.setAttribute("aria-valuenow", s.percent);
-    widget.querySelector(".soil-bar-fill").style.width = s.percent + "%";
-    widget.querySelector(".soil-percent").textContent = s.percent + "%";
-    widget.querySelector(".soil-message").textContent = s.message || "";
+    // A failed task reports no percentage: the bar stays where the task got to, in red, not back at 0%.
+    var shown = parseInt(bar.getAttribute("aria-valuenow"), 10) || 0;
+    var percent = failed ? Math.max(shown, s.percent || 0) : s.percent;
+    bar.setAttribute("aria-valuenow", percent);
+    widget.querySelector(".soil-bar-fill").style.width = percent + "%";
+    widget.querySelector(".soil-percent").textContent = percent + "%";
+    // The error is shown once, in the error list; a failed task's message only repeats it.
+    widget.querySelector(".soil-message").textContent = failed ? "" : (s.message || "");
     widget.querySelector(".soil-eta").textContent = s.state === "started" ? formatEta(s.eta_seconds) : "";
     var words = {success: "Ready.", failed: "Failed.", started: "Working…", not_started: "Waiting for a worker…"};
     widget.querySelector(".soil-state").textContent = words[s.state] || "Waiting…";

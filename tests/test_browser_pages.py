@@ -1,0 +1,127 @@
+"""The main pages on a phone (390x844): nothing wider than the screen, every control named, and the
+progress widget's ARIA values and error state as a screen reader and a person see them."""
+import datetime
+import time
+from pathlib import Path
+
+import pytest
+from django.utils import timezone
+
+from exports import lifecycle
+from exports.demo_data import ensure_demo_domain
+from exports.models import ExportDefinition, ExportRun, SavedExport
+
+pytestmark = [pytest.mark.browser]
+ROOT = Path(__file__).resolve().parent.parent
+Status = ExportRun.Status
+
+# The accessible name of each form control, as the accessible-name rules compute it for these cases
+# (aria-labelledby, aria-label, <label>, a button's text or value, title); hidden inputs have none.
+UNNAMED_CONTROLS = """() => {
+  const named = el => {
+    const byId = (el.getAttribute("aria-labelledby") || "").split(/\\s+/).filter(Boolean)
+      .map(id => (document.getElementById(id) || {}).textContent || "").join(" ");
+    const labels = Array.from(el.labels || []).map(label => label.textContent).join(" ");
+    const own = el.tagName === "BUTTON" ? el.textContent
+      : (["submit", "button", "reset"].includes(el.type) ? el.value : "");
+    return [byId, el.getAttribute("aria-label"), labels, own, el.title].some(t => t && t.trim());
+  };
+  return Array.from(document.querySelectorAll("input, select, textarea, button"))
+    .filter(el => el.type !== "hidden" && !named(el))
+    .map(el => el.outerHTML.slice(0, 120));
+}"""
+
+
+@pytest.fixture
+def phone(logged_in_page):
+    logged_in_page.set_viewport_size({"width": 390, "height": 844})
+    return logged_in_page
+
+
+@pytest.fixture
+def runs(alice, transactional_db, redis_client):
+    alice.is_staff = True
+    alice.save(update_fields=["is_staff"])
+    domain = ensure_demo_domain(slug="phone", name="Phone clinic", members=[alice])
+    definition = ExportDefinition.objects.get(domain=domain, name="All form submissions")
+    definition.is_daily_saved = True
+    definition.save()
+    SavedExport.objects.filter(definition=definition).update(
+        last_build_at=timezone.now(), rows=1_234_567, bytes=10_000_000,
+        last_build_duration=datetime.timedelta(seconds=185))
+
+    def run(status, **fields):
+        return ExportRun.objects.create(
+            owner=alice, domain=domain, definition=definition, parameters={"format": "xlsx"},
+            parameters_key=f"{status}-{time.time()}", task_id=f"phone-{status}-{time.time()}",
+            download_id=f"d-phone-{status}", status=status, queued_at=timezone.now(), **fields)
+
+    done = run(Status.SUCCEEDED, rows=305_000, bytes=12_345_678, duration=datetime.timedelta(seconds=2.4),
+               file_key="exports/none.xlsx", filename="none.xlsx",
+               expires_at=timezone.now() + datetime.timedelta(hours=3))
+    failed = run(Status.FAILED, error="The source table is gone: " + "a-very-long-word-" * 8)
+    expired = run(Status.SUCCEEDED, rows=10, bytes=100, file_key="exports/gone.xlsx", filename="gone.xlsx",
+                  expires_at=timezone.now() - datetime.timedelta(minutes=5))
+    from exports.tokens import create_token
+
+    create_token(alice, "nightly sync script")
+    running = run(Status.QUEUED)
+    lifecycle.start(running.pk, running.task_id)
+    return {"domain": domain, "definition": definition, "done": done, "failed": failed, "expired": expired,
+            "running": running}
+
+
+def pages(runs):
+    domain, definition = runs["domain"], runs["definition"]
+    return ["/", "/exports/", f"/exports/{domain.slug}/", f"/exports/{domain.slug}/definitions/{definition.pk}/",
+            f"/exports/runs/{runs['done'].pk}/", f"/exports/runs/{runs['failed'].pk}/",
+            f"/exports/runs/{runs['expired'].pk}/", f"/exports/runs/{runs['running'].pk}/?polling=off",
+            "/account/tokens/", "/demo/"]
+
+
+def test_main_pages_fit_a_phone_and_name_every_control(phone, live_server, runs):
+    for path in pages(runs):
+        response = phone.goto(live_server.url + path)
+        assert response.status == 200, path
+        width = phone.evaluate("() => document.documentElement.scrollWidth")
+        assert width <= 390, f"{path} is {width} px wide at 390 px"
+        assert phone.evaluate(UNNAMED_CONTROLS) == [], path
+
+
+def test_the_progress_bar_keeps_its_aria_values_and_announces_the_end(phone, live_server, runs):
+    phone.goto(f"{live_server.url}/exports/runs/{runs['running'].pk}/?polling=off")
+    bar = phone.locator(".soil-bar")
+    assert bar.get_attribute("role") == "progressbar"
+    assert bar.get_attribute("aria-valuenow") is not None
+    assert phone.locator(".soil-state").get_attribute("aria-live") == "polite"
+    assert phone.locator("#run-status-line").get_attribute("role") == "status"
+
+
+def test_a_failed_task_turns_the_bar_red_where_it_stopped_with_the_error_once(page):
+    page.set_content('<main><div class="soil-progress" data-state="started">'
+                     '<div class="soil-bar" role="progressbar" aria-valuenow="0"><div class="soil-bar-fill"></div></div>'
+                     '<p><span class="soil-percent"></span><span class="soil-message"></span><span class="soil-eta">'
+                     '</span></p><p class="soil-state" aria-live="polite"></p><ul class="soil-errors"></ul>'
+                     '<p class="soil-alive-warning"></p><a class="soil-download" hidden></a></div></main>')
+    page.add_script_tag(content=(ROOT / "soil/static/soil/soil.js").read_text())
+    render = "s => window.soil.render(document.querySelector('.soil-progress'), s)"
+    page.evaluate(render, {"state": "started", "percent": 40, "message": "400 of 1,000 rows", "errors": []})
+    assert page.locator(".soil-bar").get_attribute("aria-valuenow") == "40"
+    page.evaluate(render, {"state": "failed", "percent": 0, "message": "bad row 3", "errors": ["bad row 3"]})
+    widget = page.locator(".soil-progress")
+    assert "soil-failed" in widget.get_attribute("class")
+    assert page.locator(".soil-bar").get_attribute("aria-valuenow") == "40"
+    assert page.locator(".soil-percent").inner_text() == "40%"
+    assert page.locator(".soil-state").inner_text() == "Failed."
+    assert widget.inner_text().count("bad row 3") == 1
+
+
+def test_cancel_is_disabled_once_requested(page):
+    page.set_content('<p id="run-status-line" data-run-status="running"><strong id="run-status"></strong></p>'
+                     '<form id="cancel-form" onsubmit="return false"><button id="cancel-run">Cancel</button></form>'
+                     '<span id="cancelling" hidden>Cancelling…</span>')
+    page.add_script_tag(content=(ROOT / "exports/static/exports/run.js").read_text())
+    page.evaluate("""() => document.dispatchEvent(new CustomEvent("soil:status", {detail: {
+        run_status: "running", run_status_display: "Running", cancel_requested: true}}))""")
+    assert page.locator("#cancel-run").is_disabled()
+    assert page.locator("#cancelling").is_visible()
