@@ -115,6 +115,14 @@ ensure_chromium() {  # Debian's Chromium, for the browser tests (Playwright driv
   command -v chromium >/dev/null || apt_install chromium
 }
 
+AXE_CORE_VERSION=4.10.2
+ensure_axe_core() {  # axe-core (from npm) in .run/node_modules, for the browser tests' accessibility check
+  [ -f "$STATE/node_modules/axe-core/axe.min.js" ] && return 0
+  command -v npm >/dev/null || apt_install npm
+  echo "Installing axe-core $AXE_CORE_VERSION into .run/node_modules"
+  npm install --prefix "$STATE" --no-save --no-audit --no-fund --loglevel=error "axe-core@$AXE_CORE_VERSION"
+}
+
 ensure_libreoffice() {  # LibreOffice Calc without a GUI (~90 MB), for the slow xlsx conformance test
   command -v soffice >/dev/null || apt_install libreoffice-calc-nogui
 }

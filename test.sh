@@ -22,6 +22,7 @@ done
 
 ensure_venv requirements-test.txt
 ensure_chromium
+ensure_axe_core
 ensure_libreoffice
 umask 077   # logs, test files and the PostgreSQL password are for this user only
 # A Redis of the tests' own, flushed at the start of every pass: never point this at real data.
