@@ -14,6 +14,13 @@ from exports.models import ExportDefinition, ExportRun, SavedExport
 pytestmark = [pytest.mark.browser]
 ROOT = Path(__file__).resolve().parent.parent
 Status = ExportRun.Status
+# axe-core, installed by setup.sh's ensure_axe_core (./test.sh calls it).
+AXE = ROOT / ".run/node_modules/axe-core/axe.min.js"
+AXE_RUN = """async () => {
+  const results = await axe.run(document, {resultTypes: ["violations"]});
+  return results.violations.map(v => ({id: v.id, impact: v.impact, help: v.help,
+    targets: v.nodes.slice(0, 3).map(n => n.target.join(" "))}));
+}"""
 
 # The accessible name of each form control, as the accessible-name rules compute it for these cases
 # (aria-labelledby, aria-label, <label>, a button's text or value, title); hidden inputs have none.
@@ -86,6 +93,44 @@ def test_main_pages_fit_a_phone_and_name_every_control(phone, live_server, runs)
         width = phone.evaluate("() => document.documentElement.scrollWidth")
         assert width <= 390, f"{path} is {width} px wide at 390 px"
         assert phone.evaluate(UNNAMED_CONTROLS) == [], path
+
+
+def serious_axe_violations(page, where):
+    """axe-core's serious and critical violations on the page as it is now, one line each."""
+    page.add_script_tag(path=str(AXE))
+    return [f"{where}: {v['id']} ({v['impact']}) {v['help']}; {v['targets']}"
+            for v in page.evaluate(AXE_RUN) if v["impact"] in ("serious", "critical")]
+
+
+@pytest.mark.parametrize("width,height", [(390, 844), (1280, 800)])
+def test_main_pages_have_no_serious_or_critical_axe_violations(page, live_server, alice, runs, width, height):
+    assert AXE.is_file(), (f"axe-core is missing ({AXE.relative_to(ROOT)}): run "
+                           "`source setup.sh; ensure_axe_core` (./test.sh does)")
+    page.set_viewport_size({"width": width, "height": height})
+    page.goto(f"{live_server.url}/accounts/login/")
+    found = serious_axe_violations(page, "/accounts/login/ (logged out)")
+    page.fill("input[name=username]", alice.username)
+    page.fill("input[name=password]", alice.raw_password)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{live_server.url}/")
+    for path in pages(runs):
+        response = page.goto(live_server.url + path)
+        assert response.status == 200, path
+        found += serious_axe_violations(page, path)
+    # The progress widget's other looks, as soil.js draws them: failed (red), and ready with its link.
+    running = f"/exports/runs/{runs['running'].pk}/?polling=off"
+    render = "s => window.soil.render(document.querySelector('.soil-progress'), s)"
+    page.goto(live_server.url + running)
+    page.evaluate(render, {"state": "started", "percent": 40, "message": "400 of 1,000 rows", "eta_seconds": 90,
+                           "errors": [], "is_alive": False})
+    found += serious_axe_violations(page, running + " (workers silent)")
+    page.evaluate(render, {"state": "failed", "percent": 0, "errors": ["bad row 3"]})
+    found += serious_axe_violations(page, running + " (failed)")
+    page.goto(live_server.url + running)
+    page.evaluate(render, {"state": "success", "percent": 100, "errors": [], "is_ready": True, "has_file": True,
+                           "download_url": "/downloads/x/"})
+    found += serious_axe_violations(page, running + " (ready)")
+    assert not found, f"axe-core at {width}x{height}:\n" + "\n".join(found)
 
 
 def test_the_progress_bar_keeps_its_aria_values_and_announces_the_end(phone, live_server, runs):
