@@ -72,8 +72,9 @@ for pass in "${PASSES[@]}"; do
         ensure_postgres 5440 --or-free-port
         url="$POSTGRES_URL"
       fi
-      # The browser tests are the same on both databases: they run in the SQLite pass. A -m of yours wins.
-      run_pass PostgreSQL "$url" -m "not browser" "$@"
+      # The browser tests and those marked sqlite_pass are the same on both databases: they run in the
+      # SQLite pass. A -m of yours wins.
+      run_pass PostgreSQL "$url" -m "not browser and not sqlite_pass" "$@"
       ;;
   esac
 done

@@ -6,7 +6,6 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
-from django.db import connection
 
 from soil.conf import soil_conf
 
@@ -23,9 +22,8 @@ def neighbour_database(url):
 
 
 @pytest.mark.slow
+@pytest.mark.sqlite_pass  # the soil-only project has its own SQLite database, whatever this pass's is
 def test_soils_tests_pass_with_only_soil_installed():
-    if connection.vendor != "sqlite":
-        pytest.skip("runs once, in the SQLite pass: the soil-only project has its own SQLite database")
     env = {key: value for key, value in os.environ.items()
            if key not in {"REDIS_URL", "DATABASE_URL", "DJANGO_SETTINGS_MODULE", "PYTEST_ADDOPTS"}}
     env["CELERY_BROKER_URL"] = neighbour_database(soil_conf.redis_url)
