@@ -29,6 +29,9 @@ DEFAULTS = {
     # Seconds the JSON status reuses a download record and the heartbeat this process read, while the
     # task runs (a poll then costs one read, the task record); 0 reads them at every poll.
     "STATUS_REUSE_SECONDS": 2,
+    # Seconds a progress page's poll token (soil.poll_tokens) is accepted: polls then load neither the
+    # session nor the user. 0 turns tokens off (every poll is checked through the session).
+    "POLL_TOKEN_MAX_AGE": 60 * 60,
     # Dotted path to `callable(user, download) -> bool`, asked after soil's own owner rule (both must allow).
     "DOWNLOAD_ACCESS_CHECK": None,
 }

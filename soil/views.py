@@ -3,6 +3,7 @@ import hashlib
 import json
 
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.views import redirect_to_login
 from django.http import HttpResponse, HttpResponseNotModified, JsonResponse
 from django.shortcuts import render
 from django.urls import reverse
@@ -11,6 +12,7 @@ from django.utils.http import parse_etags
 
 from .access import can_access
 from .heartbeat import is_alive, last_heartbeat, seconds_since_heartbeat
+from .poll_tokens import is_listed_owner, poll_token_user_id, status_url
 from .status import download_state, download_status, read_download, status_of
 
 
@@ -47,7 +49,7 @@ def retrieve_download(request, download_id, template="soil/retrieve_download.htm
         "download_id": download_id,
         "download": download,
         "status": status,
-        "status_url": reverse("download_status", args=[download_id]),
+        "status_url": status_url(request.user, download),
         "poll_url": reverse("ajax_job_poll", args=[download_id]),
         **(extra_context or {}),
     }
@@ -64,29 +66,35 @@ def ajax_job_poll(request, download_id, template="soil/partials/job_status.html"
     return render(request, template, {"download_id": download_id, "status": status})
 
 
-def _json_refusal(request, download):
+def _json_refusal(request, download, token_user_id=None):
     if download is None:
         return JsonResponse({"error": "This download has expired or never existed."}, status=404)
+    if token_user_id is not None and is_listed_owner(token_user_id, download):
+        return None  # checked when the token was made (soil.poll_tokens); no session, no user row
     if not can_access(request.user, download):
         return JsonResponse({"error": "This download belongs to someone else."}, status=403)
     return None
 
 
-@login_required
 def status_json(request, download_id):
     """The status as JSON, in one shape for every state; 304 when it has not changed since the ETag.
 
+    Login is required, unless the URL carries a valid poll token (`?t=`, soil.poll_tokens) for this
+    download, which the download's page hands its poller: such a poll loads no session and no user.
     While the task runs, the record and heartbeat this process read a moment ago are reused; once
     it no longer runs, they are read afresh (its file and final record may be new).
     """
+    token_user_id = poll_token_user_id(request.GET.get("t"), download_id)
+    if token_user_id is None and not request.user.is_authenticated:
+        return redirect_to_login(request.get_full_path())
     read = read_download(download_id, reuse=True)
-    refusal = _json_refusal(request, read.download)
+    refusal = _json_refusal(request, read.download, token_user_id)
     if refusal:
         return refusal
     state = download_state(download_id, read.download, read.last_beat)
     if read.reused and not state.running:
         read = read_download(download_id)
-        refusal = _json_refusal(request, read.download)
+        refusal = _json_refusal(request, read.download, token_user_id)
         if refusal:
             return refusal
         state = download_state(download_id, read.download, read.last_beat)

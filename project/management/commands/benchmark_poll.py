@@ -3,7 +3,9 @@
     python manage.py benchmark_poll --install      # once: celery-progress and gunicorn, into .run only
     python manage.py benchmark_poll --workers 2 --rounds 5 --seconds 3
 
-Both views sit behind `login_required` in the same gunicorn (same sync workers, same middleware,
+soil is measured as its download page polls (the status URL with a poll token, soil.poll_tokens,
+which loads neither session nor user) and, for comparison, through the session alone.
+Both views sit in the same gunicorn, celery-progress's behind `login_required` (same sync workers, same middleware,
 same session and database) and read the same task, which is in PROGRESS. Rounds interleave the
 endpoints (the order rotates each round), so a busy neighbour slows them alike; each round's soil
 figure is paired with that round's celery-progress figure. Printed: median req/s and range per
@@ -31,10 +33,14 @@ from django.test import Client
 from django.urls import reverse
 
 from soil import DownloadBase
+from soil.poll_tokens import status_url
 
 BENCH_PACKAGES = ("celery-progress==0.5", "gunicorn==27.0.1")
 BENCH_USER = "poll-benchmark"
 TARGET_RATIO = 1.5
+# The poll soil's download page makes: its status URL with a poll token (soil.poll_tokens). The browser
+# sends its cookies too, as here; the view does not load the session or the user for it.
+PAGE_POLL = "soil status, token (200)"
 
 
 def _hammer(port, request, expected, deadline):
@@ -104,12 +110,17 @@ class Command(BaseCommand):
                                          "PROGRESS")
         download = DownloadBase(task_id=task_id, owner_ids=[user.pk], message="benchmark").save(3600)
         soil_path = reverse("download_status", args=[download.download_id])
+        token_path = status_url(user, download)  # what soil's download page hands its poller
+        if token_path == soil_path:
+            raise CommandError("No poll token: SOIL_POLL_TOKEN_MAX_AGE is 0 in these settings.")
         etag = client.get(soil_path)["ETag"]
         base = {"Cookie": cookie}
         return [
             ("celery-progress get_progress", f"/benchmark/celery-progress/{task_id}/", base, b"HTTP/1.1 200"),
-            ("soil status (200)", soil_path, base, b"HTTP/1.1 200"),
-            ("soil status (304, If-None-Match)", soil_path, {**base, "If-None-Match": etag}, b"HTTP/1.1 304"),
+            (PAGE_POLL, token_path, base, b"HTTP/1.1 200"),
+            ("soil status, token (304)", token_path, {**base, "If-None-Match": etag}, b"HTTP/1.1 304"),
+            ("soil status, session (200)", soil_path, base, b"HTTP/1.1 200"),
+            ("soil status, session (304)", soil_path, {**base, "If-None-Match": etag}, b"HTTP/1.1 304"),
         ]
 
     def _start_server(self, packages, port, workers):
@@ -165,9 +176,10 @@ class Command(BaseCommand):
             low, high = min(values), max(values)
             self.stdout.write(f"{name:34} {statistics.median(values):12.0f} {low:7.0f}–{high:<7.0f} "
                               f"{statistics.median(ratios):12.2f}×")
-        ratio = statistics.median(v / b for v, b in zip(figures["soil status (200)"], baseline))
+        ratio = statistics.median(v / b for v, b in zip(figures[PAGE_POLL], baseline))
         verdict = "PASS" if ratio >= TARGET_RATIO else "FAIL"
-        self.stdout.write(f"target: soil status (200) ≥ {TARGET_RATIO}× celery-progress: {ratio:.2f}× {verdict}")
+        self.stdout.write(f"target: the page's poll ({PAGE_POLL}) ≥ {TARGET_RATIO}× celery-progress: "
+                          f"{ratio:.2f}× {verdict}")
 
 
 def _request(path, headers):
