@@ -8,6 +8,7 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.utils.cache import patch_cache_control
 from django.utils.http import parse_etags
+from django.utils.translation import gettext
 
 from .access import can_access
 from .heartbeat import is_alive, last_heartbeat, seconds_since_heartbeat
@@ -66,9 +67,9 @@ def ajax_job_poll(request, download_id, template="soil/partials/job_status.html"
 
 def _json_refusal(request, download):
     if download is None:
-        return JsonResponse({"error": "This download has expired or never existed."}, status=404)
+        return JsonResponse({"error": gettext("This download has expired or never existed.")}, status=404)
     if not can_access(request.user, download):
-        return JsonResponse({"error": "This download belongs to someone else."}, status=403)
+        return JsonResponse({"error": gettext("This download belongs to someone else.")}, status=403)
     return None
 
 
