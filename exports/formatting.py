@@ -42,7 +42,7 @@ def format_local_time(value, zone_name, empty=""):
 
 def format_decimal(value, places):
     """`value` with `places` decimals and the language's decimal mark: '2.4' in English, '2,4' in French."""
-    return number_format(value, places)
+    return number_format(round(value, places), places)  # number_format cuts; a person rounds
 
 
 def format_duration(value, empty=""):
