@@ -93,8 +93,8 @@ class RowProgressWords:
         self.words = words
 
     def format(self, current, total):
-        return self.words % {"count": total or 0, "current": format_count(current or 0),
-                             "total": format_count(total or 0)}
+        return str(self.words % {"count": total or 0, "current": format_count(current or 0),
+                             "total": format_count(total or 0)})
 
 
 # The words of a build's progress: one reading the rows, a part of a partitioned build, the assembly.

@@ -5,7 +5,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
-from django.utils.translation import gettext, gettext_lazy as _, ngettext
+from django.utils.translation import gettext, gettext_lazy as _
 
 from .scheduling import first_due, validate_time_zone
 from .sources import SourceError, get_source
@@ -144,10 +144,9 @@ def check_saved_exports_cap(definition):
     if definition.pk:
         others = others.exclude(pk=definition.pk)
     if others.count() >= cap:
-        raise ValidationError({"is_daily_saved": ngettext(
-            "This domain has %(cap)d daily saved export, the most it may have; untick it first.",
-            "This domain has %(cap)d daily saved exports, the most it may have; untick one of them first.",
-            cap) % {"cap": cap}})
+        raise ValidationError({"is_daily_saved": gettext(
+            "This domain has %(cap)d daily saved exports, the most it may have; untick one of them first.")
+            % {"cap": cap}})
 
 
 def forget_saved_file(definition):

@@ -57,5 +57,5 @@ def run_status(run):
         download_url=reverse("exports:download", args=[run.pk]) if ready else None,
         is_alive=alive,
     )
-    return {**shape, "run_status": status, "run_status_display": Status(status).label,
+    return {**shape, "run_status": status, "run_status_display": str(Status(status).label),
             "cancel_requested": run.cancel_requested}

@@ -211,6 +211,8 @@ def test_the_progress_widget_speaks_french_in_french(chromium, live_server, alic
         page.fill("input[name=password]", alice.raw_password)
         page.click("main button[type=submit]")
         page.wait_for_url(f"{live_server.url}/")
+        # Neither the run's event stream nor polling: only the states drawn here reach the widget.
+        page.route("**/events/", lambda route: route.abort())
         page.goto(f"{live_server.url}/exports/runs/{run.pk}/?polling=off")
         widget = page.locator(".soil-progress")
         render = "s => window.soil.render(document.querySelector('.soil-progress'), s)"
