@@ -3,7 +3,7 @@ import hashlib
 import secrets
 
 from django.conf import settings
-from django.utils.translation import gettext, ngettext
+from django.utils.translation import gettext
 from django.utils import timezone
 
 from .models import ApiToken
@@ -25,9 +25,8 @@ def create_token(user, name):
     if not name:
         raise TokenRefused(gettext("Give the token a name."))
     if ApiToken.objects.filter(user=user).count() >= settings.API_TOKENS_PER_USER:
-        raise TokenRefused(ngettext("You have %(count)d token already; revoke it first.",
-                                    "You have %(count)d tokens already; revoke one first.",
-                                    settings.API_TOKENS_PER_USER) % {"count": settings.API_TOKENS_PER_USER})
+        raise TokenRefused(gettext("You have %(count)d tokens already; revoke one first.")
+                           % {"count": settings.API_TOKENS_PER_USER})
     row = ApiToken(user=user, name=name)
     token = issue(row)
     row.save()
