@@ -15,8 +15,7 @@ class Entry:
     @property
     def key(self):
         """The key of this entry in a compiled catalogue (gettext.GNUTranslations._catalog)."""
-        msgid = self.msgid if self.msgctxt is None else f"{self.msgctxt}\x04{self.msgid}"
-        return msgid
+        return self.msgid if self.msgctxt is None else f"{self.msgctxt}\x04{self.msgid}"
 
 
 def read_po(path):
