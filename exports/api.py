@@ -15,6 +15,7 @@ from django.contrib.auth import authenticate
 from django.core.exceptions import BadRequest, PermissionDenied, RequestDataTooBig, SuspiciousOperation
 from django.http import Http404, JsonResponse
 from django.urls import reverse
+from django.utils.translation import gettext
 from django.views.decorators.csrf import csrf_exempt
 
 from soil.exceptions import caused_by_unavailable_redis
@@ -53,20 +54,20 @@ def _credentials_user(request):
     if scheme == "bearer":
         user = tokens.user_for_token(value.strip())
         if user is None:
-            raise AuthRefused("This token is not valid; it may have been revoked.")
+            raise AuthRefused(gettext("This token is not valid; it may have been revoked."))
         return user
     if scheme == "basic":
         if not settings.API_BASIC_AUTH:
-            raise AuthRefused("Passwords are not accepted here; send an API token as 'Authorization: Bearer <token>'.")
+            raise AuthRefused(gettext("Passwords are not accepted here; send an API token as 'Authorization: Bearer <token>'."))
         try:
             username, _, password = base64.b64decode(value, validate=True).decode("utf-8").partition(":")
         except (binascii.Error, UnicodeDecodeError):
-            raise AuthRefused("Wrong username or password.") from None
+            raise AuthRefused(gettext("Wrong username or password.")) from None
         user = authenticate(request, username=username, password=password)
         if user is None:
-            raise AuthRefused("Wrong username or password.")
+            raise AuthRefused(gettext("Wrong username or password."))
         return user
-    raise AuthRefused("Send an API token as 'Authorization: Bearer <token>'.")
+    raise AuthRefused(gettext("Send an API token as 'Authorization: Bearer <token>'."))
 
 
 def _authenticate(request):
@@ -107,7 +108,7 @@ def api_view(*methods):
         @wraps(view)
         def wrapper(request, *args, **kwargs):
             if request.method not in methods:
-                response = JsonResponse({"error": f"Use {' or '.join(methods)} here."}, status=405)
+                response = JsonResponse({"error": gettext("Use %(methods)s here.") % {"methods": " or ".join(methods)}}, status=405)
                 response["Allow"] = ", ".join(methods)
                 return response
             by_header, refused = _authenticate(request)
@@ -115,20 +116,20 @@ def api_view(*methods):
                 return refused
             if not request.user.is_authenticated:
                 response = JsonResponse(
-                    {"error": "Authentication required: send an API token as 'Authorization: Bearer <token>'."},
+                    {"error": gettext("Authentication required: send an API token as 'Authorization: Bearer <token>'.")},
                     status=401)
                 response["WWW-Authenticate"] = 'Bearer realm="exports"'
                 return response
             if request.method == "POST" and not by_header and not _session_csrf_ok(request):
                 return JsonResponse({"error": "CSRF check failed; scripts send an API token instead."}, status=403)
             if request.method == "POST" and _has_body(request) and not _is_json(request):
-                return JsonResponse({"error": "Send the body as JSON, with Content-Type: application/json."},
+                return JsonResponse({"error": gettext("Send the body as JSON, with Content-Type: application/json.")},
                                     status=415)
             throttling.hit(request, "api-user", str(request.user.pk), settings.API_RATE_PER_USER)
             try:
                 return view(request, *args, **kwargs)
             except Http404:
-                return JsonResponse({"error": "Not found."}, status=404)
+                return JsonResponse({"error": gettext("Not found.")}, status=404)
             except PermissionDenied as exc:
                 return JsonResponse({"error": str(exc) or "Forbidden."}, status=403)
             except (BadRequest, SuspiciousOperation, throttling.Throttled):
@@ -139,7 +140,7 @@ def api_view(*methods):
                 # The text of an unexpected error can name servers and paths: it goes to the log only.
                 log.exception("API request %s %s failed", request.method, request.path)
                 return JsonResponse(
-                    {"error": "Something went wrong on our side; it has been logged. Try again later."}, status=500)
+                    {"error": gettext("Something went wrong on our side; it has been logged. Try again later.")}, status=500)
 
         return csrf_exempt(wrapper)
 
@@ -149,7 +150,7 @@ def api_view(*methods):
 @csrf_exempt
 def not_found(request, *args, **kwargs):
     """Every other address under the API prefix: a JSON 404, not an HTML page."""
-    return JsonResponse({"error": "Not found."}, status=404)
+    return JsonResponse({"error": gettext("Not found.")}, status=404)
 
 
 def _session_csrf_ok(request):
@@ -189,17 +190,17 @@ def json_object(request):
     try:
         body = request.body
     except RequestDataTooBig:
-        raise BodyRefused("The body is too large.", status=413) from None
+        raise BodyRefused(gettext("The body is too large."), status=413) from None
     try:
         payload = json.loads(body.decode("utf-8-sig")) if body else {}
     except UnicodeDecodeError:
-        raise BodyRefused("The body must be JSON encoded in UTF-8.") from None
+        raise BodyRefused(gettext("The body must be JSON encoded in UTF-8.")) from None
     except RecursionError:
-        raise BodyRefused("The JSON is nested too deeply.") from None
+        raise BodyRefused(gettext("The JSON is nested too deeply.")) from None
     except ValueError:  # JSONDecodeError, and integers too long to convert
-        raise BodyRefused("The body must be JSON.") from None
+        raise BodyRefused(gettext("The body must be JSON.")) from None
     if not isinstance(payload, dict):
-        raise BodyRefused("The body must be a JSON object.")
+        raise BodyRefused(gettext("The body must be a JSON object."))
     return payload
 
 
@@ -216,7 +217,7 @@ def type_errors(payload, types):
         if field not in errors and isinstance(value, str) and not ISO_DATE.fullmatch(value):
             errors[field] = [{"message": ISO_DATE_MESSAGE.format(field=field), "code": "invalid_date"}]
     for field in payload.keys() - types.keys():
-        errors[str(field)[:50]] = [{"message": f"Unknown parameter; the parameters are {', '.join(types)}.",
+        errors[str(field)[:50]] = [{"message": gettext("Unknown parameter; the parameters are %(names)s.") % {"names": ", ".join(types)},
                                     "code": "unknown_parameter"}]
     return errors
 
@@ -229,10 +230,10 @@ def start(request, slug, definition_id):
     except BodyRefused as refusal:
         return JsonResponse({"error": str(refusal)}, status=refusal.status)
     if wrong_types := type_errors(payload, START_PARAMETER_TYPES):
-        return JsonResponse({"error": "Invalid parameters.", "fields": wrong_types}, status=400)
+        return JsonResponse({"error": gettext("Invalid parameters."), "fields": wrong_types}, status=400)
     form = StartExportForm({"format": definition.format, **payload})
     if not form.is_valid():
-        return JsonResponse({"error": "Invalid parameters.", "fields": form.errors.get_json_data()}, status=400)
+        return JsonResponse({"error": gettext("Invalid parameters."), "fields": form.errors.get_json_data()}, status=400)
     try:
         run, created = services.start_export(request.user, definition, **form.cleaned_data)
     except services.ExportRefused as refusal:
@@ -250,7 +251,7 @@ def run_file(request, run_id):
     run = selectors.run_for(request.user, run_id)
     status = run.display_status
     if status == run.Status.EXPIRED:
-        return JsonResponse({"error": "This export has expired; start it again."}, status=410)
+        return JsonResponse({"error": gettext("This export has expired; start it again.")}, status=410)
     if status != run.Status.SUCCEEDED:
-        return JsonResponse({"error": f"The export is {status}, not ready.", "status": status}, status=409)
+        return JsonResponse({"error": gettext("The export is %(status)s, not ready.") % {"status": status}, "status": status}, status=409)
     return file_response_for_run(request, run)

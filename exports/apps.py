@@ -2,14 +2,16 @@ from importlib import import_module
 
 from django.apps import AppConfig
 from django.conf import settings
+from django.utils.translation import gettext_lazy as _
 
 
 class ExportsConfig(AppConfig):
     name = "exports"
-    verbose_name = "Exports"
+    verbose_name = _("Exports")
 
     def ready(self):
         from . import demo_source  # noqa: F401  (registers the demo source, first in the registry)
+        from . import preferences  # noqa: F401  (applies a user's stored language at login)
         from . import tasks  # noqa: F401  (registers the tasks in every process: exports.queueing sends them by name)
 
         # Modules that register export sources (exports.sources.register), imported in every process.

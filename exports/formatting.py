@@ -1,13 +1,16 @@
-"""How times, durations and counts read to a person: plain functions, used by templates and emails.
+"""How times, durations and counts read to a person, in the active language: plain functions, used by
+templates, emails and progress messages.
 
 Times are shown in the domain's time zone (an IANA name such as "Asia/Kolkata") and labelled with the
-zone's abbreviation ("2026-11-23 14:05 IST"); durations are humanised ("2.4 s", "3 min 5 s"); counts
-get thousands separators ("305,000").
+zone's abbreviation ("2026-11-23 14:05 IST" in English, "23/11/2026 14:05 IST" in French); durations
+are humanised ("2.4 s", "3 min 5 s"; "2,4 s" in French); counts are grouped as the language groups
+them ("305,000"; "305 000" with a no-break space in French).
 """
 import datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-TIME_FORMAT = "%Y-%m-%d %H:%M"
+from django.utils.formats import date_format, number_format
+from django.utils.translation import gettext, ngettext, ngettext_lazy, pgettext
 
 
 def zone(name):
@@ -32,7 +35,14 @@ def format_local_time(value, zone_name, empty=""):
     local = local_time(value, zone_name)
     if local is None:
         return empty
-    return f"{local:{TIME_FORMAT}} {local.tzname()}"
+    # The date and time in the language's order (Django's date format characters), then the zone.
+    pattern = pgettext("date and time of an export, before the time zone's abbreviation", "Y-m-d H:i")
+    return f"{date_format(local, pattern)} {local.tzname()}"
+
+
+def format_decimal(value, places):
+    """`value` with `places` decimals and the language's decimal mark: '2.4' in English, '2,4' in French."""
+    return number_format(round(value, places), places)  # number_format cuts; a person rounds
 
 
 def format_duration(value, empty=""):
@@ -42,26 +52,56 @@ def format_duration(value, empty=""):
     seconds = value.total_seconds() if isinstance(value, datetime.timedelta) else float(value)
     seconds = max(seconds, 0.0)
     if seconds < 10:
-        return f"{seconds:.1f} s"
+        return gettext("%(seconds)s s") % {"seconds": format_decimal(seconds, 1)}
     if seconds < 60:
-        return f"{round(seconds)} s"
+        return gettext("%(seconds)s s") % {"seconds": round(seconds)}
     whole = round(seconds)
     hours, rest = divmod(whole, 3600)
     minutes, secs = divmod(rest, 60)
     if hours:
-        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
-    return f"{minutes} min {secs} s" if secs else f"{minutes} min"
+        if minutes:
+            return gettext("%(hours)s h %(minutes)s min") % {"hours": hours, "minutes": minutes}
+        return gettext("%(hours)s h") % {"hours": hours}
+    if secs:
+        return gettext("%(minutes)s min %(seconds)s s") % {"minutes": minutes, "seconds": secs}
+    return gettext("%(minutes)s min") % {"minutes": minutes}
 
 
 def format_count(value, empty=""):
-    """'305,000' from 305000; `empty` for None."""
+    """'305,000' from 305000 (in French '305 000', with a no-break space); `empty` for None."""
     if value is None or value == "":
         return empty
-    return f"{int(value):,}"
+    return number_format(int(value), force_grouping=True)
 
 
 def format_rows(value, empty=""):
     """'1 row', '305,000 rows'; `empty` for None."""
     if value is None:
         return empty
-    return f"{format_count(value)} row{'' if int(value) == 1 else 's'}"
+    count = int(value)
+    return ngettext("%(count)s row", "%(count)s rows", count) % {"count": format_count(count)}
+
+
+class RowProgressWords:
+    """A progress message format ('12,000 of 250,000 rows'), in the language active when it is formatted.
+
+    Has the `format(current=, total=)` of a format string, so it goes where soil takes a message_format.
+    `words` is an ngettext_lazy(singular, plural, "count") with %(current)s and %(total)s in it.
+    """
+
+    def __init__(self, words):
+        self.words = words
+
+    def format(self, current, total):
+        return str(self.words % {"count": total or 0, "current": format_count(current or 0),
+                             "total": format_count(total or 0)})
+
+
+# The words of a build's progress: one reading the rows, a part of a partitioned build, the assembly.
+ROWS_PROGRESS = RowProgressWords(ngettext_lazy(
+    "%(current)s of %(total)s row", "%(current)s of %(total)s rows", "count"))
+PART_ROWS_PROGRESS = RowProgressWords(ngettext_lazy(
+    "%(current)s of %(total)s row read, in parts", "%(current)s of %(total)s rows read, in parts", "count"))
+ASSEMBLY_PROGRESS = RowProgressWords(ngettext_lazy(
+    "Putting the parts together: %(current)s of %(total)s row",
+    "Putting the parts together: %(current)s of %(total)s rows", "count"))

@@ -1,4 +1,5 @@
 from django import forms
+from django.utils.translation import gettext_lazy as _
 
 from .models import FORMAT_CHOICES, ExportDefinition
 from .sources import all_sources, get_source
@@ -21,15 +22,15 @@ class ExportDateField(forms.DateField):
 
 
 class StartExportForm(forms.Form):
-    format = forms.ChoiceField(choices=FORMAT_CHOICES)
-    date_from = ExportDateField(what="The start date")
-    date_to = ExportDateField(what="The end date")
-    notify_by_email = forms.BooleanField(required=False, label="Email me when it is ready")
+    format = forms.ChoiceField(choices=FORMAT_CHOICES, label=_("Format"))
+    date_from = ExportDateField(what=_("The start date"), label=_("From"))
+    date_to = ExportDateField(what=_("The end date"), label=_("To"))
+    notify_by_email = forms.BooleanField(required=False, label=_("Email me when it is ready"))
 
     def clean(self):
         data = super().clean()
         if data.get("date_from") and data.get("date_to") and data["date_from"] > data["date_to"]:
-            raise forms.ValidationError(DATE_ORDER_MESSAGE)
+            raise forms.ValidationError(str(DATE_ORDER_MESSAGE))
         return data
 
 
@@ -37,9 +38,9 @@ class DefinitionForm(forms.ModelForm):
     """Edit a definition; the columns are offered as checkboxes of the chosen source's columns."""
 
     columns = forms.MultipleChoiceField(required=False, widget=forms.CheckboxSelectMultiple,
-                                        help_text="None ticked means all columns.")
-    date_from = ExportDateField(what="The start date", label="Date from")
-    date_to = ExportDateField(what="The end date", label="Date to")
+                                        label=_("Columns"), help_text=_("None ticked means all columns."))
+    date_from = ExportDateField(what=_("The start date"), label=_("Date from"))
+    date_to = ExportDateField(what=_("The end date"), label=_("Date to"))
 
     class Meta:
         model = ExportDefinition

@@ -19,6 +19,7 @@ from django.conf import settings
 from django.db import connection
 from django.db.models import F
 from django.utils import timezone
+from django.utils.translation import gettext_lazy
 
 from .liveness import holder_is_gone, this_process
 from .models import ExportRun
@@ -26,9 +27,11 @@ from .models import ExportRun
 log = logging.getLogger(__name__)
 Status = ExportRun.Status
 
-CANCELLED_WORDS = "Cancelled by the user."
-WORKER_LOST_WORDS = "The worker building this export stopped; it was retried once. Run it again."
-UNAVAILABLE_WORDS = "The export service was unavailable when this export was asked for; run it again in a minute."
+# Lazy: each is written into a run's row in the language active then (the run's, see exports.tasks).
+CANCELLED_WORDS = gettext_lazy("Cancelled by the user.")
+WORKER_LOST_WORDS = gettext_lazy("The worker building this export stopped; it was retried once. Run it again.")
+UNAVAILABLE_WORDS = gettext_lazy(
+    "The export service was unavailable when this export was asked for; run it again in a minute.")
 _LEASE_CLEARED = {"lease_id": "", "lease_owner": "", "lease_expires_at": None}
 
 

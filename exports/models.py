@@ -5,6 +5,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext, gettext_lazy as _
 
 from .scheduling import first_due, validate_time_zone
 from .sources import SourceError, get_source
@@ -36,14 +37,17 @@ def canonical_time_zone(name):
 class Domain(models.Model):
     """A tenant: its members see and export its data, nobody else does."""
 
-    slug = models.SlugField(unique=True)
-    name = models.CharField(max_length=200)
-    time_zone = models.CharField(max_length=64, default="UTC", validators=[validate_time_zone_field],
-                                 help_text="IANA name, e.g. Europe/Paris; exports show times in it.")
-    members = models.ManyToManyField(settings.AUTH_USER_MODEL, related_name="domains", blank=True)
+    slug = models.SlugField(_("slug"), unique=True)
+    name = models.CharField(_("name"), max_length=200)
+    time_zone = models.CharField(_("time zone"), max_length=64, default="UTC", validators=[validate_time_zone_field],
+                                 help_text=_("IANA name, e.g. Europe/Paris; exports show times in it."))
+    members = models.ManyToManyField(settings.AUTH_USER_MODEL, related_name="domains", blank=True,
+                                     verbose_name=_("members"))
 
     class Meta:
         ordering = ["name"]
+        verbose_name = _("domain")
+        verbose_name_plural = _("domains")
 
     def __str__(self):
         return self.name
@@ -75,20 +79,23 @@ class Domain(models.Model):
 class ExportDefinition(models.Model):
     """A saved choice of source, columns, filter and format for one domain."""
 
-    domain = models.ForeignKey(Domain, on_delete=models.CASCADE, related_name="definitions")
-    name = models.CharField(max_length=200)
-    source = models.CharField(max_length=64, help_text="A source registered in exports.sources.")
-    columns = models.JSONField(default=list, blank=True, help_text="Column keys; empty means all.")
-    date_from = models.DateField(null=True, blank=True)
-    date_to = models.DateField(null=True, blank=True)
-    format = models.CharField(max_length=8, choices=FORMAT_CHOICES, default="xlsx")
+    domain = models.ForeignKey(Domain, on_delete=models.CASCADE, related_name="definitions", verbose_name=_("domain"))
+    name = models.CharField(_("name"), max_length=200)
+    source = models.CharField(_("source"), max_length=64, help_text=_("A source registered in exports.sources."))
+    columns = models.JSONField(_("columns"), default=list, blank=True, help_text=_("Column keys; empty means all."))
+    date_from = models.DateField(_("date from"), null=True, blank=True)
+    date_to = models.DateField(_("date to"), null=True, blank=True)
+    format = models.CharField(_("format"), max_length=8, choices=FORMAT_CHOICES, default="xlsx")
     is_daily_saved = models.BooleanField(
-        "daily saved export", default=False,
-        help_text="Rebuild every night at midnight in the domain's time zone; members download it from a stable link.")
-    created_at = models.DateTimeField(auto_now_add=True)
+        _("daily saved export"), default=False,
+        help_text=_("Rebuild every night at midnight in the domain's time zone; members download it from a "
+                    "stable link."))
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
 
     class Meta:
         ordering = ["name"]
+        verbose_name = _("export definition")
+        verbose_name_plural = _("export definitions")
         constraints = [models.UniqueConstraint(fields=["domain", "name"], name="unique_definition_name")]
 
     def __str__(self):
@@ -97,14 +104,14 @@ class ExportDefinition(models.Model):
     def clean(self):
         self.name = one_line(self.name)
         if not self.name:
-            raise ValidationError({"name": "Give the export a name."})
+            raise ValidationError({"name": gettext("Give the export a name.")})
         try:
             source = get_source(self.source)
             source.columns_for(self.columns)
         except SourceError as exc:
             raise ValidationError(str(exc)) from None
         errors = {}
-        for field, what in (("date_from", "The start date"), ("date_to", "The end date")):
+        for field, what in (("date_from", gettext("The start date")), ("date_to", gettext("The end date"))):
             try:
                 validate_date_in_range(getattr(self, field), what)
             except ValidationError as error:
@@ -137,8 +144,9 @@ def check_saved_exports_cap(definition):
     if definition.pk:
         others = others.exclude(pk=definition.pk)
     if others.count() >= cap:
-        raise ValidationError({"is_daily_saved": f"This domain has {cap} daily saved exports, the most it may "
-                                                 "have; untick one of them first."})
+        raise ValidationError({"is_daily_saved": gettext(
+            "This domain has %(cap)d daily saved exports, the most it may have; untick one of them first.")
+            % {"cap": cap}})
 
 
 def forget_saved_file(definition):
@@ -155,12 +163,12 @@ class ExportRun(models.Model):
     """One export a user asked for: the durable record, whatever happens to the task."""
 
     class Status(models.TextChoices):
-        QUEUED = "queued"
-        RUNNING = "running"
-        SUCCEEDED = "succeeded"
-        FAILED = "failed"
-        CANCELLED = "cancelled"
-        EXPIRED = "expired"
+        QUEUED = "queued", _("Queued")
+        RUNNING = "running", _("Running")
+        SUCCEEDED = "succeeded", _("Succeeded")
+        FAILED = "failed", _("Failed")
+        CANCELLED = "cancelled", _("Cancelled")
+        EXPIRED = "expired", _("Expired")
 
     ACTIVE = (Status.QUEUED, Status.RUNNING)
 
@@ -188,6 +196,8 @@ class ExportRun(models.Model):
     lease_expires_at = models.DateTimeField(null=True, blank=True)
     notify_by_email = models.BooleanField(default=False)
     email_sent_at = models.DateTimeField(null=True, blank=True)
+    # The language the owner used when asking for it: its progress words, errors and email are in it.
+    language = models.CharField(max_length=16, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
@@ -200,6 +210,8 @@ class ExportRun(models.Model):
             models.Index(fields=["status", "expires_at"]),
             models.Index(fields=["status", "lease_expires_at"]),
         ]
+        verbose_name = _("export run")
+        verbose_name_plural = _("export runs")
         constraints = [
             # At most one queued or running run per (user, definition, parameters).
             models.UniqueConstraint(
@@ -299,15 +311,33 @@ class ApiToken(models.Model):
     """
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens")
-    name = models.CharField(max_length=100, help_text="What the token is for, e.g. 'nightly sync script'.")
-    prefix = models.CharField(max_length=12, help_text="The token's first characters, to tell tokens apart.")
+    name = models.CharField(_("name"), max_length=100,
+                            help_text=_("What the token is for, e.g. 'nightly sync script'."))
+    prefix = models.CharField(_("starts with"), max_length=12,
+                              help_text=_("The token's first characters, to tell tokens apart."))
     digest = models.CharField(max_length=64, unique=True, editable=False)
     created_at = models.DateTimeField(default=timezone.now)
     last_used_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
-        verbose_name = "API token"
+        verbose_name = _("API token")
+        verbose_name_plural = _("API tokens")
 
     def __str__(self):
         return f"{self.name} ({self.prefix}…)"
+
+
+class UserPreference(models.Model):
+    """What a user chose for themselves. Read at login only (exports.preferences), never per request."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="preference")
+    language = models.CharField(_("language"), max_length=16, blank=True,
+                                help_text=_("Applied at each login; empty: the browser's language."))
+
+    class Meta:
+        verbose_name = _("user preference")
+        verbose_name_plural = _("user preferences")
+
+    def __str__(self):
+        return f"{self.user}: {self.language or '-'}"

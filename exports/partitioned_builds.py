@@ -27,6 +27,7 @@ from . import lifecycle, tempfiles
 from .building import ExportCancelled, export_filename, planned_rows, write_export
 from .liveness import this_process
 from .models import ExportRun
+from .formatting import ASSEMBLY_PROGRESS, PART_ROWS_PROGRESS
 from .partitions import (PartProgress, TypedRowsWriter, delete_parts, key_fields, key_ranges, part_count,
                          part_key, range_filter, read_typed_rows, store_progress)
 from .services import failure_words, publish_run, query_parameters
@@ -35,8 +36,6 @@ from .writers import get_writer
 
 log = logging.getLogger(__name__)
 Status = ExportRun.Status
-READ_WORDS = "{current:,} of {total:,} rows read, in parts"
-WRITE_WORDS = "Putting the parts together: {current:,} of {total:,} rows"
 
 
 def concatenates(format_name):
@@ -66,7 +65,7 @@ def start(lease, part_task, assemble_task, time_limit=None):
             return 0
         ranges = key_ranges(queryset, keys, total, parts)
         lifecycle.hand_over(lease, "")
-        store_progress(run.task_id, 0, total, READ_WORDS, run.started_at.timestamp())
+        store_progress(run.task_id, 0, total, PART_ROWS_PROGRESS, run.started_at.timestamp())
         header = [part_task.si(str(run.pk), lease.lease_id, index, lower, upper, total).set(queue=part_task.queue)
                   for index, (lower, upper) in enumerate(ranges)]
         chord(header, assemble_task.s(str(run.pk), lease.lease_id).set(queue=assemble_task.queue)).apply_async()
@@ -100,7 +99,7 @@ def build_part(run_id, lease_id, index, lower, upper, total, time_limit=None):
                 rows = write_export(run.definition, parameters, path, is_cancelled=keeper.should_stop,
                                     key_range=range_filter(queryset.model, keys, lower, upper),
                                     writer_class=writer_class,
-                                    progress=PartProgress(run, lease_id, index, total, READ_WORDS))
+                                    progress=PartProgress(run, lease_id, index, total, PART_ROWS_PROGRESS))
                 key = publish(path, part_key(run.pk, lease_id, index, writer_class.file_extension))
             except ExportCancelled:
                 if not keeper.lost.is_set():
@@ -196,7 +195,7 @@ def _open_writer(run, path):
 def _rewrite(run, parts, path, is_cancelled):
     """xlsx and zipped csv: the parts' typed rows streamed into the format's own writer."""
     total = sum(part["rows"] for part in parts)
-    progress = PartProgress(run, "assembly", 0, total, WRITE_WORDS)
+    progress = PartProgress(run, "assembly", 0, total, ASSEMBLY_PROGRESS)
     storage = export_storage()
     with _open_writer(run, path) as writer:
         for part in parts:

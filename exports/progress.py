@@ -7,6 +7,7 @@ import logging
 
 from celery.result import AsyncResult
 from django.urls import reverse
+from django.utils.translation import gettext
 
 from soil.heartbeat import is_alive
 from soil.progress import TaskProgress, get_task_progress
@@ -33,7 +34,7 @@ def live_progress(run):
         return get_task_progress(AsyncResult(run.task_id)), is_alive()
     except Exception:  # noqa: BLE001 (Redis down: the row still says enough)
         log.warning("No live progress for export run %s", run.pk, exc_info=True)
-        return TaskProgress(message="Progress is unavailable for a moment."), None
+        return TaskProgress(message=gettext("Progress is unavailable for a moment.")), None
 
 
 def run_status(run):
@@ -41,7 +42,7 @@ def run_status(run):
     status = run.display_status
     progress, alive = live_progress(run) if status == Status.RUNNING else (TaskProgress(), True)
     ready = status == Status.SUCCEEDED
-    words = {Status.QUEUED: "Waiting for a worker", Status.EXPIRED: "This export has expired; run it again."}
+    words = {Status.QUEUED: gettext("Waiting for a worker"), Status.EXPIRED: gettext("This export has expired; run it again.")}
     shape = status_shape(
         run.download_id,
         state=SOIL_STATE[status],
@@ -56,5 +57,5 @@ def run_status(run):
         download_url=reverse("exports:download", args=[run.pk]) if ready else None,
         is_alive=alive,
     )
-    return {**shape, "run_status": status, "run_status_display": Status(status).label,
+    return {**shape, "run_status": status, "run_status_display": str(Status(status).label),
             "cancel_requested": run.cancel_requested}

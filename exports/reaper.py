@@ -13,7 +13,8 @@ from collections import Counter
 from celery import states
 from celery.result import AsyncResult
 from django.conf import settings
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.translation import gettext, gettext_lazy, ngettext
 
 from . import lifecycle, partitions, queueing, storage, tempfiles
 from .models import ExportRun
@@ -23,13 +24,18 @@ Status = ExportRun.Status
 
 WORKER_LOST = "worker_lost"
 MESSAGE_LOST = "message_lost"
-MESSAGE_LOST_WORDS = "This export was lost from the queue (the queue service restarted); it was retried once. Run it again."
+MESSAGE_LOST_WORDS = gettext_lazy(
+    "This export was lost from the queue (the queue service restarted); it was retried once. Run it again.")
 
 
 def time_limit_words(seconds):
-    span = f"{seconds} seconds" if seconds < 120 else f"{round(seconds / 60)} minutes"
-    return (f"This export took longer than {span}, the time limit for one export. "
-            "Choose a shorter date range and run it again.")
+    if seconds < 120:
+        span = ngettext("%(count)d second", "%(count)d seconds", seconds) % {"count": seconds}
+    else:
+        minutes = round(seconds / 60)
+        span = ngettext("%(count)d minute", "%(count)d minutes", minutes) % {"count": minutes}
+    return gettext("This export took longer than %(span)s, the time limit for one export. "
+                   "Choose a shorter date range and run it again.") % {"span": span}
 
 
 def _task_result(task_id):
@@ -67,7 +73,8 @@ def reap_run(run, reason, now=None):
 
     The part files of the attempt it stopped (a partitioned build) are deleted.
     """
-    outcome = _settle_or_requeue(run, reason, now or timezone.now())
+    with translation.override(run.language or settings.LANGUAGE_CODE):  # the words go to the run's owner
+        outcome = _settle_or_requeue(run, reason, now or timezone.now())
     if outcome and run.lease_id:
         partitions.delete_parts(run.pk, run.lease_id)
     return outcome

@@ -1,4 +1,5 @@
 """Reads: what a user may see. Everything is filtered by domain membership or ownership."""
+from django.conf import settings
 from django.shortcuts import get_object_or_404
 
 from .models import Domain, ExportDefinition, ExportRun
@@ -26,3 +27,9 @@ def run_for(user, run_id):
 
 def recent_runs(user, domain, limit=20):
     return ExportRun.objects.filter(owner=user, domain=domain).select_related("definition")[:limit]
+
+
+def run_language(run_id):
+    """The language the run's owner asked in: its progress words, errors and email are written in it."""
+    code = ExportRun.objects.filter(pk=run_id).values_list("language", flat=True).first()
+    return code or settings.LANGUAGE_CODE

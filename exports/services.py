@@ -13,7 +13,8 @@ from django.core.exceptions import PermissionDenied
 from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.translation import gettext, gettext_lazy
 
 from soil import DownloadBase
 from soil.downloads import new_download_id
@@ -75,7 +76,7 @@ def parameters_key(definition, parameters):
 
 def ensure_member(user, domain):
     if not domain.members.filter(pk=user.pk).exists():
-        raise PermissionDenied("You are not a member of this domain.")
+        raise PermissionDenied(gettext("You are not a member of this domain."))
 
 
 def start_export(user, definition, format=None, date_from=None, date_to=None, notify_by_email=False):
@@ -103,7 +104,7 @@ def start_export(user, definition, format=None, date_from=None, date_to=None, no
             run = ExportRun.objects.create(
                 owner=user, domain=definition.domain, definition=definition, parameters=parameters,
                 parameters_key=key, task_id=uuid(), download_id=new_download_id(),
-                notify_by_email=notify_by_email, queued_at=timezone.now(),
+                notify_by_email=notify_by_email, queued_at=timezone.now(), language=translation.get_language() or "",
             )
     except IntegrityError:
         # Another request created the same run between our check and our insert.
@@ -128,13 +129,13 @@ def rebuild_now(user, saved, rebuild_task, queue=None):
         saved.refresh_from_db()
         download = DownloadBase.get(saved.rebuild_download_id)
         if download is None:
-            raise ExportRefused("Another rebuild was just asked for; reload the page.")
+            raise ExportRefused(gettext("Another rebuild was just asked for; reload the page."))
         return download, False
     try:
         download = start_download(
             rebuild_task, args=[saved.pk], owner_ids=[user.pk], download_id=download_id,
             download_class=functools.partial(DownloadBase, extras=access.download_extras(saved.definition.domain)),
-            message=f"Rebuilding {saved.definition.name}", queue=queue,
+            message=gettext("Rebuilding %(name)s") % {"name": saved.definition.name}, queue=queue,
         )
     except Exception:
         # Not queued (Redis unreachable): the next click must not wait for a rebuild that never comes.
@@ -213,27 +214,27 @@ def publish_run(lease, run, key, rows, size):
 def failure_words(exc, time_limit=None):
     """What a person reads when a build fails: words, never a trace or a server's address."""
     if isinstance(exc, SoftTimeLimitExceeded):
-        return reaper.time_limit_words(time_limit) if time_limit else (
+        return reaper.time_limit_words(time_limit) if time_limit else gettext(
             "This export took longer than its time limit. Choose a shorter date range and run it again.")
     if isinstance(exc, (ExportRefused, SourceError)):
         return str(exc)
     if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
-        return "The export server ran out of disk space. Try again later, or tell your administrator."
-    return ("The export failed because of an error on our side; it has been logged. "
-            "Run it again, and tell your administrator if it keeps failing.")
+        return gettext("The export server ran out of disk space. Try again later, or tell your administrator.")
+    return gettext("The export failed because of an error on our side; it has been logged. "
+                   "Run it again, and tell your administrator if it keeps failing.")
 
 
 def cancel_export(user, run):
     """Ask a run to stop: a queued run is cancelled at once, a running one within a couple of seconds."""
     if run.owner_id != user.pk:
-        raise PermissionDenied("Only the person who started an export can cancel it.")
+        raise PermissionDenied(gettext("Only the person who started an export can cancel it."))
     if run.is_active:
         lifecycle.request_cancel(run)
         run.refresh_from_db()
     return run
 
 
-NO_EMAIL_WORDS = "Your account has no email address, so no email can be sent."
+NO_EMAIL_WORDS = gettext_lazy("Your account has no email address, so no email can be sent.")
 
 
 class NoEmailAddress(ExportRefused):
@@ -251,9 +252,9 @@ def request_email(user, run):
     Raises NoEmailAddress, and changes nothing, when the account has no email address.
     """
     if run.owner_id != user.pk:
-        raise PermissionDenied("Only the person who started an export can ask for its email.")
+        raise PermissionDenied(gettext("Only the person who started an export can ask for its email."))
     if not can_email(user):
-        raise NoEmailAddress(NO_EMAIL_WORDS)
+        raise NoEmailAddress(str(NO_EMAIL_WORDS))
     ExportRun.objects.filter(pk=run.pk).update(notify_by_email=True)
     run.refresh_from_db()
     if run.status == Status.SUCCEEDED:
@@ -272,10 +273,12 @@ def send_ready_email(run_id):
     if not run.owner.email:
         return False
     link = settings.SITE_URL.rstrip("/") + reverse("exports:run", args=[run.pk])
+    # In the run's language: exports.tasks runs this under translation.override(run.language).
     send_mail(
-        subject=f"Your export '{one_line(run.definition.name)}' is ready",
-        message=(f"Your export of {format_rows(run.rows)} is ready until "
-                 f"{format_local_time(run.expires_at, run.domain.time_zone)}.\n\nDownload it here: {link}\n"),
+        subject=gettext("Your export '%(name)s' is ready") % {"name": one_line(run.definition.name)},
+        message=gettext("Your export of %(rows)s is ready until %(expires)s.\n\nDownload it here: %(link)s\n") % {
+            "rows": format_rows(run.rows), "expires": format_local_time(run.expires_at, run.domain.time_zone),
+            "link": link},
         from_email=None,
         recipient_list=[run.owner.email],
     )

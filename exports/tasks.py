@@ -1,26 +1,49 @@
 """Celery tasks of the export service: thin wrappers around exports.services and exports.reaper."""
+import functools
 import logging
 
 from celery import states
 from celery.exceptions import Ignore, TimeLimitExceeded
 from celery.signals import task_failure, worker_ready
 from django.conf import settings
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.translation import gettext
 
 from soil.decorators import periodic_task, serial_task, task
 from soil.downloads import download_id_for_task
 from soil.progress import TaskProgressManager, update_task_state
 from soil.util import expose_blob_download
 
-from . import lifecycle, partitioned_builds, queueing, reaper, saved_exports, services, tempfiles
+from . import lifecycle, partitioned_builds, queueing, reaper, saved_exports, selectors, services, tempfiles
 from .building import ExportCancelled
+from .formatting import ROWS_PROGRESS
 from .storage import sweep_partial_files
 from .writers import get_writer
 
 log = logging.getLogger(__name__)
 
 
+def in_run_language(run_id_of):
+    """Run the task in the language of its run (`run_id_of(*args)` names the run): the words it writes."""
+    def decorate(func):
+        @functools.wraps(func)
+        def in_language(*args, **kwargs):
+            with translation.override(selectors.run_language(run_id_of(*args, **kwargs))):
+                return func(*args, **kwargs)
+        return in_language
+    return decorate
+
+
+def first_argument(*args, **kwargs):
+    return args[0] if args else kwargs.get("run_id")
+
+
+def second_argument(*args, **kwargs):
+    return args[1] if len(args) > 1 else kwargs.get("run_id")
+
+
 @task(queue="export_download_queue", acks_late=True)
+@in_run_language(first_argument)
 def run_export(run_id):
     """Build a user's export, reporting "12,000 of 250,000 rows" as it goes; a big one is built in parts."""
     lease = lifecycle.start(run_id, run_export.request.id)
@@ -30,12 +53,12 @@ def run_export(run_id):
     if partitioned_builds.start(lease, build_export_part, assemble_export, time_limit=run_export.soft_time_limit):
         # The parts report on this task's record (exports.partitions.PartProgress): keep it as it is.
         raise Ignore()
-    with TaskProgressManager(run_export, message_format="{current:,} of {total:,} rows") as progress:
+    with TaskProgressManager(run_export, message_format=ROWS_PROGRESS) as progress:
         try:
             run = services.execute_run(run_id, run_export.request.id, progress=progress.set_progress,
                                        time_limit=run_export.soft_time_limit, lease=lease)
         except ExportCancelled:
-            update_task_state(run_export, states.FAILURE, {"errors": ["The export was cancelled."]})
+            update_task_state(run_export, states.FAILURE, {"errors": [gettext("The export was cancelled.")]})
             raise Ignore() from None
     if run is None:
         return {"built": False}
@@ -45,6 +68,7 @@ def run_export(run_id):
 
 
 @task(queue="export_download_queue", acks_late=True)
+@in_run_language(first_argument)
 def build_export_part(run_id, lease_id, index, lower, upper, total):
     """Write one key range of a partitioned export to a part file."""
     return partitioned_builds.build_part(run_id, lease_id, index, lower, upper, total,
@@ -52,6 +76,7 @@ def build_export_part(run_id, lease_id, index, lower, upper, total):
 
 
 @task(queue="export_download_queue", acks_late=True)
+@in_run_language(second_argument)
 def assemble_export(part_results, run_id, lease_id):
     """Join the parts of a partitioned export into its file and hand it to the owner."""
     run = partitioned_builds.assemble(run_id, lease_id, part_results, time_limit=assemble_export.soft_time_limit)
@@ -69,7 +94,8 @@ def fail_partitioned_run_killed_at_time_limit(sender=None, exception=None, args=
     if isinstance(exception, TimeLimitExceeded) and args:
         run_id, lease_id = (args[0], args[1]) if sender is build_export_part else (args[1], args[2])
         limit = int(exception.args[0]) if exception.args else sender.time_limit
-        lifecycle.fail(lifecycle.Lease(run_id, lease_id), reaper.time_limit_words(limit))
+        with translation.override(selectors.run_language(run_id)):
+            lifecycle.fail(lifecycle.Lease(run_id, lease_id), reaper.time_limit_words(limit))
 
 
 @task_failure.connect(sender=run_export, dispatch_uid="exports.run_killed_at_time_limit")
@@ -77,7 +103,8 @@ def fail_run_killed_at_time_limit(sender=None, task_id=None, exception=None, arg
     """The hard time limit killed the build: fail its run in words now instead of waiting for the reaper."""
     if isinstance(exception, TimeLimitExceeded) and args:
         limit = int(exception.args[0]) if exception.args else sender.time_limit
-        lifecycle.fail_active(args[0], reaper.time_limit_words(limit), task_id=task_id)
+        with translation.override(selectors.run_language(args[0])):
+            lifecycle.fail_active(args[0], reaper.time_limit_words(limit), task_id=task_id)
 
 
 @worker_ready.connect(dispatch_uid="exports.sweep_at_worker_start")
@@ -96,6 +123,7 @@ def reap_stuck_exports():
 
 
 @task(queue="email_queue", acks_late=True)
+@in_run_language(first_argument)
 def send_export_ready_email(run_id):
     return services.send_ready_email(run_id)
 
@@ -116,7 +144,7 @@ def dispatch_saved_exports():
              max_retries=30, queue="saved_exports_queue", acks_late=True)
 def rebuild_saved_export(saved_id):
     """Rebuild one saved export; never two runs of the same one at once."""
-    with TaskProgressManager(rebuild_saved_export, message_format="{current:,} of {total:,} rows") as progress:
+    with TaskProgressManager(rebuild_saved_export, message_format=ROWS_PROGRESS) as progress:
         saved = saved_exports.rebuild(saved_id, progress=progress.set_progress)
     if download_id_for_task(rebuild_saved_export.request.id):
         # Started with "Rebuild now": hand the new file to the page that is watching.

@@ -7,17 +7,19 @@ import logging
 
 from django.conf import settings
 from django_ratelimit.core import get_usage
+from django.utils.translation import ngettext_lazy
 
 log = logging.getLogger(__name__)
 
-THROTTLED_MESSAGE = "Too many attempts; try again in {seconds} seconds."
+THROTTLED_MESSAGE = ngettext_lazy("Too many attempts; try again in %(seconds)d second.",
+                                  "Too many attempts; try again in %(seconds)d seconds.", "seconds")
 
 
 class Throttled(Exception):
     """The client used up a rate; `retry_after` is how many seconds until the window ends."""
 
     def __init__(self, retry_after):
-        super().__init__(THROTTLED_MESSAGE.format(seconds=retry_after))
+        super().__init__(str(THROTTLED_MESSAGE % {"seconds": retry_after}))
         self.retry_after = retry_after
 
 

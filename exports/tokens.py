@@ -3,6 +3,7 @@ import hashlib
 import secrets
 
 from django.conf import settings
+from django.utils.translation import gettext
 from django.utils import timezone
 
 from .models import ApiToken
@@ -22,9 +23,10 @@ def create_token(user, name):
     """Make a token for `user`; returns (row, token). The token itself is shown once and never stored."""
     name = " ".join((name or "").split())[:100]
     if not name:
-        raise TokenRefused("Give the token a name.")
+        raise TokenRefused(gettext("Give the token a name."))
     if ApiToken.objects.filter(user=user).count() >= settings.API_TOKENS_PER_USER:
-        raise TokenRefused(f"You have {settings.API_TOKENS_PER_USER} tokens already; revoke one first.")
+        raise TokenRefused(gettext("You have %(count)d tokens already; revoke one first.")
+                           % {"count": settings.API_TOKENS_PER_USER})
     row = ApiToken(user=user, name=name)
     token = issue(row)
     row.save()

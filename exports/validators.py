@@ -2,6 +2,8 @@
 import datetime
 
 from django.core.exceptions import ValidationError
+from django.utils.formats import date_format
+from django.utils.translation import gettext, gettext_lazy
 
 # Wide enough for any real record, and far enough from date.min and date.max that local midnights
 # in every time zone, and the day after the last one, are instants Python and the databases can hold.
@@ -9,19 +11,21 @@ EARLIEST_DATE = datetime.date(1900, 1, 1)
 LATEST_DATE = datetime.date(2100, 12, 31)
 
 # The words for a range whose start comes after its end (forms, models, services and the API).
-DATE_ORDER_MESSAGE = "The start date is after the end date."
+DATE_ORDER_MESSAGE = gettext_lazy("The start date is after the end date.")
 # The words for a date the API cannot read; {field} is the parameter's name.
 ISO_DATE_MESSAGE = "{field} must be a date written YYYY-MM-DD, or null."
 
 
 def _in_words(day):
-    return f"{day.day} {day:%B} {day.year}"
+    """'1 January 1900' in English, '1 janvier 1900' in French."""
+    return date_format(day, "j F Y")
 
 
-def validate_date_in_range(value, what="The date"):
+def validate_date_in_range(value, what=gettext_lazy("The date")):
     """Refuse a date outside EARLIEST_DATE..LATEST_DATE; `what` names the field in the message."""
     if value is not None and not EARLIEST_DATE <= value <= LATEST_DATE:
         raise ValidationError(
-            f"{what} must be between {_in_words(EARLIEST_DATE)} and {_in_words(LATEST_DATE)}.",
+            gettext("%(what)s must be between %(earliest)s and %(latest)s.") % {
+                "what": what, "earliest": _in_words(EARLIEST_DATE), "latest": _in_words(LATEST_DATE)},
             code="date_out_of_range",
         )

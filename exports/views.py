@@ -5,6 +5,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import Http404, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from soil.serving import serve_storage_key
@@ -54,9 +55,9 @@ def start_export(request, slug, definition_id):
     except services.ExportRefused as refusal:
         return _domain_page(request, definition.domain, 400, {definition.pk: str(refusal)})
     if not created:
-        messages.info(request, "This export is already running; here it is.")
+        messages.info(request, _("This export is already running; here it is."))
     if form.cleaned_data.get("notify_by_email") and not services.can_email(request.user):
-        messages.error(request, services.NO_EMAIL_WORDS)
+        messages.error(request, str(services.NO_EMAIL_WORDS))
     return redirect("exports:run", run.pk)
 
 
@@ -82,8 +83,8 @@ def run_status_json(request, run_id):
 @require_POST
 def cancel_run(request, run_id):
     run = services.cancel_export(request.user, selectors.run_for(request.user, run_id))
-    messages.info(request, "The export was cancelled." if run.status == run.Status.CANCELLED
-                  else "The export will stop within a few seconds.")
+    messages.info(request, _("The export was cancelled.") if run.status == run.Status.CANCELLED
+                  else _("The export will stop within a few seconds."))
     return redirect("exports:run", run.pk)
 
 
@@ -96,7 +97,7 @@ def notify_run(request, run_id):
     except services.NoEmailAddress as refusal:
         messages.error(request, str(refusal))
     else:
-        messages.info(request, f"We will email {request.user.email} when the export is ready.")
+        messages.info(request, _("We will email %(email)s when the export is ready.") % {"email": request.user.email})
     return redirect("exports:run", run.pk)
 
 
@@ -142,7 +143,7 @@ def edit_definition(request, slug, definition_id=None):
     form = DefinitionForm(request.POST or None, instance=definition, domain=domain)
     if request.method == "POST" and form.is_valid():
         form.save()
-        messages.success(request, f"Saved '{form.instance.name}'.")
+        messages.success(request, _("Saved '%(name)s'.") % {"name": form.instance.name})
         return redirect("exports:domain", domain.slug)
     return render(request, "exports/definition_form.html", {"domain": domain, "form": form},
                   status=400 if form.errors else 200)
@@ -176,8 +177,8 @@ def rebuild_saved(request, slug, definition_id):
         return redirect("exports:domain", slug)
     if created or download.is_owner(request.user):
         if not created:
-            messages.info(request, "A rebuild is already under way; here it is.")
+            messages.info(request, _("A rebuild is already under way; here it is."))
         return redirect("retrieve_download", download.download_id)
-    messages.info(request, "Someone started a rebuild of this export a moment ago; its link gives the new "
-                           "file once it is done.")
+    messages.info(request, _("Someone started a rebuild of this export a moment ago; its link gives the new "
+                             "file once it is done."))
     return redirect("exports:domain", slug)

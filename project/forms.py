@@ -1,15 +1,17 @@
 from django import forms
+from django.utils.translation import gettext_lazy as _
 
 
 class DemoForm(forms.Form):
-    seconds = forms.IntegerField(min_value=1, max_value=600, initial=10,
-                                 help_text="How long the demo task works (1 to 600 seconds).")
+    seconds = forms.IntegerField(min_value=1, max_value=600, initial=10, label=_("Seconds"),
+                                 help_text=_("How long the demo task works (1 to 600 seconds)."))
     fail = forms.ChoiceField(
-        required=False,
-        choices=[("", "Succeed"), ("errors", "Fail with errors (FAILURE + Ignore)"),
-                 ("raise", "Fail by raising")],
+        required=False, label=_("Fail"),
+        choices=[("", _("Succeed")), ("errors", _("Fail with errors (FAILURE + Ignore)")),
+                 ("raise", _("Fail by raising"))],
     )
 
 
 class TokenForm(forms.Form):
-    name = forms.CharField(max_length=100, help_text="What the token is for, e.g. 'nightly sync script'.")
+    name = forms.CharField(max_length=100, label=_("Name"),
+                           help_text=_("What the token is for, e.g. 'nightly sync script'."))

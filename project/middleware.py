@@ -5,12 +5,13 @@ from django.http import JsonResponse
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext_lazy
 
 from soil.exceptions import caused_by_unavailable_redis
 
 log = logging.getLogger(__name__)
 
-UNAVAILABLE_MESSAGE = "The export service is unavailable; try again in a minute."
+UNAVAILABLE_MESSAGE = gettext_lazy("The export service is unavailable; try again in a minute.")
 RETRY_AFTER_SECONDS = 60
 # Views whose callers read JSON, whatever their Accept header says.
 JSON_VIEWS = {"download_status", "heartbeat_status", "exports:api_start", "exports:api_run", "exports:api_file"}
@@ -47,7 +48,7 @@ class RedisUnavailableMiddleware:
             return None
         log.error("Redis is unavailable; answered 503 to %s %s", request.method, request.path, exc_info=exception)
         if wants_json(request):
-            response = JsonResponse({"error": UNAVAILABLE_MESSAGE}, status=503)
+            response = JsonResponse({"error": str(UNAVAILABLE_MESSAGE)}, status=503)
         else:
             context = {"message": UNAVAILABLE_MESSAGE, "retry_url": retry_url(request)}
             response = render(request, "service_unavailable.html", context, status=503)

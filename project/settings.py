@@ -5,6 +5,7 @@ from pathlib import Path
 import dj_database_url
 from kombu import Exchange, Queue
 from redis.backoff import NoBackoff
+from django.utils.translation import gettext_lazy as _
 from redis.retry import Retry
 
 from .env import env_bool, env_float, env_int, env_list, env_str
@@ -59,6 +60,10 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    # The language of a request: the language cookie (set by the footer's selector, and at login from
+    # the user's stored choice), else the browser's Accept-Language. No database read.
+    "django.middleware.locale.LocaleMiddleware",
+    "exports.preferences.LoginLanguageMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -116,9 +121,18 @@ LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "login"
 
-LANGUAGE_CODE = "en-us"
+LANGUAGE_CODE = "en"
+# English and French. Each app keeps its catalogue in its own locale/ folder (soil, a reusable library,
+# carries its own); docs/operations.md says how to update and compile them.
+LANGUAGES = [("en", _("English")), ("fr", _("French"))]
+# Where `manage.py makemessages` puts each app's strings when run from the top folder (each file goes
+# to the locale/ folder of the app it is in); Django finds an app's catalogue there by itself anyway.
+LOCALE_PATHS = [BASE_DIR / "project" / "locale", BASE_DIR / "exports" / "locale", BASE_DIR / "soil" / "locale"]
 TIME_ZONE = "UTC"
 USE_I18N = True
+# Numbers in templates stay ungrouped (ids, percentages in styles); counts shown to people are
+# grouped by exports.formatting, in the active language's way ("305,000", "305 000").
+USE_THOUSAND_SEPARATOR = False
 USE_TZ = True
 
 STATIC_URL = "static/"

@@ -6,6 +6,8 @@ from . import health, metrics, throttling, views
 urlpatterns = [
     path("", views.home, name="home"),
     path("demo/", views.demo, name="demo"),
+    # Django's set_language (django.conf.urls.i18n), which also stores a logged-in user's choice.
+    path("i18n/setlang/", views.set_language, name="set_language"),
     path("account/tokens/", views.api_tokens, name="api_tokens"),
     path("account/tokens/<int:token_id>/revoke/", views.revoke_api_token, name="revoke_api_token"),
     # Throttled versions of Django's views, ahead of the includes that hold the plain ones.

@@ -1,4 +1,5 @@
 """Exceptions of the soil API, and how to tell that Redis cannot be reached."""
+from django.utils.translation import gettext
 from kombu.exceptions import OperationalError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -32,4 +33,4 @@ class TaskFailedError(Exception):
         super().__init__(self.errors)
 
     def __str__(self):
-        return "; ".join(str(error) for error in self.errors) or "The task failed."
+        return "; ".join(str(error) for error in self.errors) or gettext("The task failed.")

@@ -6,6 +6,7 @@ from typing import Any
 
 from celery import states as celery_states
 from celery.backends.base import BaseKeyValueStoreBackend
+from django.utils.translation import gettext
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
@@ -177,7 +178,7 @@ def status_from_meta(meta, backend=None):
     if state == celery_states.FAILURE:
         return _failure(result, backend)
     if state == celery_states.REVOKED:
-        return _failed("The task was cancelled.")
+        return _failed(gettext("The task was cancelled."))
     if state in (PROGRESS, celery_states.STARTED, celery_states.RETRY):
         progress = _progress(result) if state == PROGRESS else TaskProgress()
         if progress.percent is None:
@@ -220,7 +221,7 @@ def _failure(result, backend):
     elif isinstance(result, dict) and result.get("exc_type") and backend is not None:
         exc = _rebuilt_exception(result, backend)
     else:
-        return _failed("The task failed.")
+        return _failed(gettext("The task failed."))
     text = _error_text(exc)
     return _failed(text, exception=exc)
 

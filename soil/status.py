@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 from django.urls import reverse
+from django.utils.translation import gettext
 
 from . import recent
 from .conf import soil_conf
@@ -35,7 +36,7 @@ class DownloadState:
             return []
         error = self.task_status.error
         errors = error if isinstance(error, (list, tuple)) else [error]
-        return [str(e) for e in errors if e is not None] or ["The task failed."]
+        return [str(e) for e in errors if e is not None] or [gettext("The task failed.")]
 
     @property
     def running(self):

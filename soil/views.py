@@ -9,6 +9,7 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.utils.cache import patch_cache_control
 from django.utils.http import parse_etags
+from django.utils.translation import gettext
 
 from .access import can_access
 from .heartbeat import is_alive, last_heartbeat, seconds_since_heartbeat
@@ -68,11 +69,11 @@ def ajax_job_poll(request, download_id, template="soil/partials/job_status.html"
 
 def _json_refusal(request, download, token_user_id=None):
     if download is None:
-        return JsonResponse({"error": "This download has expired or never existed."}, status=404)
+        return JsonResponse({"error": gettext("This download has expired or never existed.")}, status=404)
     if token_user_id is not None and is_listed_owner(token_user_id, download):
         return None  # checked when the token was made (soil.poll_tokens); no session, no user row
     if not can_access(request.user, download):
-        return JsonResponse({"error": "This download belongs to someone else."}, status=403)
+        return JsonResponse({"error": gettext("This download belongs to someone else.")}, status=403)
     return None
 
 

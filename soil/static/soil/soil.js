@@ -3,11 +3,22 @@
   "use strict";
   var FAST = 1000, SLOW = 10000;
 
-  function formatEta(seconds) {
+  // The words are the page's, in its language (progress.html's data-soil-text-*); English when missing.
+  var ENGLISH = {
+    success: "Ready.", failed: "Failed.", started: "Working\u2026", notStarted: "Waiting for a worker\u2026",
+    waiting: "Waiting\u2026", unavailable: "This download is not available.",
+    etaSeconds: "about {seconds} s left", etaMinutes: "about {minutes} min left"
+  };
+
+  function text(widget, name) {
+    var key = "soilText" + name.charAt(0).toUpperCase() + name.slice(1);
+    return widget.dataset[key] || ENGLISH[name];
+  }
+
+  function formatEta(widget, seconds) {
     if (seconds === null || seconds === undefined) return "";
-    if (seconds < 60) return "about " + seconds + " s left";
-    var minutes = Math.round(seconds / 60);
-    return "about " + minutes + " min left";
+    if (seconds < 60) return text(widget, "etaSeconds").replace("{seconds}", seconds);
+    return text(widget, "etaMinutes").replace("{minutes}", Math.round(seconds / 60));
   }
 
   function render(widget, s) {
@@ -23,9 +34,9 @@
     widget.querySelector(".soil-percent").textContent = percent + "%";
     // The error is shown once, in the error list; a failed task's message only repeats it.
     widget.querySelector(".soil-message").textContent = failed ? "" : (s.message || "");
-    widget.querySelector(".soil-eta").textContent = s.state === "started" ? formatEta(s.eta_seconds) : "";
-    var words = {success: "Ready.", failed: "Failed.", started: "Working…", not_started: "Waiting for a worker…"};
-    widget.querySelector(".soil-state").textContent = words[s.state] || "Waiting…";
+    widget.querySelector(".soil-eta").textContent = s.state === "started" ? formatEta(widget, s.eta_seconds) : "";
+    var words = {success: "success", failed: "failed", started: "started", not_started: "notStarted"};
+    widget.querySelector(".soil-state").textContent = text(widget, words[s.state] || "waiting");
     var errors = widget.querySelector(".soil-errors");
     errors.textContent = "";
     (s.errors || []).forEach(function (text) {
@@ -50,7 +61,7 @@
       fetch(url, {credentials: "same-origin", headers: {Accept: "application/json"}})
         .then(function (response) {
           if (response.status === 403 || response.status === 404) {
-            widget.querySelector(".soil-state").textContent = "This download is not available.";
+            widget.querySelector(".soil-state").textContent = text(widget, "unavailable");
             return null;
           }
           if (!response.ok) throw new Error("status " + response.status);
