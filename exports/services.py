@@ -23,6 +23,7 @@ from . import access, lifecycle, limits, queueing, reaper
 from .building import ExportCancelled, build_and_store, export_filename
 from .formatting import format_local_time, format_rows
 from .models import ExportRun, SavedExport
+from .progress import ProgressRecorder
 from .sources import SourceError
 from .storage import delete_quietly
 from .text import one_line
@@ -169,21 +170,22 @@ def execute_run(run_id, task_id, progress=None, time_limit=None, lease=None):
         log.info("Export run %s: message %s has nothing to build", run_id, task_id)
         return None
     run = ExportRun.objects.select_related("definition__domain", "owner").get(pk=run_id)
+    recorder = ProgressRecorder(progress)  # a run that stops keeps where it stopped, for its page
     with lifecycle.LeaseKeeper(lease) as keeper:
         try:
             key, rows, size = build_and_store(
                 run.definition, query_parameters(run.parameters), f"exports/{run.domain.slug}/{run.pk}",
-                progress=progress, is_cancelled=keeper.should_stop,
+                progress=recorder, is_cancelled=keeper.should_stop,
             )
         except ExportCancelled:
             if keeper.lost.is_set():
                 log.warning("Export run %s: lease lost mid-build; another attempt owns it", run_id)
                 return None
-            lifecycle.cancelled(lease)
+            lifecycle.cancelled(lease, last_progress=recorder.snapshot())
             raise
         except Exception as exc:
             log.exception("Export run %s failed", run_id)
-            lifecycle.fail(lease, failure_words(exc, time_limit))
+            lifecycle.fail(lease, failure_words(exc, time_limit), last_progress=recorder.snapshot())
             raise
     return publish_run(lease, run, key, rows, size)
 

@@ -11,7 +11,7 @@ from soil.serving import serve_storage_key
 from soil.util import start_download
 
 from . import queueing, reaper, saved_exports, selectors, services
-from .progress import run_status
+from .progress import run_status, stopped_bar
 from .forms import DefinitionForm, StartExportForm
 from .models import ExportDefinition
 from .writers import get_writer
@@ -63,11 +63,13 @@ def start_export(request, slug, definition_id):
 @login_required
 def run_page(request, run_id):
     run = reaper.check_run(selectors.run_for(request.user, run_id))
+    status = run_status(run)
     context = {
         "run": run,
         "download_id": run.download_id,
-        "status": run_status(run),
+        "status": status,
         "status_url": reverse("exports:run_status", args=[run.pk]),
+        "stopped_status": stopped_bar(status),
     }
     return render(request, "exports/run.html", context)
 
