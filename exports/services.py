@@ -14,6 +14,7 @@ from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from soil import DownloadBase
 from soil.downloads import new_download_id
@@ -233,6 +234,33 @@ def cancel_export(user, run):
         lifecycle.request_cancel(run)
         run.refresh_from_db()
     return run
+
+
+class DeleteRefused(ExportRefused):
+    """The run cannot be deleted now; the message says why."""
+
+
+ACTIVE_DELETE_WORDS = _("This export is still queued or running: cancel it first, then delete it.")
+
+
+def delete_run(user, run):
+    """Delete a finished run of the user's own: its row, its stored file and its soil record.
+
+    A queued or running run is refused in words (DeleteRefused): cancelling is a separate, visible step,
+    and a build under way must not lose its row. Only the owner may delete (PermissionDenied otherwise).
+    """
+    if run.owner_id != user.pk:
+        raise PermissionDenied("Only the person who started an export can delete it.")
+    # One compare-and-set: a run that is (still) active is never deleted.
+    deleted, _per_model = ExportRun.objects.filter(pk=run.pk).exclude(status__in=ExportRun.ACTIVE).delete()
+    if not deleted:
+        if ExportRun.objects.filter(pk=run.pk).exists():
+            raise DeleteRefused(ACTIVE_DELETE_WORDS)
+        return False  # deleted meanwhile (a second click): nothing left to do
+    delete_quietly(run.file_key)
+    if run.download_id:
+        forget_download(run.download_id)
+    return True
 
 
 NO_EMAIL_WORDS = "Your account has no email address, so no email can be sent."
