@@ -1,7 +1,7 @@
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from .models import FORMAT_CHOICES, ExportDefinition
+from .models import FORMAT_CHOICES, ExportDefinition, ExportRun
 from .sources import all_sources, get_source
 from .validators import DATE_ORDER_MESSAGE, EARLIEST_DATE, LATEST_DATE, validate_date_in_range
 
@@ -58,3 +58,20 @@ class DefinitionForm(forms.ModelForm):
         except ValueError:
             columns = []
         self.fields["columns"].choices = [(c.key, c.label) for c in columns]
+
+
+class RunFilterForm(forms.Form):
+    """The filters of "My exports" (a GET form): a status and one of the user's domains, both optional."""
+
+    status = forms.ChoiceField(label=_("Status"), required=False,
+                               choices=[("", _("Any status"))] + list(ExportRun.Status.choices))
+    domain = forms.ChoiceField(label=_("Domain"), required=False)
+
+    def __init__(self, data, domains):
+        super().__init__(data)
+        self.domains = {domain.slug: domain for domain in domains}
+        self.fields["domain"].choices = [("", _("All your domains"))] + [(d.slug, d.name) for d in domains]
+
+    def clean_domain(self):
+        """The chosen Domain, or None for all of them."""
+        return self.domains.get(self.cleaned_data["domain"])

@@ -104,16 +104,22 @@ def succeed(lease, fields, now=None):
     return bool(lease.runs().update(status=Status.SUCCEEDED, finished_at=now, error="", **fields, **_LEASE_CLEARED))
 
 
-def fail(lease, error, now=None):
-    """running → failed, for the build holding `lease`."""
+def fail(lease, error, now=None, last_progress=None):
+    """running → failed, for the build holding `lease`; `last_progress` is where it stopped, if known."""
     return bool(lease.runs().update(status=Status.FAILED, error=error, finished_at=now or timezone.now(),
+                                    **_stopped_at(last_progress), **_LEASE_CLEARED))
+
+
+def cancelled(lease, now=None, last_progress=None):
+    """running → cancelled, by the build that noticed the request."""
+    return bool(lease.runs().update(status=Status.CANCELLED, error=CANCELLED_WORDS,
+                                    finished_at=now or timezone.now(), **_stopped_at(last_progress),
                                     **_LEASE_CLEARED))
 
 
-def cancelled(lease, now=None):
-    """running → cancelled, by the build that noticed the request."""
-    return bool(lease.runs().update(status=Status.CANCELLED, error=CANCELLED_WORDS,
-                                    finished_at=now or timezone.now(), **_LEASE_CLEARED))
+def _stopped_at(last_progress):
+    """The fields that keep where a build stopped (exports.progress.progress_snapshot); none when unknown."""
+    return {"last_progress": last_progress} if last_progress else {}
 
 
 def fail_active(run_id, error, task_id=None, now=None):
@@ -147,10 +153,11 @@ def requeue(run, count_attempt=False, now=None):
     return new_task_id if changed else None
 
 
-def settle(run, status, error, now=None):
+def settle(run, status, error, now=None, last_progress=None):
     """Fail or cancel a stuck run as the caller saw it; False if it moved on meanwhile."""
     seen = ExportRun.objects.filter(pk=run.pk, status=run.status, task_id=run.task_id, lease_id=run.lease_id)
-    return bool(seen.update(status=status, error=error, finished_at=now or timezone.now(), **_LEASE_CLEARED))
+    return bool(seen.update(status=status, error=error, finished_at=now or timezone.now(),
+                            **_stopped_at(last_progress), **_LEASE_CLEARED))
 
 
 def expire(run, now=None):

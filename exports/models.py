@@ -202,6 +202,8 @@ class ExportRun(models.Model):
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     expires_at = models.DateTimeField(null=True, blank=True)
+    # Where a failed or cancelled build stopped, {"current", "total", "percent"}: Redis forgets it, the page shows it.
+    last_progress = models.JSONField(null=True, blank=True, help_text="The last progress of a build that stopped.")
 
     class Meta:
         ordering = ["-created_at"]

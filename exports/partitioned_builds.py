@@ -30,6 +30,7 @@ from .models import ExportRun
 from .formatting import ASSEMBLY_PROGRESS, PART_ROWS_PROGRESS
 from .partitions import (PartProgress, TypedRowsWriter, delete_parts, key_fields, key_ranges, part_count,
                          part_key, range_filter, read_typed_rows, store_progress)
+from .progress import recorded_progress
 from .services import failure_words, publish_run, query_parameters
 from .storage import export_storage, publish
 from .writers import get_writer
@@ -103,11 +104,12 @@ def build_part(run_id, lease_id, index, lower, upper, total, time_limit=None):
                 key = publish(path, part_key(run.pk, lease_id, index, writer_class.file_extension))
             except ExportCancelled:
                 if not keeper.lost.is_set():
-                    lifecycle.cancelled(lease)
+                    lifecycle.cancelled(lease, last_progress=recorded_progress(run.task_id))
                 return None
             except Exception as exc:  # noqa: BLE001 (settled in words; the assembly cleans up)
                 log.exception("Export run %s: part %d failed", run_id, index)
-                lifecycle.fail(lease, failure_words(exc, time_limit))
+                lifecycle.fail(lease, failure_words(exc, time_limit),
+                               last_progress=recorded_progress(run.task_id))
                 return None
     finally:
         tempfiles.remove(path)
@@ -130,11 +132,12 @@ def assemble(run_id, lease_id, results, time_limit=None):
                 key, rows, size = _assemble_file(run, parts, keeper.should_stop)
             except ExportCancelled:
                 if not keeper.lost.is_set():
-                    lifecycle.cancelled(lease)
+                    lifecycle.cancelled(lease, last_progress=recorded_progress(run.task_id))
                 return None
             except Exception as exc:
                 log.exception("Export run %s: assembling its parts failed", run_id)
-                lifecycle.fail(lease, failure_words(exc, time_limit))
+                lifecycle.fail(lease, failure_words(exc, time_limit),
+                               last_progress=recorded_progress(run.task_id))
                 raise
         return publish_run(lease, run, key, rows, size)
     finally:

@@ -37,10 +37,53 @@ def live_progress(run):
         return TaskProgress(message=gettext("Progress is unavailable for a moment.")), None
 
 
+def progress_snapshot(current, total):
+    """What the row keeps of where a build stopped: {"current", "total", "percent"}, or None when nothing was reported."""
+    if current is None:
+        return None
+    percent = 100 if not total else max(0, min(100, int(current) * 100 // int(total)))
+    return {"current": int(current), "total": int(total) if total is not None else None, "percent": percent}
+
+
+def recorded_progress(task_id):
+    """The snapshot of the progress soil holds for `task_id`, for a build that stopped elsewhere; None when
+    Redis has none (the record was replaced by the failure, or lost) or cannot say."""
+    try:
+        progress = get_task_progress(AsyncResult(task_id))
+    except Exception:  # noqa: BLE001 (Redis down: the run still fails, without its last percentage)
+        log.warning("No progress recorded for task %s", task_id, exc_info=True)
+        return None
+    return progress_snapshot(progress.current, progress.total)
+
+
+class ProgressRecorder:
+    """Passes a build's progress reports on, and remembers the last for the row if the build stops."""
+
+    def __init__(self, forward=None):
+        self.forward = forward
+        self.current = self.total = None
+
+    def __call__(self, current, total):
+        self.current, self.total = current, total
+        if self.forward:
+            self.forward(current, total)
+
+    def snapshot(self):
+        return progress_snapshot(self.current, self.total)
+
+
+def stopped_progress(run):
+    """TaskProgress of where a failed or cancelled run stopped, from its row; empty when it never said."""
+    last = run.last_progress or {}
+    if run.display_status not in (Status.FAILED, Status.CANCELLED) or last.get("percent") is None:
+        return TaskProgress()
+    return TaskProgress(current=last.get("current"), total=last.get("total"), percent=last["percent"])
+
+
 def run_status(run):
     """soil's status shape for `run`, plus the run's own status and whether a cancel was asked."""
     status = run.display_status
-    progress, alive = live_progress(run) if status == Status.RUNNING else (TaskProgress(), True)
+    progress, alive = live_progress(run) if status == Status.RUNNING else (stopped_progress(run), True)
     ready = status == Status.SUCCEEDED
     words = {Status.QUEUED: gettext("Waiting for a worker"), Status.EXPIRED: gettext("This export has expired; run it again.")}
     shape = status_shape(
@@ -59,3 +102,11 @@ def run_status(run):
     )
     return {**shape, "run_status": status, "run_status_display": str(Status(status).label),
             "cancel_requested": run.cancel_requested}
+
+
+def stopped_bar(status):
+    """The status the run page draws its red bar from, where a failed or cancelled build stopped; None when
+    the build never reported progress (or is not stopped). The error is on the page once already."""
+    if status["run_status"] not in (Status.FAILED, Status.CANCELLED) or status["current"] is None:
+        return None
+    return {**status, "errors": [], "message": ""}

@@ -18,6 +18,7 @@ from django.utils.translation import gettext, gettext_lazy, ngettext
 
 from . import lifecycle, partitions, queueing, storage, tempfiles
 from .models import ExportRun
+from .progress import recorded_progress
 
 log = logging.getLogger(__name__)
 Status = ExportRun.Status
@@ -81,14 +82,17 @@ def reap_run(run, reason, now=None):
 
 
 def _settle_or_requeue(run, reason, now):
+    # Where the build stopped, as soil last heard it; a run that never started has none.
+    stopped_at = recorded_progress(run.task_id) if run.status == Status.RUNNING else None
     if run.cancel_requested:
-        return "cancelled" if lifecycle.settle(run, Status.CANCELLED, lifecycle.CANCELLED_WORDS, now) else None
+        return "cancelled" if lifecycle.settle(run, Status.CANCELLED, lifecycle.CANCELLED_WORDS, now,
+                                               last_progress=stopped_at) else None
     limit = hard_time_limit(run.task_id) if reason == WORKER_LOST else None
     if limit is not None:
         return "failed" if lifecycle.settle(run, Status.FAILED, time_limit_words(limit), now) else None
     if run.attempts >= settings.EXPORT_MAX_ATTEMPTS:
         words = lifecycle.WORKER_LOST_WORDS if reason == WORKER_LOST else MESSAGE_LOST_WORDS
-        return "failed" if lifecycle.settle(run, Status.FAILED, words, now) else None
+        return "failed" if lifecycle.settle(run, Status.FAILED, words, now, last_progress=stopped_at) else None
     new_task_id = lifecycle.requeue(run, count_attempt=reason == MESSAGE_LOST, now=now)
     if new_task_id is None:
         return None

@@ -24,6 +24,7 @@ from . import access, lifecycle, limits, queueing, reaper
 from .building import ExportCancelled, build_and_store, export_filename
 from .formatting import format_local_time, format_rows
 from .models import ExportRun, SavedExport
+from .progress import ProgressRecorder
 from .sources import SourceError
 from .storage import delete_quietly
 from .text import one_line
@@ -170,21 +171,22 @@ def execute_run(run_id, task_id, progress=None, time_limit=None, lease=None):
         log.info("Export run %s: message %s has nothing to build", run_id, task_id)
         return None
     run = ExportRun.objects.select_related("definition__domain", "owner").get(pk=run_id)
+    recorder = ProgressRecorder(progress)  # a run that stops keeps where it stopped, for its page
     with lifecycle.LeaseKeeper(lease) as keeper:
         try:
             key, rows, size = build_and_store(
                 run.definition, query_parameters(run.parameters), f"exports/{run.domain.slug}/{run.pk}",
-                progress=progress, is_cancelled=keeper.should_stop,
+                progress=recorder, is_cancelled=keeper.should_stop,
             )
         except ExportCancelled:
             if keeper.lost.is_set():
                 log.warning("Export run %s: lease lost mid-build; another attempt owns it", run_id)
                 return None
-            lifecycle.cancelled(lease)
+            lifecycle.cancelled(lease, last_progress=recorder.snapshot())
             raise
         except Exception as exc:
             log.exception("Export run %s failed", run_id)
-            lifecycle.fail(lease, failure_words(exc, time_limit))
+            lifecycle.fail(lease, failure_words(exc, time_limit), last_progress=recorder.snapshot())
             raise
     return publish_run(lease, run, key, rows, size)
 
@@ -232,6 +234,34 @@ def cancel_export(user, run):
         lifecycle.request_cancel(run)
         run.refresh_from_db()
     return run
+
+
+class DeleteRefused(ExportRefused):
+    """The run cannot be deleted now; the message says why."""
+
+
+ACTIVE_DELETE_WORDS = gettext_lazy("This export is still queued or running: cancel it first, then delete it.")
+
+
+def delete_run(user, run):
+    """Delete a finished run of the user's own: its row, its stored file and its soil record.
+
+    A queued or running run is refused in words (DeleteRefused): cancelling is a separate, visible step,
+    and a build under way must not lose its row. Only the owner may delete (PermissionDenied otherwise).
+    """
+    if run.owner_id != user.pk:
+        raise PermissionDenied("Only the person who started an export can delete it.")
+    # One compare-and-set: a run that is (still) active is never deleted.
+    deleted, _per_model = ExportRun.objects.filter(pk=run.pk).exclude(status__in=ExportRun.ACTIVE).delete()
+    if not deleted:
+        if ExportRun.objects.filter(pk=run.pk).exists():
+            raise DeleteRefused(ACTIVE_DELETE_WORDS)
+        return False  # deleted meanwhile (a second click): nothing left to do
+    delete_quietly(run.file_key)
+    if run.download_id:
+        forget_download(run.download_id)
+    return True
+
 
 
 NO_EMAIL_WORDS = gettext_lazy("Your account has no email address, so no email can be sent.")

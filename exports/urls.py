@@ -6,6 +6,7 @@ app_name = "exports"
 
 urlpatterns = [
     path("", views.exports_home, name="home"),
+    path("mine/", views.my_exports, name="mine"),  # before <slug:slug>/: a domain slugged "mine" is shadowed
     path("runs/<uuid:run_id>/", views.run_page, name="run"),
     path("runs/<uuid:run_id>/status/", views.run_status_json, name="run_status"),
     path("runs/<uuid:run_id>/events/", streams.run_status_stream, name="run_events"),
@@ -13,6 +14,7 @@ urlpatterns = [
     path("runs/<uuid:run_id>/cancel/", views.cancel_run, name="cancel"),
     path("runs/<uuid:run_id>/notify/", views.notify_run, name="notify"),
     path("runs/<uuid:run_id>/rerun/", views.rerun, name="rerun"),
+    path("runs/<uuid:run_id>/delete/", views.delete_run, name="delete"),
     path("api/<slug:slug>/definitions/<int:definition_id>/start/", api.start, name="api_start"),
     path("api/runs/<uuid:run_id>/", api.run_status, name="api_run"),
     path("api/runs/<uuid:run_id>/file/", api.run_file, name="api_file"),

@@ -1,10 +1,14 @@
 """Pages of the export service. Thin: they check input and call services and selectors."""
+from urllib.parse import urlencode
+
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
 from django.http import Http404, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
@@ -12,9 +16,10 @@ from soil.serving import serve_storage_key
 from soil.util import start_download
 
 from . import queueing, reaper, saved_exports, selectors, services
-from .progress import run_status
-from .forms import DefinitionForm, StartExportForm
+from .progress import run_status, stopped_bar
+from .forms import DefinitionForm, RunFilterForm, StartExportForm
 from .models import ExportDefinition
+from .parameter_descriptions import describe_parameters
 from .writers import get_writer
 
 
@@ -64,11 +69,13 @@ def start_export(request, slug, definition_id):
 @login_required
 def run_page(request, run_id):
     run = reaper.check_run(selectors.run_for(request.user, run_id))
+    status = run_status(run)
     context = {
         "run": run,
         "download_id": run.download_id,
-        "status": run_status(run),
+        "status": status,
         "status_url": reverse("exports:run_status", args=[run.pk]),
+        "stopped_status": stopped_bar(status),
     }
     return render(request, "exports/run.html", context)
 
@@ -111,6 +118,41 @@ def rerun(request, run_id):
         messages.error(request, str(refusal))
         return redirect("exports:domain", old.domain.slug)
     return redirect("exports:run", run.pk)
+
+
+MY_EXPORTS_PER_PAGE = 25
+
+
+@login_required
+def my_exports(request):
+    """Every run of the user across their domains, newest first, filtered by status and domain, paginated."""
+    form = RunFilterForm(request.GET, domains=list(selectors.domains_for(request.user)))
+    form.is_valid()  # a bad choice is shown next to its field; the other filter still applies
+    chosen = form.cleaned_data
+    runs = selectors.my_runs(request.user, status=chosen.get("status"), domain=chosen.get("domain"))
+    page = Paginator(runs, MY_EXPORTS_PER_PAGE).get_page(request.GET.get("page"))
+    for run in page:
+        run.described = describe_parameters(run)
+    kept = {name: request.GET[name] for name in ("status", "domain") if request.GET.get(name) and name in chosen}
+    context = {"form": form, "page": page, "filtered": bool(kept), "filter_query": urlencode(kept),
+               "here": request.get_full_path()}
+    return render(request, "exports/my_exports.html", context, status=400 if form.errors else 200)
+
+
+@login_required
+@require_POST
+def delete_run(request, run_id):
+    run = selectors.run_for(request.user, run_id)
+    try:
+        services.delete_run(request.user, run)
+    except services.DeleteRefused as refusal:
+        messages.error(request, str(refusal))
+    else:
+        messages.success(request, _("Deleted the export “%(name)s” and its file.") % {"name": run.definition.name})
+    back = request.POST.get("next", "")
+    if url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
+        return redirect(back)
+    return redirect("exports:mine")
 
 
 def stored_file_response(key, filename, format):
