@@ -2,6 +2,7 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from .models import FORMAT_CHOICES, ExportDefinition
+from .services import check_new_definition_name
 from .sources import FILTER_VALUE_MAX_LENGTH, SourceError, all_sources, get_source
 from .validators import DATE_ORDER_MESSAGE, EARLIEST_DATE, LATEST_DATE, validate_date_in_range
 
@@ -74,8 +75,9 @@ class ExportDialogForm(StartExportForm):
     name = forms.CharField(label=_("Name of the new definition"), required=False, max_length=200)
     columns = forms.CharField(required=False, widget=forms.HiddenInput)  # carries the column list's errors
 
-    def __init__(self, *args, definition, **kwargs):
+    def __init__(self, *args, definition, saving=False, **kwargs):
         self.definition = definition
+        self.saving = saving  # "Save as definition" was pressed: the name is checked with the rest
         self.source = get_source(definition.source)
         chosen = [column.key for column in self.source.columns_for(definition.columns)]
         # The chosen columns first, in their order, then the others, unticked.
@@ -126,6 +128,11 @@ class ExportDialogForm(StartExportForm):
             except SourceError as exc:
                 self.add_error(name, str(exc))
         data["filters"] = filters
+        if self.saving and "name" not in self.errors:
+            try:
+                data["name"] = check_new_definition_name(self.definition.domain, data.get("name"))
+            except forms.ValidationError as error:
+                self.add_error(None, error)  # its dict puts the words next to the name
         return data
 
     def _chosen_columns(self, data):

@@ -164,6 +164,17 @@ def start_export(user, definition, format=None, date_from=None, date_to=None, no
     return run, True
 
 
+def check_new_definition_name(domain, name):
+    """The name, on one line, for a new definition of `domain`; a ValidationError on "name" if empty or taken."""
+    name = one_line(name or "")
+    if not name:
+        raise ValidationError({"name": _("Give the new definition a name.")})
+    if ExportDefinition.objects.filter(domain=domain, name=name).exists():
+        raise ValidationError({"name": _("This domain already has an export definition named \"%(name)s\"; "
+                                         "choose another name.") % {"name": name}})
+    return name
+
+
 def save_as_definition(user, definition, name, format=None, date_from=None, date_to=None, columns=None):
     """A new definition of `definition`'s domain and source with these choices; returns it.
 
@@ -178,11 +189,7 @@ def save_as_definition(user, definition, name, format=None, date_from=None, date
         keys = []  # every column, in the source's order: saved as "all", as the definition form does
     new = ExportDefinition(domain=definition.domain, name=one_line(name or ""), source=definition.source,
                            columns=keys, format=format or definition.format, date_from=date_from, date_to=date_to)
-    if not new.name:
-        raise ValidationError({"name": _("Give the new definition a name.")})
-    if ExportDefinition.objects.filter(domain=definition.domain, name=new.name).exists():
-        raise ValidationError({"name": _("This domain already has an export definition named \"%(name)s\"; "
-                                         "choose another name.") % {"name": new.name}})
+    check_new_definition_name(definition.domain, new.name)
     new.full_clean(validate_constraints=False)  # the name's uniqueness is checked above, in words
     try:
         with transaction.atomic():

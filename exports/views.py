@@ -73,9 +73,10 @@ def export_dialog(request, slug, definition_id):
     """Choose columns, dates, filters and format for one export of a definition, then export it or save
     the choices as a new definition (the "save" button)."""
     definition = selectors.definition_for(request.user, slug, definition_id)
-    form = ExportDialogForm(request.POST or None, definition=definition)
+    saving = request.POST.get("action") == SAVE_ACTION
+    form = ExportDialogForm(request.POST or None, definition=definition, saving=saving)
     if request.method == "POST" and form.is_valid():
-        if request.POST.get("action") == SAVE_ACTION:
+        if saving:
             if saved := _save_as_definition(request, definition, form):
                 return redirect("exports:export_dialog", slug, saved.pk)
         else:

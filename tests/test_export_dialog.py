@@ -344,3 +344,15 @@ def test_a_dialog_export_through_the_worker_has_the_chosen_columns_and_only_the_
     assert len(rows) - 1 == run.rows == expected.count() > 0
     assert {row[1] for row in rows[1:]} == {"Vaccination"}
     assert sorted(row[0] for row in rows[1:]) == sorted(expected.values_list("village", flat=True))
+
+
+@pytest.mark.django_db
+def test_saving_checks_the_name_with_the_other_fields(short):
+    data = {**dialog_data(short, ["received_on", "submitted_by"], action="save", name=short.name),
+            "position_submitted_by": "10"}
+    form = ExportDialogForm(data, definition=short, saving=True)
+    assert not form.is_valid()
+    assert set(form.errors) == {"name", "position_submitted_by"}
+    assert form.errors["name"] == ['This domain already has an export definition named "Visits (short)"; '
+                                   'choose another name.']
+    assert ExportDialogForm({**data, "position_submitted_by": "20"}, definition=short).is_valid()  # exporting
