@@ -76,19 +76,28 @@ class FilterField:
         if len(value) > FILTER_VALUE_MAX_LENGTH:
             raise SourceError(_("The filter %(label)s takes at most %(count)d characters.")
                               % {"label": self.label, "count": FILTER_VALUE_MAX_LENGTH})
-        if self.choices and value not in self.choices(domain):
+        if self.choices and not self._is_choice(domain, value):
             raise SourceError(_("%(value)s is not one of the choices of the filter %(label)s.")
                               % {"value": repr(value)[:60], "label": self.label})
         return value
 
+    def _is_choice(self, domain, value):
+        # A `choices` with a `contains(domain, value)` answers without listing every value.
+        contains = getattr(self.choices, "contains", None)
+        return contains(domain, value) if contains else value in self.choices(domain)
+
 
 def distinct_values(queryset, field_name):
     """`choices` for a FilterField: the distinct non-empty values of `field_name` in `queryset(domain)`
-    (pass the source's own queryset function), in order."""
+    (pass the source's own queryset function), in order. Checking one value is an EXISTS query."""
     def choices(domain):
         values = queryset(domain).exclude(**{field_name: ""}).order_by(field_name)
         return list(values.values_list(field_name, flat=True).distinct())
 
+    def contains(domain, value):
+        return value != "" and queryset(domain).filter(**{field_name: value}).exists()
+
+    choices.contains = contains
     return choices
 
 

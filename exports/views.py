@@ -16,6 +16,7 @@ from . import queueing, reaper, saved_exports, selectors, services
 from .progress import run_status
 from .forms import DefinitionForm, ExportDialogForm, StartExportForm
 from .models import ExportDefinition
+from .sources import SourceError
 from .writers import get_writer
 
 
@@ -74,7 +75,11 @@ def export_dialog(request, slug, definition_id):
     the choices as a new definition (the "save" button)."""
     definition = selectors.definition_for(request.user, slug, definition_id)
     saving = request.POST.get("action") == SAVE_ACTION
-    form = ExportDialogForm(request.POST or None, definition=definition, saving=saving)
+    try:
+        form = ExportDialogForm(request.POST or None, definition=definition, saving=saving)
+    except SourceError as problem:  # a definition whose source or columns are gone: edit it first
+        messages.error(request, str(problem))
+        return redirect("exports:domain", slug)
     if request.method == "POST" and form.is_valid():
         if saving:
             if saved := _save_as_definition(request, definition, form):

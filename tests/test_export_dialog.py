@@ -356,3 +356,11 @@ def test_saving_checks_the_name_with_the_other_fields(short):
     assert form.errors["name"] == ['This domain already has an export definition named "Visits (short)"; '
                                    'choose another name.']
     assert ExportDialogForm({**data, "position_submitted_by": "20"}, definition=short).is_valid()  # exporting
+
+
+@pytest.mark.django_db
+def test_a_definition_whose_columns_are_gone_sends_the_person_back_with_words(alice_client, short):
+    ExportDefinition.objects.filter(pk=short.pk).update(columns=["received_on", "shoe_size"])
+    response = alice_client.get(dialog_url(short), follow=True)
+    assert response.redirect_chain == [(reverse("exports:domain", args=[short.domain.slug]), 302)]
+    assert "Unknown column(s) for Form submissions: shoe_size." in response.content.decode()
