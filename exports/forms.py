@@ -93,8 +93,9 @@ class ExportDialogForm(StartExportForm):
         for column in ordered:
             self.fields[f"include_{column.key}"] = forms.BooleanField(required=False, label=column.label)
             self.fields[f"position_{column.key}"] = forms.IntegerField(
-                required=False, min_value=1, max_value=9999, label=_("Position of %(column)s") % {"column": column.label},
-                widget=forms.NumberInput(attrs={"size": 4, "class": "position"}))
+                required=False, min_value=1, max_value=9999,
+                label=_("Position of %(column)s") % {"column": column.label},
+                widget=forms.NumberInput(attrs={"class": "position"}))
         for filter_field in self.source.filters:
             if filter_field.choices:
                 choices = [("", _("Any"))] + [(value, value) for value in filter_field.choices(definition.domain)]

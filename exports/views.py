@@ -64,9 +64,8 @@ def start_export(request, slug, definition_id):
 
 
 SAVE_ACTION = "save"
-# Errors of a saved definition's fields, shown next to the dialog's field of the same choice.
-_DIALOG_FIELD_OF = {"name": "name", "columns": "columns", "date_from": "date_from", "date_to": "date_to",
-                    "format": "format"}
+# A saved definition's fields that the dialog shows; errors of any other go above the form.
+_DIALOG_FIELDS = {"name", "columns", "date_from", "date_to", "format"}
 
 
 @login_required
@@ -111,7 +110,7 @@ def _save_as_definition(request, definition, form):
     except ValidationError as refusal:
         for field, errors in refusal.message_dict.items():
             for error in errors:
-                form.add_error(_DIALOG_FIELD_OF.get(field), error)
+                form.add_error(field if field in _DIALOG_FIELDS else None, error)
         return None
     if data["filters"]:
         messages.success(request, _("Saved the new export definition '%(name)s'. Filters are not saved with a "
