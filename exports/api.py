@@ -37,7 +37,11 @@ START_PARAMETER_TYPES = {
     "date_from": ((str, type(None)), ISO_DATE_MESSAGE),
     "date_to": ((str, type(None)), ISO_DATE_MESSAGE),
     "notify_by_email": (bool, "{field} must be true or false."),
+    "columns": ((list, type(None)), "{field} must be a list of column keys, or null."),
+    "filters": ((dict, type(None)), "{field} must be an object of filter keys and values, or null."),
 }
+# Checked by the services (the source's columns and filter fields), not by the form.
+CHOICE_PARAMETERS = ("columns", "filters")
 
 
 class AuthRefused(Exception):
@@ -231,11 +235,15 @@ def start(request, slug, definition_id):
         return JsonResponse({"error": str(refusal)}, status=refusal.status)
     if wrong_types := type_errors(payload, START_PARAMETER_TYPES):
         return JsonResponse({"error": gettext("Invalid parameters."), "fields": wrong_types}, status=400)
+    choices = {key: payload.pop(key) for key in CHOICE_PARAMETERS if key in payload}
     form = StartExportForm({"format": definition.format, **payload})
     if not form.is_valid():
         return JsonResponse({"error": gettext("Invalid parameters."), "fields": form.errors.get_json_data()}, status=400)
     try:
-        run, created = services.start_export(request.user, definition, **form.cleaned_data)
+        run, created = services.start_export(request.user, definition, **form.cleaned_data, **choices)
+    except services.ChoiceRefused as refusal:
+        return JsonResponse({"error": gettext("Invalid parameters."), "fields": {
+            refusal.field: [{"message": str(refusal), "code": "invalid_choice"}]}}, status=400)
     except services.ExportRefused as refusal:
         return JsonResponse({"error": str(refusal)}, status=400)
     return JsonResponse(run_json(run), status=202 if created else 200)

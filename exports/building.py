@@ -31,10 +31,15 @@ def export_filename(definition, file_extension, when=None):
 
 
 def planned_rows(definition, parameters):
-    """The queryset an export of `definition` with `parameters` reads, and the columns it writes."""
+    """The queryset an export of `definition` with `parameters` reads, and the columns it writes.
+
+    The run's own "columns" and "filters", when it has them, else the definition's columns and no filter.
+    Every reader of an export's rows (the build, its parts, the row limit) goes through here.
+    """
     source = get_source(definition.source)
-    columns = source.columns_for(definition.columns)
-    queryset = source.rows_queryset(definition.domain, parameters.get("date_from"), parameters.get("date_to"))
+    columns = source.columns_for(parameters.get("columns") or definition.columns)
+    queryset = source.rows_queryset(definition.domain, parameters.get("date_from"), parameters.get("date_to"),
+                                    filters=parameters.get("filters"))
     return queryset, columns
 
 

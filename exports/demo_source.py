@@ -3,8 +3,10 @@
 Kept apart from exports.sources (the registry, which imports no models) so that exports.models can
 import the registry at module level. exports.apps imports this module at start-up, in every process.
 """
+from django.utils.translation import gettext_lazy as _
+
 from .models import FormSubmission
-from .sources import Column, ExportSource, register
+from .sources import Column, ExportSource, FilterField, distinct_values, register
 
 
 def _form_submissions(domain):
@@ -29,5 +31,9 @@ FORM_SUBMISSIONS = register(ExportSource(
         Column("visit_date", "Visit date", "date"),
         Column("is_follow_up", "Follow-up visit", "boolean"),
         Column("notes", "Notes"),
+    ],
+    filters=[
+        FilterField("form_name", _("Form name"), choices=distinct_values(_form_submissions, "form_name")),
+        FilterField("submitted_by", _("Submitted by")),  # free text: the exact user name
     ],
 ))

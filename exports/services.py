@@ -9,12 +9,13 @@ import logging
 from celery import uuid
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
 from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.translation import gettext, gettext_lazy
+from django.utils.translation import gettext as _
 
 from soil import DownloadBase
 from soil.downloads import new_download_id
@@ -23,9 +24,9 @@ from soil.util import expose_blob_download, start_download
 from . import access, lifecycle, limits, queueing, reaper
 from .building import ExportCancelled, build_and_store, export_filename
 from .formatting import format_local_time, format_rows
-from .models import ExportRun, SavedExport
+from .models import ExportDefinition, ExportRun, SavedExport
 from .progress import ProgressRecorder
-from .sources import SourceError
+from .sources import SourceError, get_source
 from .storage import delete_quietly
 from .text import one_line
 from .validators import DATE_ORDER_MESSAGE
@@ -39,8 +40,51 @@ class ExportRefused(ValueError):
     """The export cannot start; the message says why, in words for the user."""
 
 
-def export_parameters(definition, format=None, date_from=None, date_to=None):
-    """The JSON-safe parameters of a run; anything not given comes from the definition."""
+class ChoiceRefused(ExportRefused):
+    """A chosen column or filter is not one the source has; `field` is "columns" or "filters"."""
+
+    def __init__(self, message, field):
+        super().__init__(message)
+        self.field = field
+
+
+def chosen_columns(definition, columns):
+    """The column keys a run writes, in order, or None when they are the definition's own.
+
+    None or an empty list means the definition's columns. ChoiceRefused for an unknown or repeated key.
+    """
+    if not columns:
+        return None
+    source = get_source(definition.source)
+    if not isinstance(columns, (list, tuple)) or not all(isinstance(key, str) for key in columns):
+        raise ChoiceRefused(_("Columns are given as a list of column keys."), "columns")
+    try:
+        keys = [column.key for column in source.columns_for(list(columns))]
+    except SourceError as exc:
+        raise ChoiceRefused(str(exc), "columns") from None
+    defaults = [column.key for column in source.columns_for(definition.columns)]
+    return None if keys == defaults else keys
+
+
+def chosen_filters(definition, filters):
+    """The {key: value} filters of a run, empty values left out, or None for no filter.
+
+    ChoiceRefused for a key the source does not declare or a value it does not accept.
+    """
+    try:
+        cleaned = get_source(definition.source).clean_filters(definition.domain, filters)
+    except SourceError as exc:
+        raise ChoiceRefused(str(exc), "filters") from None
+    return cleaned or None
+
+
+def export_parameters(definition, format=None, date_from=None, date_to=None, columns=None, filters=None):
+    """The JSON-safe parameters of a run; anything not given comes from the definition.
+
+    "columns" ([keys in order]) and "filters" ({key: value}) are there only when they differ from the
+    definition's (its columns, no filter), so a run with the defaults has the same parameters, and the
+    same dedupe key, as before they existed.
+    """
     format = format or definition.format
     try:
         get_writer(format)
@@ -50,11 +94,16 @@ def export_parameters(definition, format=None, date_from=None, date_to=None):
     date_to = date_to or definition.date_to
     if date_from and date_to and date_from > date_to:
         raise ExportRefused(DATE_ORDER_MESSAGE)
-    return {
+    parameters = {
         "format": format,
         "date_from": date_from.isoformat() if date_from else None,
         "date_to": date_to.isoformat() if date_to else None,
     }
+    if (keys := chosen_columns(definition, columns)) is not None:
+        parameters["columns"] = keys
+    if (chosen := chosen_filters(definition, filters)) is not None:
+        parameters["filters"] = chosen
+    return parameters
 
 
 def query_parameters(parameters):
@@ -80,8 +129,11 @@ def ensure_member(user, domain):
         raise PermissionDenied(gettext("You are not a member of this domain."))
 
 
-def start_export(user, definition, format=None, date_from=None, date_to=None, notify_by_email=False):
+def start_export(user, definition, format=None, date_from=None, date_to=None, notify_by_email=False,
+                 columns=None, filters=None):
     """Create a run and queue it after the transaction commits; returns (run, created).
+
+    `columns` (keys in order) and `filters` ({key: value}) narrow the export; see export_parameters.
 
     The same user asking for the same export while one is queued or running gets that run back,
     unless that run is stuck (then the reaper settles it first). An export over EXPORT_MAX_ROWS rows,
@@ -90,7 +142,7 @@ def start_export(user, definition, format=None, date_from=None, date_to=None, no
     """
     ensure_member(user, definition.domain)
     notify_by_email = notify_by_email and can_email(user)  # no address: nobody to email (the view says so)
-    parameters = export_parameters(definition, format, date_from, date_to)
+    parameters = export_parameters(definition, format, date_from, date_to, columns=columns, filters=filters)
     key = parameters_key(definition, parameters)
     active = ExportRun.objects.filter(owner=user, definition=definition, parameters_key=key, status__in=ExportRun.ACTIVE)
     if (existing := active.first()) and reaper.check_run(existing).is_active:
@@ -112,6 +164,42 @@ def start_export(user, definition, format=None, date_from=None, date_to=None, no
         return active.get(), False
     queueing.queue_run(run)
     return run, True
+
+
+def check_new_definition_name(domain, name):
+    """The name, on one line, for a new definition of `domain`; a ValidationError on "name" if empty or taken."""
+    name = one_line(name or "")
+    if not name:
+        raise ValidationError({"name": _("Give the new definition a name.")})
+    if ExportDefinition.objects.filter(domain=domain, name=name).exists():
+        raise ValidationError({"name": _("This domain already has an export definition named \"%(name)s\"; "
+                                         "choose another name.") % {"name": name}})
+    return name
+
+
+def save_as_definition(user, definition, name, format=None, date_from=None, date_to=None, columns=None):
+    """A new definition of `definition`'s domain and source with these choices; returns it.
+
+    Any member of the domain may, as on the definition pages. The model's rules apply (a name, known
+    columns, dates in range and in order); a ValidationError says what is wrong, by field. Filters are
+    not kept: a definition has no place for them.
+    """
+    ensure_member(user, definition.domain)
+    source = get_source(definition.source)
+    keys = list(columns) if columns else [column.key for column in source.columns_for(definition.columns)]
+    if keys == [column.key for column in source.columns]:
+        keys = []  # every column, in the source's order: saved as "all", as the definition form does
+    new = ExportDefinition(domain=definition.domain, name=one_line(name or ""), source=definition.source,
+                           columns=keys, format=format or definition.format, date_from=date_from, date_to=date_to)
+    check_new_definition_name(definition.domain, new.name)
+    new.full_clean(validate_constraints=False)  # the name's uniqueness is checked above, in words
+    try:
+        with transaction.atomic():
+            new.save()
+    except IntegrityError:  # the same name, saved a moment ago by someone else
+        raise ValidationError({"name": _("This domain already has an export definition named \"%(name)s\"; "
+                                         "choose another name.") % {"name": new.name}}) from None
+    return new
 
 
 def rebuild_now(user, saved, rebuild_task, queue=None):
@@ -154,7 +242,8 @@ def rerun(user, run, notify_by_email=False):
     """Start the export of `run` again with the same parameters."""
     parameters = query_parameters(run.parameters)
     return start_export(user, run.definition, parameters["format"], parameters["date_from"], parameters["date_to"],
-                        notify_by_email=notify_by_email)
+                        notify_by_email=notify_by_email, columns=parameters.get("columns"),
+                        filters=parameters.get("filters"))
 
 
 def execute_run(run_id, task_id, progress=None, time_limit=None, lease=None):

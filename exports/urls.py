@@ -23,6 +23,7 @@ urlpatterns = [
     path("<slug:slug>/definitions/new/", views.edit_definition, name="definition_new"),
     path("<slug:slug>/definitions/<int:definition_id>/", views.edit_definition, name="definition_edit"),
     path("<slug:slug>/definitions/<int:definition_id>/start/", views.start_export, name="start"),
+    path("<slug:slug>/definitions/<int:definition_id>/export/", views.export_dialog, name="export_dialog"),
     path("<slug:slug>/saved/<int:definition_id>/", views.download_saved, name="saved_download"),
     path("<slug:slug>/saved/<int:definition_id>/rebuild/", views.rebuild_saved, name="saved_rebuild"),
 ]

@@ -4,6 +4,7 @@ from urllib.parse import urlencode
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.http import Http404, JsonResponse
 from django.shortcuts import redirect, render
@@ -17,9 +18,10 @@ from soil.util import start_download
 
 from . import queueing, reaper, saved_exports, selectors, services
 from .progress import run_status, stopped_bar
-from .forms import DefinitionForm, RunFilterForm, StartExportForm
+from .forms import DefinitionForm, ExportDialogForm, RunFilterForm, StartExportForm
 from .models import ExportDefinition
 from .parameter_descriptions import describe_parameters
+from .sources import SourceError
 from .writers import get_writer
 
 
@@ -64,6 +66,63 @@ def start_export(request, slug, definition_id):
     if form.cleaned_data.get("notify_by_email") and not services.can_email(request.user):
         messages.error(request, str(services.NO_EMAIL_WORDS))
     return redirect("exports:run", run.pk)
+
+
+SAVE_ACTION = "save"
+# A saved definition's fields that the dialog shows; errors of any other go above the form.
+_DIALOG_FIELDS = {"name", "columns", "date_from", "date_to", "format"}
+
+
+@login_required
+def export_dialog(request, slug, definition_id):
+    """Choose columns, dates, filters and format for one export of a definition, then export it or save
+    the choices as a new definition (the "save" button)."""
+    definition = selectors.definition_for(request.user, slug, definition_id)
+    saving = request.POST.get("action") == SAVE_ACTION
+    try:
+        form = ExportDialogForm(request.POST or None, definition=definition, saving=saving)
+    except SourceError as problem:  # a definition whose source or columns are gone: edit it first
+        messages.error(request, str(problem))
+        return redirect("exports:domain", slug)
+    if request.method == "POST" and form.is_valid():
+        if saving:
+            if saved := _save_as_definition(request, definition, form):
+                return redirect("exports:export_dialog", slug, saved.pk)
+        else:
+            try:
+                run, created = services.start_export(request.user, definition, **form.export_arguments())
+            except services.ChoiceRefused as refusal:
+                form.add_error(refusal.field, str(refusal))
+            except services.ExportRefused as refusal:
+                form.add_error(None, str(refusal))
+            else:
+                if not created:
+                    messages.info(request, _("This export is already running; here it is."))
+                if form.cleaned_data["notify_by_email"] and not services.can_email(request.user):
+                    messages.error(request, services.NO_EMAIL_WORDS)
+                return redirect("exports:run", run.pk)
+    context = {"domain": definition.domain, "definition": definition, "form": form}
+    return render(request, "exports/export_dialog.html", context, status=400 if form.errors else 200)
+
+
+def _save_as_definition(request, definition, form):
+    """Save the dialog's choices as a new definition and say so; None, with errors on the form, if refused."""
+    data = form.cleaned_data
+    try:
+        saved = services.save_as_definition(request.user, definition, data["name"], format=data["format"],
+                                            date_from=data["date_from"], date_to=data["date_to"],
+                                            columns=data["columns"])
+    except ValidationError as refusal:
+        for field, errors in refusal.message_dict.items():
+            for error in errors:
+                form.add_error(field if field in _DIALOG_FIELDS else None, error)
+        return None
+    if data["filters"]:
+        messages.success(request, _("Saved the new export definition '%(name)s'. Filters are not saved with a "
+                                    "definition: choose them here each time.") % {"name": saved.name})
+    else:
+        messages.success(request, _("Saved the new export definition '%(name)s'.") % {"name": saved.name})
+    return saved
 
 
 @login_required

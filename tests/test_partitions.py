@@ -141,6 +141,31 @@ def test_a_partitioned_csv_is_byte_identical_to_the_whole_build(stack, alice, do
 
 @pytest.mark.worker
 @pytest.mark.slow
+def test_a_partitioned_build_writes_only_the_chosen_columns_and_filtered_rows(stack, alice, domain, tmp_path):
+    definition = ExportDefinition.objects.create(domain=domain, name="All", source="form_submissions", format="csv")
+    web = stack.web(**PARTITIONED)
+    stack.worker(extra_args=WORKER_MODULES, **PARTITIONED)
+    session = stack.session(web).login(alice.username, alice.raw_password)
+    data = {"action": "export", "format": "csv", "filter_form_name": "Vaccination",
+            "include_village": "on", "position_village": "1", "include_form_id": "on", "position_form_id": "2"}
+    status, headers, body = session.post(f"/exports/{domain.slug}/definitions/{definition.pk}/export/", data)
+    assert status == 302, body[:2000]
+    run = ExportRun.objects.get(pk=headers["Location"].rstrip("/").split("/")[-1])
+    finished = wait_finished(session, run)
+    assert finished["run_status"] == Status.SUCCEEDED, (finished, stack.logs())
+    vaccinations = FormSubmission.objects.filter(domain=domain, form_name="Vaccination").count()
+    assert f"{vaccinations} rows in 3 parts" in stack.logs()
+    status, _, body = session.get(f"/exports/runs/{run.pk}/download/")
+    assert status == 200
+    path = tmp_path / "whole.csv"
+    write_export(definition, query_parameters(run.parameters), path)
+    assert body == path.read_bytes()
+    rows = list(csv.reader(io.StringIO(body.decode("utf-8-sig"))))
+    assert rows[0] == ["Village", "Form id"] and len(rows) == vaccinations + 1
+
+
+@pytest.mark.worker
+@pytest.mark.slow
 def test_partitioned_xlsx_and_zip_hold_the_same_values_and_types_as_whole_builds(stack, alice, domain, tmp_path):
     definition = ExportDefinition.objects.create(domain=domain, name="All", source="form_submissions", format="xlsx")
     web = stack.web(**PARTITIONED)
