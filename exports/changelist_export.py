@@ -164,7 +164,7 @@ def export_columns(model_admin, field_names, tz=None):
             raise ChangelistExportError(_("“%(name)s” is not a field of %(model)s that can be exported.")
                                         % {"name": name, "model": model_admin.model._meta.verbose_name})
         kind = column_type(field)
-        label = capfirst(str(label_for_field(name, model_admin.model, model_admin)))
+        label = capfirst(" ".join(str(label_for_field(name, model_admin.model, model_admin)).split()))
         if kind == "datetime":
             label = f"{label} ({tz or timezone.get_default_timezone_name()})"
         columns.append(ExportColumn(
