@@ -33,6 +33,7 @@ from .changelist_export import (
     export_filename_stem,
     row_limit_words,
 )
+from .tasks import export_admin_changelist
 from .writers import WRITERS
 
 ACTION_NAME = "export_changelist"
@@ -126,8 +127,6 @@ class AsyncExportAdminMixin:
         With "Select all" the task reads the whole filtered changelist; otherwise only the ticked
         pks (Django's DATA_UPLOAD_MAX_NUMBER_FIELDS already bounds how many a POST can carry).
         """
-        from .tasks import export_admin_changelist  # the tasks module imports the admin's neighbours
-
         select_across = request.POST.get("select_across") == "1"
         pks = None if select_across else [str(pk) for pk in queryset.values_list("pk", flat=True)]
         opts = self.model._meta

@@ -1,4 +1,5 @@
-"""Celery tasks of the export service: thin wrappers around exports.services and exports.reaper."""
+"""Celery tasks of the export service: thin wrappers around exports.services, exports.reaper and
+exports.changelist_export."""
 import logging
 
 from celery import states
