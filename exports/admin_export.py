@@ -13,6 +13,8 @@ It lives in `exports`, not in `soil`, because it writes its files with exports' 
 writers (csv, xlsx, zipped csv) into exports' storage, and `soil` must not import `exports`
 (DESIGN.md). It is not tied to the demo source: any ModelAdmin of any app can mix it in.
 """
+import functools
+
 from django import forms
 from django.conf import settings
 from django.contrib import messages
@@ -24,6 +26,7 @@ from django.template.response import TemplateResponse
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from soil import DownloadBase
 from soil.util import start_download
 
 from .changelist_export import (
@@ -131,6 +134,8 @@ class AsyncExportAdminMixin:
         pks = None if select_across else [str(pk) for pk in queryset.values_list("pk", flat=True)]
         opts = self.model._meta
         name = export_filename_stem(self.model)
+        # The progress page names the file from the start ("Preparing form-submissions-2026-11-23.csv").
+        named_download = functools.partial(DownloadBase, filename=f"{name}{WRITERS[format_name].file_extension}")
         return start_download(
             export_admin_changelist,
             kwargs={
@@ -146,6 +151,7 @@ class AsyncExportAdminMixin:
             },
             owner_ids=[request.user.pk],
             expiry=settings.EXPORT_FILE_EXPIRY,
+            download_class=named_download,
             message=_("%(count)s %(things)s to %(format)s") % {
                 "count": f"{total:,}", "things": opts.verbose_name_plural, "format": WRITERS[format_name].format_label},
         )

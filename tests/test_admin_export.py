@@ -223,13 +223,14 @@ def test_a_filtered_select_all_export_runs_on_the_worker_and_downloads_the_chang
     download_id = response.url.rstrip("/").rsplit("/", 1)[-1]
     assert response.url == reverse("retrieve_download", args=[download_id])
     page = sam_client.get(response.url)
+    today = timezone.localdate().isoformat()
     assert page.status_code == 200 and 'class="soil-progress' in page.content.decode()
+    assert f"Preparing form-submissions-{today}.csv" in page.content.decode()
 
     done = wait_until_finished(sam_client, download_id)
     assert done["state"] == "success" and done["has_file"], done
     answer, content = fetch(sam_client, download_id)
     assert answer.status_code == 200
-    today = timezone.localdate().isoformat()
     assert answer["Content-Disposition"] == f'attachment; filename="form-submissions-{today}.csv"'
     table = list(csv.reader(io.StringIO(content.decode("utf-8-sig"))))
     assert table[0][:4] == ["Received on (UTC)", "Domain", "Form name", "Submitted by"]
