@@ -3,7 +3,8 @@ see all). A definition's domain is fixed once it is made."""
 from django.contrib import admin, messages
 
 from . import tokens
-from .models import ApiToken, Domain, ExportDefinition, ExportRun, SavedExport
+from .admin_export import AsyncExportAdminMixin
+from .models import ApiToken, Domain, ExportDefinition, ExportRun, FormSubmission, SavedExport
 
 
 def domains_of(user):
@@ -62,13 +63,35 @@ class ExportDefinitionAdmin(DomainScopedAdmin):
 
 
 @admin.register(ExportRun)
-class ExportRunAdmin(DomainScopedAdmin):
+class ExportRunAdmin(AsyncExportAdminMixin, DomainScopedAdmin):
     list_display = ["id", "definition", "owner", "status", "rows", "bytes", "duration", "created_at", "expires_at"]
     list_filter = ["status", ("domain", admin.RelatedOnlyFieldListFilter)]
     search_fields = ["id", "owner__username", "definition__name"]
     readonly_fields = [field.name for field in ExportRun._meta.fields]
 
     def has_add_permission(self, request):
+        return False
+
+
+@admin.register(FormSubmission)
+class FormSubmissionAdmin(AsyncExportAdminMixin, DomainScopedAdmin):
+    """The demo data, read-only: a big list to filter, search and export in the background."""
+
+    list_display = ["received_on", "domain", "form_name", "submitted_by", "patient_name", "village", "age",
+                    "weight_kg", "visit_date", "is_follow_up"]
+    list_filter = ["form_name", ("domain", admin.RelatedOnlyFieldListFilter), "is_follow_up"]
+    search_fields = ["patient_name", "submitted_by", "village", "form_id"]
+    export_fields = list_display + ["form_id", "notes"]
+    ordering = ["-received_on", "-id"]
+    show_full_result_count = False  # one count of a million rows per page is enough
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
         return False
 
 

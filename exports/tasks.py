@@ -1,20 +1,22 @@
-"""Celery tasks of the export service: thin wrappers around exports.services and exports.reaper."""
+"""Celery tasks of the export service: thin wrappers around exports.services, exports.reaper and
+exports.changelist_export."""
 import functools
 import logging
 
 from celery import states
-from celery.exceptions import Ignore, TimeLimitExceeded
+from celery.exceptions import Ignore, SoftTimeLimitExceeded, TimeLimitExceeded
 from celery.signals import task_failure, worker_ready
 from django.conf import settings
 from django.utils import timezone, translation
 from django.utils.translation import gettext
+from django.utils.translation import gettext as _
 
 from soil.decorators import periodic_task, serial_task, task
 from soil.downloads import download_id_for_task
 from soil.progress import TaskProgressManager, update_task_state
 from soil.util import expose_blob_download
 
-from . import lifecycle, partitioned_builds, queueing, reaper, saved_exports, selectors, services, tempfiles
+from . import changelist_export, lifecycle, partitioned_builds, queueing, reaper, saved_exports, selectors, services, tempfiles
 from .building import ExportCancelled
 from .formatting import ROWS_PROGRESS
 from .storage import sweep_partial_files
@@ -153,3 +155,33 @@ def rebuild_saved_export(saved_id):
                              mimetype=writer_class.mimetype, content_disposition=saved.filename,
                              storage_alias=settings.EXPORTS_STORAGE)
     return {"rows": saved.rows, "bytes": saved.bytes}
+
+
+@task(queue="export_download_queue", acks_late=True)
+def export_admin_changelist(site_name, model_label, query, pks, user_id, format_name, fields, name, max_rows=None):
+    """Export an admin changelist (exports.admin_export) for the user who asked; every argument is JSON.
+
+    The queryset is rebuilt through the ModelAdmin as that user (exports.changelist_export). A refusal
+    or any failure ends the task in words on the progress page; a rerun just writes a new file.
+    """
+    this = export_admin_changelist
+    with TaskProgressManager(this, message_format=_("{current:,} of {total:,} rows")) as progress:
+        try:
+            built = changelist_export.build_export(site_name, model_label, query, pks, user_id, format_name, fields,
+                                                   name, progress=progress.set_progress, max_rows=max_rows)
+        except Exception as exc:  # noqa: BLE001 (every failure ends in words on the progress page)
+            if not isinstance(exc, (changelist_export.ChangelistExportError, SoftTimeLimitExceeded)):
+                log.exception("Admin changelist export of %s failed", model_label)
+            words = changelist_export.failure_words(exc, this.soft_time_limit)
+            update_task_state(this, states.FAILURE, {"errors": [words]})
+            raise Ignore() from None
+    expose_blob_download(built.key, settings.EXPORT_FILE_EXPIRY, file_extension=built.file_extension,
+                         mimetype=built.mimetype, content_disposition=built.filename,
+                         storage_alias=settings.EXPORTS_STORAGE)
+    return {"rows": built.rows, "bytes": built.bytes}
+
+
+@periodic_task(run_every=settings.EXPORT_CLEANUP_INTERVAL, queue="celery_periodic")
+def cleanup_admin_changelist_exports():
+    """Delete admin changelist exports whose download has expired."""
+    return changelist_export.sweep_expired()
