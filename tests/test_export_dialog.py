@@ -277,7 +277,7 @@ def test_a_refusal_of_the_service_is_shown_above_the_dialog(settings, alice_clie
     settings.EXPORT_MAX_ROWS = 10
     response = alice_client.post(dialog_url(short), dialog_data(short))
     assert response.status_code == 400
-    assert "This export has 120 rows, more than the limit of 10." in response.content.decode()
+    assert "This export has 120 rows, more than the limit of 10 rows." in response.content.decode()
 
 
 @pytest.mark.django_db
