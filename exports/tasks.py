@@ -9,7 +9,6 @@ from celery.signals import task_failure, worker_ready
 from django.conf import settings
 from django.utils import timezone, translation
 from django.utils.translation import gettext
-from django.utils.translation import gettext as _
 
 from soil.decorators import periodic_task, serial_task, task
 from soil.downloads import download_id_for_task
@@ -165,7 +164,7 @@ def export_admin_changelist(site_name, model_label, query, pks, user_id, format_
     or any failure ends the task in words on the progress page; a rerun just writes a new file.
     """
     this = export_admin_changelist
-    with TaskProgressManager(this, message_format=_("{current:,} of {total:,} rows")) as progress:
+    with TaskProgressManager(this, message_format=ROWS_PROGRESS) as progress:
         try:
             built = changelist_export.build_export(site_name, model_label, query, pks, user_id, format_name, fields,
                                                    name, progress=progress.set_progress, max_rows=max_rows)
