@@ -17,7 +17,6 @@ from django.utils import timezone
 
 from exports import changelist_export
 from exports.admin_export import ACTION_NAME, CONFIRMED
-from exports.demo_data import ensure_demo_domain
 from exports.models import FormSubmission
 from exports.storage import export_storage
 from soil.conf import soil_conf
@@ -36,16 +35,6 @@ def submissions(domain, form_name, villages, start=0):
                        weight_kg=Decimal("61.50"), is_follow_up=i % 2 == 0)
         for i, village in enumerate(villages)
     ])
-
-
-@pytest.fixture
-def mine(alice):
-    return ensure_demo_domain(slug="mine", name="Mine", members=[alice])
-
-
-@pytest.fixture
-def theirs(bob):
-    return ensure_demo_domain(slug="theirs", name="Theirs", members=[bob])
 
 
 @pytest.fixture

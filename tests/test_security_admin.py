@@ -12,16 +12,6 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def mine(alice):
-    return ensure_demo_domain(slug="mine", name="Mine", members=[alice])
-
-
-@pytest.fixture
-def theirs(bob):
-    return ensure_demo_domain(slug="theirs", name="Theirs", members=[bob])
-
-
-@pytest.fixture
 def sam(make_user, mine):
     """A staff member of `mine` with every exports permission, and no superuser."""
     sam = make_user("sam", is_staff=True)
