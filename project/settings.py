@@ -43,6 +43,9 @@ SECURE_PROXY_SSL_HEADER = (
 )
 
 INSTALLED_APPS = [
+    # project first, so that its templates (base.html, soil/base.html, registration/) override the apps',
+    # Django admin's password reset pages included.
+    "project",
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -51,8 +54,6 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django_celery_beat",
     "django_ratelimit",
-    # project first, so that its templates (base.html, soil/base.html) override the apps'.
-    "project",
     "soil",
     "exports",
 ]
