@@ -5,11 +5,18 @@ import time
 from pathlib import Path
 
 import pytest
+from django.conf import settings
+from django.contrib.auth.tokens import default_token_generator
+from django.test import override_settings
+from django.urls import reverse
 from django.utils import timezone
+from django.utils.encoding import force_bytes
+from django.utils.http import urlsafe_base64_encode
 
 from exports import lifecycle
 from exports.demo_data import ensure_demo_domain
 from exports.models import ExportDefinition, ExportRun, SavedExport
+from tests.test_redis_unavailable import dead_port
 
 pytestmark = [pytest.mark.browser]
 ROOT = Path(__file__).resolve().parent.parent
@@ -86,13 +93,55 @@ def pages(runs):
             "/account/tokens/", "/demo/"]
 
 
-def test_main_pages_fit_a_phone_and_name_every_control(phone, live_server, runs):
+def reset_pages(page, base, user):
+    """Open each password reset page in turn, and the 429 page on the way; yield a name for each."""
+    reset = f"{base}/accounts/password_reset/"
+    page.goto(reset)
+    yield "/accounts/password_reset/"
+    for attempt in range(3):  # the third goes over PASSWORD_RESET_RATE_PER_EMAIL (2/h)
+        page.goto(reset)
+        page.fill("input[name=email]", "nobody@example.com")
+        with page.expect_navigation() as answer:
+            page.click("main [type=submit]")
+        if attempt == 0:
+            assert page.url == f"{base}/accounts/password_reset/done/"
+            yield "/accounts/password_reset/done/"
+    assert answer.value.status == 429
+    yield "/accounts/password_reset/ (429)"
+    user.refresh_from_db()  # the token depends on last_login
+    uid = urlsafe_base64_encode(force_bytes(user.pk))
+    page.goto(f"{base}/accounts/reset/{uid}/{default_token_generator.make_token(user)}/")
+    assert page.url == f"{base}/accounts/reset/{uid}/set-password/"
+    yield "/accounts/reset/<uid>/<token>/"
+    page.goto(f"{base}/accounts/reset/{uid}/no-such-token/")
+    yield "/accounts/reset/<uid>/<token>/ (invalid link)"
+    page.goto(f"{base}/accounts/reset/done/")
+    yield "/accounts/reset/done/"
+
+
+def open_unavailable_page(page, base):
+    """A download page while the cache points at a port where nothing listens: the 503 page."""
+    cache = {**settings.CACHES["default"], "LOCATION": f"redis://127.0.0.1:{dead_port()}/0"}
+    with override_settings(CACHES={"default": cache}):
+        response = page.goto(base + reverse("retrieve_download", args=["0" * 32]))
+    assert response.status == 503
+    return "/downloads/<id>/ (503)"
+
+
+def assert_fits_a_phone_and_names_every_control(page, where):
+    width = page.evaluate("() => document.documentElement.scrollWidth")
+    assert width <= 390, f"{where} is {width} px wide at 390 px"
+    assert page.evaluate(UNNAMED_CONTROLS) == [], where
+
+
+def test_main_pages_fit_a_phone_and_name_every_control(phone, live_server, alice, runs):
     for path in pages(runs):
         response = phone.goto(live_server.url + path)
         assert response.status == 200, path
-        width = phone.evaluate("() => document.documentElement.scrollWidth")
-        assert width <= 390, f"{path} is {width} px wide at 390 px"
-        assert phone.evaluate(UNNAMED_CONTROLS) == [], path
+        assert_fits_a_phone_and_names_every_control(phone, path)
+    for where in reset_pages(phone, live_server.url, alice):
+        assert_fits_a_phone_and_names_every_control(phone, where)
+    assert_fits_a_phone_and_names_every_control(phone, open_unavailable_page(phone, live_server.url))
 
 
 def serious_axe_violations(page, where):
@@ -109,6 +158,9 @@ def test_main_pages_have_no_serious_or_critical_axe_violations(page, live_server
     page.set_viewport_size({"width": width, "height": height})
     page.goto(f"{live_server.url}/accounts/login/")
     found = serious_axe_violations(page, "/accounts/login/ (logged out)")
+    for where in reset_pages(page, live_server.url, alice):
+        found += serious_axe_violations(page, where + " (logged out)")
+    page.goto(f"{live_server.url}/accounts/login/")
     page.fill("input[name=username]", alice.username)
     page.fill("input[name=password]", alice.raw_password)
     page.click("button[type=submit]")
@@ -117,6 +169,7 @@ def test_main_pages_have_no_serious_or_critical_axe_violations(page, live_server
         response = page.goto(live_server.url + path)
         assert response.status == 200, path
         found += serious_axe_violations(page, path)
+    found += serious_axe_violations(page, open_unavailable_page(page, live_server.url))
     # The progress widget's other looks, as soil.js draws them: failed (red), and ready with its link.
     running = f"/exports/runs/{runs['running'].pk}/?polling=off"
     render = "s => window.soil.render(document.querySelector('.soil-progress'), s)"
