@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.db import connections
+from django.db.models import DateTimeField, F, Func, Value
 from django.db.models.sql.constants import CURSOR
 
 
@@ -44,8 +45,9 @@ def row_chunks(queryset, keys, chunk_size, tz=None, datetime_keys=(), fuse=None)
     cached per hour (``_UtcToLocal``): a dict lookup and an addition instead of
     ``replace(tzinfo=...)`` here, then ``astimezone(tz)`` and ``replace(tzinfo=None)``
     in the writer. PostgreSQL needs no converters for these fields, so its rows go
-    through untouched. Composite fields, which the fast path does not handle, take
-    the plain ``iterator()`` path.
+    through untouched, and on PostgreSQL the server gives `datetime_keys` as local time
+    itself (``AT TIME ZONE``, see ``_local_on_postgresql``). Composite fields, which the
+    fast path does not handle, take the plain ``iterator()`` path.
 
     `fuse`, if given, is called once, when the query has run, with the per-column
     expressions and names of the conversion (``_conversion_plan``), e.g. a writer's
@@ -53,8 +55,10 @@ def row_chunks(queryset, keys, chunk_size, tz=None, datetime_keys=(), fuse=None)
     hold the raw database rows (one generated function per row instead of two when the
     writer converts values too). It is not called when there is nothing to convert.
     """
-    queryset = queryset.values_list(*keys)
     connection = connections[queryset.db]
+    if tz is not None and datetime_keys and connection.vendor == "postgresql":
+        queryset, keys = _local_on_postgresql(queryset, keys, datetime_keys, tz)
+    queryset = queryset.values_list(*keys)
     compiler = queryset.query.get_compiler(using=queryset.db)
     chunked_fetch = not connection.settings_dict.get("DISABLE_SERVER_SIDE_CURSORS")
     cursor = compiler.execute_sql(CURSOR, chunked_fetch=chunked_fetch, chunk_size=chunk_size)
@@ -64,7 +68,7 @@ def row_chunks(queryset, keys, chunk_size, tz=None, datetime_keys=(), fuse=None)
         fields = [s[0] for s in compiler.select[0:compiler.col_count]]
         fast = not (compiler.has_composite_fields(fields) or queryset._prefetch_related_lookups)
         if fast:
-            local = {keys.index(key) for key in datetime_keys} if tz is not None else set()
+            local = {i for i, key in enumerate(keys) if key in datetime_keys} if tz is not None else set()
             plan = _conversion_plan(len(fields), compiler.get_converters(fields), connection,
                                     tz=tz, local_columns=local)
             if plan is not None and fuse is not None:
@@ -85,6 +89,31 @@ def row_chunks(queryset, keys, chunk_size, tz=None, datetime_keys=(), fuse=None)
 
 
 _UTC_ZONES = (datetime.timezone.utc, ZoneInfo("UTC"))
+
+
+def _local_on_postgresql(queryset, keys, datetime_keys, tz):
+    """The queryset and keys with `datetime_keys` read as naive local time in `tz` by PostgreSQL.
+
+    ``timestamptz AT TIME ZONE 'zone'`` is the same instant as naive wall-clock time, computed
+    by the server; psycopg loads the resulting ``timestamp`` in C. Otherwise every value goes
+    through the pure-Python ``timestamptz`` loader Django registers, and the writers convert
+    it to local time again: together most of the export's reading time on PostgreSQL
+    (docs/performance.md). Only aware DateTimeFields with a named zone are read this way;
+    other keys are left as they are.
+    """
+    zone = getattr(tz, "key", None)
+    if not (zone and settings.USE_TZ):
+        return queryset, keys
+    annotations = {f"_export_local_{i}": Func(F(key), Value(zone), arg_joiner=" AT TIME ZONE ",
+                                              template="(%(expressions)s)", output_field=DateTimeField())
+                   for i, key in enumerate(keys) if key in datetime_keys}
+    queryset = queryset.annotate(**annotations)
+    keys = list(keys)
+    for alias in annotations:
+        source = queryset.query.annotations[alias].get_source_expressions()[0]
+        if isinstance(getattr(source, "output_field", None), DateTimeField):
+            keys[int(alias.rsplit("_", 1)[1])] = alias
+    return queryset, keys
 
 
 def _sqlite_datetime_converter():
