@@ -10,12 +10,12 @@ from zoneinfo import ZoneInfo
 from django.conf import settings
 from django.utils import timezone
 
-from . import tempfiles
+from . import pg_copy, tempfiles
 from .rows import row_chunks
 from .sources import get_source
 from .storage import export_storage, publish
 from .text import one_line
-from .writers import get_writer
+from .writers import CsvWriter, get_writer
 
 __all__ = ["ExportCancelled", "build_and_store", "export_filename", "export_storage", "planned_rows", "write_export"]
 
@@ -63,14 +63,18 @@ def write_export(definition, parameters, path, progress=None, is_cancelled=None,
     with writer_class(path, [c.label for c in columns], [c.type for c in columns], tz=tz, name=name) as writer:
         if progress:
             progress(0, total)
-        chunks = row_chunks(queryset, [column.key for column in columns], chunk_size, tz=tz,
-                            datetime_keys=[column.key for column in columns if column.type == "datetime"],
-                            fuse=getattr(writer, "set_source_expressions", None))
+        # csv on PostgreSQL: the server renders the rows (exports.pg_copy), when it can exactly.
+        chunks = pg_copy.csv_chunks(queryset, columns, tz, writer, chunk_size) if type(writer) is CsvWriter else None
+        write = writer.write_rows if chunks is None else writer.write_encoded
+        if chunks is None:
+            chunks = row_chunks(queryset, [column.key for column in columns], chunk_size, tz=tz,
+                                datetime_keys=[column.key for column in columns if column.type == "datetime"],
+                                fuse=getattr(writer, "set_source_expressions", None))
         with closing(chunks):
             for chunk in chunks:
                 if is_cancelled and is_cancelled():
                     raise ExportCancelled()
-                writer.write_rows(chunk)
+                write(chunk)
                 if progress:
                     progress(writer.rows_written, max(total, writer.rows_written))
         return writer.rows_written

@@ -271,6 +271,9 @@ if EXPORT_XLSX_ENGINE not in ("streaming", "openpyxl"):
     from django.core.exceptions import ImproperlyConfigured
 
     raise ImproperlyConfigured(f"EXPORT_XLSX_ENGINE={EXPORT_XLSX_ENGINE!r}: use streaming or openpyxl.")
+# csv exports on PostgreSQL are rendered by the server (COPY ... TO STDOUT, exports.pg_copy) where it
+# writes exactly what the Python writer would; false: always the Python writer.
+EXPORT_POSTGRES_COPY = env_bool("EXPORT_POSTGRES_COPY", True)
 SITE_URL = env_str("SITE_URL", "http://127.0.0.1:8000")
 # The run lifecycle (exports.lifecycle): a build's lease lapses this long after its last renewal,
 # which a background thread makes every EXPORT_LEASE_RENEW_SECONDS; a stuck run is retried until

@@ -65,6 +65,17 @@ class CsvWriter(ExportWriter):
                     {"csv_formula_first": CSV_FORMULA_FIRST, "csv_text": csv_text})
         return None
 
+    def write_encoded(self, chunk):
+        """Write ``(data, rows)``: `rows` rows already rendered as this writer renders them, as bytes
+        in its encoding, CRLF after each (``exports.pg_copy``: csv written by PostgreSQL's COPY)."""
+        if self.closed:
+            raise ValueError("write_encoded() on a closed writer")
+        data, rows = chunk
+        self._file.flush()
+        self._file.buffer.write(data)
+        self.rows_written += rows
+        return rows
+
     @cached_property
     def _datetime_converter(self):
         return self._datetime  # one bound method object, shared by every datetime column

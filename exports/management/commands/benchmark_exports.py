@@ -13,7 +13,8 @@ hidden ``--one FORMAT N``) that measures, in this order:
    calls (row count, database read, conversion, writing), all 11 columns of "form_submissions",
    wall and CPU seconds, and its peak RSS (the kernel's high-water mark, reset first);
 2. the database read alone: the same ``row_chunks`` the export reads, consumed and discarded
-   (the floor no writer can go under);
+   (the floor no writer can go under); for a csv that PostgreSQL renders (``exports.pg_copy``,
+   marked "PostgreSQL COPY"), receiving its rendered rows;
 3. the baseline, paired with this export: the same rows fetched into memory (untimed, after the
    peak was read), then only the plainest writer timed: ``bare_xlsx`` (openpyxl write-only,
    ``ws.append`` per row) or ``bare_csv`` (one ``csv.writer.writerows``);
@@ -53,12 +54,12 @@ from django.db import connection
 from django.test import override_settings
 from openpyxl import Workbook
 
-from exports import building
+from exports import building, pg_copy
 from exports.building import planned_rows, write_export
 from exports.demo_data import add_demo_rows, ensure_demo_domain
 from exports.models import Domain, ExportDefinition, FormSubmission
 from exports.rows import iter_chunks
-from exports.writers import XLSX_ENGINES, StreamingXlsxWriter, get_writer
+from exports.writers import XLSX_ENGINES, CsvWriter, StreamingXlsxWriter, get_writer
 
 SOURCE = "form_submissions"
 DEFINITION_NAME = "Benchmark (all columns)"
@@ -247,10 +248,19 @@ def fetch_bare_rows(definition):
     return [c.label for c in columns], rows
 
 
-def read_rows(definition):
-    """Read the export's rows as ``write_export`` does, and discard them: the database floor."""
+def read_rows(definition, copy=False):
+    """Read the export's rows as ``write_export`` does, and discard them: the database floor.
+
+    ``copy``: the csv export's rows as PostgreSQL renders them (``exports.pg_copy``).
+    """
     queryset, columns = planned_rows(definition, {})
     tz = ZoneInfo(definition.domain.time_zone)
+    if copy:
+        with tempfile.TemporaryDirectory(prefix="bench-exports-") as tmp, \
+                CsvWriter(os.path.join(tmp, "unused.csv"), [c.label for c in columns], [c.type for c in columns]) as writer:
+            for _ in pg_copy.csv_chunks(queryset, columns, tz, writer, settings.EXPORT_CHUNK_SIZE):
+                pass
+        return
     chunks = building.row_chunks(queryset, [c.key for c in columns], settings.EXPORT_CHUNK_SIZE, tz=tz,
                         datetime_keys=[c.key for c in columns if c.type == "datetime"])
     for chunk in chunks:
@@ -306,7 +316,16 @@ def run_one(fmt, rows, engine, header_cost=False, libraries=False, plain_reader=
         gc.collect()
         peak_reset = _reset_peak_rss()
         rss_before = _current_rss()
-        written, export_wall, export_cpu = timed(write_export, definition, {"format": fmt}, path)
+        copied = []  # did the csv go through PostgreSQL's COPY (exports.pg_copy)?
+
+        def csv_chunks(*args, _real=pg_copy.csv_chunks):
+            chunks = _real(*args)
+            copied.append(chunks is not None)
+            return chunks
+
+        with patch.object(pg_copy, "csv_chunks", csv_chunks):
+            written, export_wall, export_cpu = timed(write_export, definition, {"format": fmt}, path)
+        result["copy"] = any(copied)
         hwm = _vm_hwm() if peak_reset else None
         export_peak = hwm if hwm is not None else _peak_rss()
         if written != rows:
@@ -315,7 +334,7 @@ def run_one(fmt, rows, engine, header_cost=False, libraries=False, plain_reader=
                       export_peak_rss=export_peak, file_bytes=os.path.getsize(path))
         os.remove(path)
 
-        _, read_wall, read_cpu = timed(read_rows, definition)
+        _, read_wall, read_cpu = timed(read_rows, definition, result["copy"])
         result.update(read_wall=read_wall, read_cpu=read_cpu)
 
         headers, bare_rows = fetch_bare_rows(definition)
@@ -373,6 +392,8 @@ def table_rows(cases):
         name = f"{fmt} ({runs[0]['engine']})" if fmt == "xlsx" else fmt
         if runs[0].get("reader"):
             name += f", {runs[0]['reader']} reader"
+        if runs[0].get("copy"):
+            name += " (PostgreSQL COPY)"
         lines.append([
             name, f"{n:,}", str(len(runs)),
             spread([r["export_wall"] for r in runs]), spread([r["export_cpu"] for r in runs]),
@@ -412,7 +433,7 @@ def verdicts(cases):
                      f"(median of {len(runs)} paired runs; target ≥ {XLSX_MIN_SPEEDUP:.0f}×; CPU {median_cpu:.1f}×)")
         else:
             ok = median <= CSV_MAX_RATIO
-            words = (f"csv {n:,} rows: export / bare csv.writer = {median:.2f} (median of {len(runs)} paired "
+            words = (f"csv{' (PostgreSQL COPY)' if runs[0].get('copy') else ''} {n:,} rows: export / bare csv.writer = {median:.2f} (median of {len(runs)} paired "
                      f"runs; target ≤ {CSV_MAX_RATIO:.1f}; CPU {median_cpu:.2f})")
         share = statistics.median(r["read_cpu"] / r["export_cpu"] for r in runs)
         words += f"; the database read alone is {share:.0%} of the export's CPU"
