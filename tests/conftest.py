@@ -57,6 +57,17 @@ def fresh_throttle_counters(redis_client):
         redis_client.delete(key)
 
 
+@pytest.fixture(autouse=True)
+def default_language():
+    """A request in French leaves French active in the test's thread (LocaleMiddleware does not undo
+    it): each test starts and ends in the default language."""
+    from django.utils import translation
+
+    translation.deactivate()
+    yield
+    translation.deactivate()
+
+
 @pytest.fixture(scope="session")
 def celery_worker(django_db_setup, django_db_blocker):
     """A real `celery worker` process on every queue, using the test database and test Redis."""

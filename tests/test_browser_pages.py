@@ -144,6 +144,13 @@ def test_main_pages_fit_a_phone_and_name_every_control(phone, live_server, alice
     assert_fits_a_phone_and_names_every_control(phone, open_unavailable_page(phone, live_server.url))
 
 
+def error_pages(runs):
+    """Pages people reach by a wrong, old or early link, with their status."""
+    return [("/exports/runs/00000000-0000-4000-8000-000000000000/", 404),  # project/templates/404.html
+            ("/downloads/no-such-download/", 404),  # soil's "expired or never existed"
+            (f"/exports/runs/{runs['running'].pk}/download/", 409)]  # not ready yet
+
+
 def serious_axe_violations(page, where):
     """axe-core's serious and critical violations on the page as it is now, one line each."""
     page.add_script_tag(path=str(AXE))
@@ -169,6 +176,10 @@ def test_main_pages_have_no_serious_or_critical_axe_violations(page, live_server
         response = page.goto(live_server.url + path)
         assert response.status == 200, path
         found += serious_axe_violations(page, path)
+    for path, status in error_pages(runs):
+        response = page.goto(live_server.url + path)
+        assert response.status == status, path
+        found += serious_axe_violations(page, f"{path} ({status})")
     found += serious_axe_violations(page, open_unavailable_page(page, live_server.url))
     # The progress widget's other looks, as soil.js draws them: failed (red), and ready with its link.
     running = f"/exports/runs/{runs['running'].pk}/?polling=off"

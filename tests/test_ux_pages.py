@@ -252,3 +252,22 @@ def test_api_token_times_say_their_zone(alice_client, alice):
     create_token(alice, "nightly sync script")
     page = alice_client.get(reverse("api_tokens")).content.decode()
     assert " UTC</td>" in page and "never" in page
+
+
+@pytest.mark.django_db
+def test_error_pages_are_the_sites_own_in_words_with_a_way_on(alice_client, rf):
+    """404 and 403 keep the menu and point to the exports; 500 renders without a request's context."""
+    from django.core.exceptions import PermissionDenied
+    from django.views import defaults
+
+    response = alice_client.get(f"/exports/runs/{uuid.uuid4()}/")
+    assert response.status_code == 404
+    page = response.content.decode()
+    assert "Page not found" in page and reverse("exports:home") in page and "Log out" in page
+    response = defaults.permission_denied(rf.get("/somewhere/"), PermissionDenied())
+    assert response.status_code == 403 and b"Not allowed" in response.content
+    response = defaults.server_error(rf.get("/somewhere/"))
+    assert response.status_code == 500
+    assert b"Something went wrong" in response.content and b'<html lang="en">' in response.content
+    french = alice_client.get(f"/exports/runs/{uuid.uuid4()}/", HTTP_ACCEPT_LANGUAGE="fr")
+    assert "Page introuvable" in french.content.decode()
