@@ -15,7 +15,7 @@ from .rows import row_chunks
 from .sources import get_source
 from .storage import export_storage, publish
 from .text import one_line
-from .writers import CsvWriter, get_writer
+from .writers import get_writer
 
 __all__ = ["ExportCancelled", "build_and_store", "export_filename", "export_storage", "planned_rows", "write_export"]
 
@@ -64,7 +64,8 @@ def write_export(definition, parameters, path, progress=None, is_cancelled=None,
         if progress:
             progress(0, total)
         # csv on PostgreSQL: the server renders the rows (exports.pg_copy), when it can exactly.
-        chunks = pg_copy.csv_chunks(queryset, columns, tz, writer, chunk_size) if type(writer) is CsvWriter else None
+        chunks = (pg_copy.csv_chunks(queryset, columns, tz, writer, chunk_size)
+                  if getattr(writer, "takes_encoded_rows", False) else None)
         write = writer.write_rows if chunks is None else writer.write_encoded
         if chunks is None:
             chunks = row_chunks(queryset, [column.key for column in columns], chunk_size, tz=tz,

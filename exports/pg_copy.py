@@ -50,8 +50,8 @@ def csv_chunks(queryset, columns, tz, writer, chunk_size):
         return None
     if writer.encoding.replace("_", "-").lower() not in ("utf-8", "utf-8-sig"):
         return None
-    renderers = [_renderer(column.type, writer.escape_formulas, zone) for column in columns]
-    aliases = {f"_csv_{i}": renderer(F(column.key)) for i, (renderer, column) in enumerate(zip(renderers, columns))}
+    aliases = {f"_csv_{i}": _rendered(F(column.key), column.type, writer.escape_formulas, zone)
+               for i, column in enumerate(columns)}
     queryset = queryset.annotate(**aliases)
     for alias, column in zip(aliases, columns):
         if not _renders_exactly(queryset.query.annotations[alias].get_source_expressions()[0], column.type):
@@ -63,15 +63,16 @@ def csv_chunks(queryset, columns, tz, writer, chunk_size):
     return _copy_chunks(connection, f"COPY ({sql}) TO STDOUT (FORMAT csv)", params, chunk_size)
 
 
-def _renderer(column_type, escape_formulas, zone):
-    def render(column):
-        if column_type == "datetime":  # local wall-clock time, seconds truncated, as the writer's isoformat
-            return Func(column, Value(zone), arg_joiner=" AT TIME ZONE ",
-                        template="to_char(%(expressions)s, 'YYYY-MM-DD HH24:MI:SS')", output_field=models.TextField())
-        if column_type == "text":
-            return Func(column, template=_GUARDED_TEXT if escape_formulas else _TEXT, output_field=models.TextField())
-        return Func(column, template=_RENDERERS[column_type][1], output_field=models.TextField())
-    return render
+def _rendered(column, column_type, escape_formulas, zone):
+    """The SQL expression writing `column` as CsvWriter writes a value of `column_type`."""
+    if column_type == "datetime":  # local wall-clock time, seconds truncated, as the writer's isoformat
+        return Func(column, Value(zone), arg_joiner=" AT TIME ZONE ",
+                    template="to_char(%(expressions)s, 'YYYY-MM-DD HH24:MI:SS')", output_field=models.TextField())
+    if column_type == "text":
+        template = _GUARDED_TEXT if escape_formulas else _TEXT
+    else:
+        template = _RENDERERS[column_type][1]
+    return Func(column, template=template, output_field=models.TextField())
 
 
 def _renders_exactly(source, column_type):

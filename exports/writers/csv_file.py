@@ -65,9 +65,15 @@ class CsvWriter(ExportWriter):
                     {"csv_formula_first": CSV_FORMULA_FIRST, "csv_text": csv_text})
         return None
 
+    #: Takes rows already rendered as bytes (``write_encoded``); a subclass that splits its output by
+    #: row count (the zip of csv parts) does not.
+    takes_encoded_rows = True
+
     def write_encoded(self, chunk):
         """Write ``(data, rows)``: `rows` rows already rendered as this writer renders them, as bytes
         in its encoding, CRLF after each (``exports.pg_copy``: csv written by PostgreSQL's COPY)."""
+        if not self.takes_encoded_rows:
+            raise TypeError(f"{type(self).__name__} does not take encoded rows")
         if self.closed:
             raise ValueError("write_encoded() on a closed writer")
         data, rows = chunk

@@ -21,6 +21,7 @@ class ZipCsvWriter(CsvWriter):
     format_label = "Zipped CSV"
     file_extension = ".zip"
     mimetype = "application/zip"
+    takes_encoded_rows = False  # rendered rows would have to be split at the parts' boundaries
 
     def __init__(self, path, headers, types, tz=None, name=None, escape_formulas=True,
                  max_rows_per_file=XLSX_MAX_ROWS - 1, compresslevel=None):
