@@ -7,7 +7,8 @@ drops several-fold and the server's work overlaps the writing (docs/performance.
 
 Only what renders identically is sent this way; anything else (another database, a column of a
 type not listed in ``_RENDERERS``, a decimal with more than 6 places, a zone without a name, one
-column alone) goes through the Python writer as before. ``tests/test_pg_copy.py`` checks that both
+column alone, a build inside a transaction, whose rows COPY's own connection would not see) goes
+through the Python writer as before. ``tests/test_pg_copy.py`` checks that both
 paths write the same bytes on edge values. ``EXPORT_POSTGRES_COPY=false`` turns it off.
 """
 from itertools import islice
@@ -48,6 +49,8 @@ def csv_chunks(queryset, columns, tz, writer, chunk_size):
     zone = getattr(tz, "key", None)
     if connection.vendor != "postgresql" or not zone or not settings.USE_TZ:
         return None
+    if connection.in_atomic_block:  # COPY's own connection would not see this transaction's rows
+        return None
     if writer.encoding.replace("_", "-").lower() not in ("utf-8", "utf-8-sig"):
         return None
     aliases = {f"_csv_{i}": _rendered(F(column.key), column.type, writer.escape_formulas, zone)
@@ -57,10 +60,7 @@ def csv_chunks(queryset, columns, tz, writer, chunk_size):
         if not _renders_exactly(queryset.query.annotations[alias].get_source_expressions()[0], column.type):
             return None
     sql, params = queryset.values_list(*aliases).query.get_compiler(using=queryset.db).as_sql()
-    connection.ensure_connection()
-    if connection.connection.info.encoding != "utf-8":
-        return None
-    return _copy_chunks(connection, f"COPY ({sql}) TO STDOUT (FORMAT csv)", params, chunk_size)
+    return _copy_chunks(queryset.db, f"COPY ({sql}) TO STDOUT (FORMAT csv)", params, chunk_size)
 
 
 def _rendered(column, column_type, escape_formulas, zone):
@@ -91,11 +91,18 @@ def _renders_exactly(source, column_type):
     return column_type in _RENDERERS and isinstance(field, _RENDERERS[column_type][0])
 
 
-def _copy_chunks(connection, statement, params, chunk_size):
-    # Each read of a COPY TO gives one row ending in "\n" (libpq returns whole rows), so replacing
-    # that last byte gives csv.writer's CRLF without touching line breaks inside quoted values.
-    with connection.wrap_database_errors, connection.cursor() as cursor:
-        with cursor.cursor.copy(statement, params) as copy:
-            rows = iter(copy)
-            while chunk := list(islice(rows, chunk_size)):
-                yield b"\r\n".join([row[:-1] for row in chunk]) + b"\r\n", len(chunk)
+def _copy_chunks(alias, statement, params, chunk_size):
+    # COPY runs on a connection of its own (UTF-8, as Django opens every PostgreSQL connection): while it streams, its connection can do nothing else, and
+    # between chunks the caller's progress and cancel checks may use the database (on one connection
+    # they would wait for the COPY forever). Each read of a COPY TO gives one row ending in "\n" (libpq
+    # returns whole rows), so replacing that last byte gives csv.writer's CRLF without touching line
+    # breaks inside quoted values.
+    own = connections.create_connection(alias)
+    try:
+        with own.wrap_database_errors, own.cursor() as cursor:
+            with cursor.cursor.copy(statement, params) as copy:
+                rows = iter(copy)
+                while chunk := list(islice(rows, chunk_size)):
+                    yield b"\r\n".join([row[:-1] for row in chunk]) + b"\r\n", len(chunk)
+    finally:
+        own.close()

@@ -7,7 +7,7 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 from django.test import override_settings
 
 from exports import pg_copy
@@ -39,7 +39,7 @@ FOLLOW_UPS = [True, False, None, True, False, None]
 
 
 @pytest.fixture
-def definition(db):
+def definition(transactional_db):  # committed rows: COPY reads them on a connection of its own
     domain = ensure_demo_domain(slug="copy", name="Copy", time_zone="America/New_York")
     for i in range(len(TEXTS)):
         FormSubmission.objects.create(
@@ -86,11 +86,14 @@ def test_a_cancelled_copy_stops_and_leaves_the_connection_usable(definition, tmp
 
 
 @on_postgresql
-def test_progress_counts_the_copied_rows(definition, tmp_path):
+def test_progress_counts_the_copied_rows_and_may_use_the_database_meanwhile(definition, tmp_path):
     seen = []
-    write_export(definition, {"format": "csv"}, tmp_path / "progress.csv", chunk_size=4,
-                 progress=lambda current, total: seen.append((current, total)))
-    assert seen == [(0, 16), (4, 16), (8, 16), (12, 16), (16, 16)]
+
+    def progress(current, total):  # a query between chunks, on the export's own connection
+        seen.append((current, total, FormSubmission.objects.filter(domain=definition.domain).count()))
+
+    write_export(definition, {"format": "csv"}, tmp_path / "progress.csv", chunk_size=4, progress=progress)
+    assert seen == [(n, 16, 16) for n in (0, 4, 8, 12, 16)]
 
 
 def test_copy_is_not_used_where_it_cannot_render_exactly(definition, tmp_path):
@@ -99,3 +102,5 @@ def test_copy_is_not_used_where_it_cannot_render_exactly(definition, tmp_path):
         return
     assert chunks_for(definition, tmp_path, columns=["notes"]) is None  # one column: csv.writer quotes an empty row
     assert chunks_for(definition, tmp_path, columns=["notes", "age"]) is not None
+    with transaction.atomic():  # rows this transaction wrote would be invisible to COPY's own connection
+        assert chunks_for(definition, tmp_path) is None
