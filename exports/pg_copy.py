@@ -92,11 +92,11 @@ def _renders_exactly(source, column_type):
 
 
 def _copy_chunks(alias, statement, params, chunk_size):
-    # COPY runs on a connection of its own (UTF-8, as Django opens every PostgreSQL connection): while it streams, its connection can do nothing else, and
-    # between chunks the caller's progress and cancel checks may use the database (on one connection
-    # they would wait for the COPY forever). Each read of a COPY TO gives one row ending in "\n" (libpq
-    # returns whole rows), so replacing that last byte gives csv.writer's CRLF without touching line
-    # breaks inside quoted values.
+    # COPY runs on a connection of its own (UTF-8, as Django opens every PostgreSQL connection): while
+    # it streams, its connection can do nothing else, and between chunks the caller's progress and
+    # cancel checks may use the database (on one connection they would wait for the COPY forever).
+    # Each read of a COPY TO gives one row ending in "\n" (libpq returns whole rows), so replacing that
+    # last byte gives csv.writer's CRLF without touching line breaks inside quoted values.
     own = connections.create_connection(alias)
     try:
         with own.wrap_database_errors, own.cursor() as cursor:
