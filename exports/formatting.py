@@ -7,6 +7,7 @@ are humanised ("2.4 s", "3 min 5 s"; "2,4 s" in French); counts are grouped as t
 them ("305,000"; "305 000" with a no-break space in French).
 """
 import datetime
+import re
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.utils.formats import date_format, number_format
@@ -105,3 +106,13 @@ PART_ROWS_PROGRESS = RowProgressWords(ngettext_lazy(
 ASSEMBLY_PROGRESS = RowProgressWords(ngettext_lazy(
     "Putting the parts together: %(current)s of %(total)s row",
     "Putting the parts together: %(current)s of %(total)s rows", "count"))
+
+# C0 controls (CR, LF, tab, ESC, ...), DEL, C1 controls (NEL, ...), and the Unicode line and
+# paragraph separators: anything that can break a line or hide in a header. A run of them, with
+# the spaces around it, becomes one space.
+_LINE_BREAKING = re.compile(r"\s*[\x00-\x1f\x7f-\x9f\u2028\u2029]+\s*")
+
+
+def one_line(text):
+    """`text` without control characters or line separators, each run of them read as a space."""
+    return _LINE_BREAKING.sub(" ", text).strip()

@@ -7,14 +7,14 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext, gettext_lazy as _
 
-from .scheduling import first_due, validate_time_zone
-from .sources import SourceError, get_source
-from .storage import delete_quietly
-from .text import one_line
-from .validators import DATE_ORDER_MESSAGE, validate_date_in_range
-from .writers import WRITERS
+from exports.saved.scheduling import first_due, validate_time_zone
+from exports.sources import SourceError, get_source
+from exports.files.storage import delete_quietly
+from exports.formatting import one_line
+from exports.validators import DATE_ORDER_MESSAGE, validate_date_in_range
+from exports.files.writers import WRITERS
 
-# The formats are the writers' (exports.writers.WRITERS): xlsx, csv and zip, with the labels users see.
+# The formats are the writers' (exports.files.writers.WRITERS): xlsx, csv and zip, with the labels users see.
 FORMAT_CHOICES = [(name, writer.format_label) for name, writer in WRITERS.items()]
 
 
@@ -188,7 +188,7 @@ class ExportRun(models.Model):
     duration = models.DurationField(null=True, blank=True)
     error = models.TextField(blank=True)
     cancel_requested = models.BooleanField(default=False)
-    # The lifecycle (exports.lifecycle): how often the run was queued, and the lease of the build under way.
+    # The lifecycle (exports.runs.lifecycle): how often the run was queued, and the lease of the build under way.
     attempts = models.PositiveSmallIntegerField(default=0, help_text="How many times the run was queued.")
     queued_at = models.DateTimeField(null=True, blank=True)
     lease_id = models.CharField(max_length=64, blank=True, help_text="The attempt holding the build.")

@@ -9,7 +9,7 @@ from django.contrib.auth.signals import user_logged_in
 from django.dispatch import receiver
 from django.utils import translation
 
-from .models import UserPreference
+from exports.models import UserPreference
 
 
 def is_offered(code):

@@ -1,5 +1,5 @@
-"""Celery tasks of the export service: thin wrappers around exports.services, exports.reaper and
-exports.changelist_export."""
+"""Celery tasks of the export service: thin wrappers around exports.runs.services, exports.runs.reaper and
+exports.admin.changelist_export."""
 import functools
 import logging
 
@@ -15,11 +15,14 @@ from soil.downloads import download_id_for_task
 from soil.progress import TaskProgressManager, update_task_state
 from soil.util import expose_blob_download
 
-from . import changelist_export, lifecycle, partitioned_builds, queueing, reaper, saved_exports, selectors, services, tempfiles
-from .building import ExportCancelled
-from .formatting import ROWS_PROGRESS
-from .storage import sweep_partial_files
-from .writers import get_writer
+from exports.admin import changelist_export
+from exports.files import tempfiles
+from exports.runs import lifecycle, partitioned_builds, queueing, reaper, selectors, services
+from exports.saved import services as saved_exports
+from exports.files.export_file import ExportCancelled
+from exports.formatting import ROWS_PROGRESS
+from exports.files.storage import sweep_partial_files
+from exports.files.writers import get_writer
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +55,7 @@ def run_export(run_id):
         log.info("Export run %s: message %s has nothing to build", run_id, run_export.request.id)
         return {"built": False}
     if partitioned_builds.start(lease, build_export_part, assemble_export, time_limit=run_export.soft_time_limit):
-        # The parts report on this task's record (exports.partitions.PartProgress): keep it as it is.
+        # The parts report on this task's record (exports.files.partitions.PartProgress): keep it as it is.
         raise Ignore()
     with TaskProgressManager(run_export, message_format=ROWS_PROGRESS) as progress:
         try:
@@ -158,9 +161,9 @@ def rebuild_saved_export(saved_id):
 
 @task(queue="export_download_queue", acks_late=True)
 def export_admin_changelist(site_name, model_label, query, pks, user_id, format_name, fields, name, max_rows=None):
-    """Export an admin changelist (exports.admin_export) for the user who asked; every argument is JSON.
+    """Export an admin changelist (exports.admin.actions) for the user who asked; every argument is JSON.
 
-    The queryset is rebuilt through the ModelAdmin as that user (exports.changelist_export). A refusal
+    The queryset is rebuilt through the ModelAdmin as that user (exports.admin.changelist_export). A refusal
     or any failure ends the task in words on the progress page; a rerun just writes a new file.
     """
     this = export_admin_changelist

@@ -237,7 +237,7 @@ SOIL_HEARTBEAT_INTERVAL = env_int("SOIL_HEARTBEAT_INTERVAL", 30)
 SOIL_HEARTBEAT_WINDOW = env_int("SOIL_HEARTBEAT_WINDOW", 120)
 SOIL_STORAGE = "default"  # where expose_blob_download looks when no storage_alias is given
 # Exports' downloads carry their domain: a member removed from it loses soil's pages and files at once.
-SOIL_DOWNLOAD_ACCESS_CHECK = "exports.access.can_download"
+SOIL_DOWNLOAD_ACCESS_CHECK = "exports.runs.access.can_download"
 # soil's serial_task locks use the broker's Redis (SOIL_REDIS_URL unset); see soil/conf.py for every SOIL_* setting.
 
 # --- Monitoring (project/monitoring.py, /metrics, /health/): see docs/operations.md.
@@ -257,25 +257,25 @@ HEALTH_USER_FACING_QUEUES = env_list("HEALTH_USER_FACING_QUEUES", queues_of_grou
 # --- exports
 EXPORT_FILE_EXPIRY = env_int("EXPORT_FILE_EXPIRY", 24 * 60 * 60)
 EXPORT_MAX_ROWS = env_int("EXPORT_MAX_ROWS", 5_000_000)  # user exports and saved rebuilds alike
-# At most this many queued or running exports per user, and per domain (exports.limits).
+# At most this many queued or running exports per user, and per domain (exports.runs.limits).
 EXPORT_MAX_ACTIVE_RUNS_PER_USER = env_int("EXPORT_MAX_ACTIVE_RUNS_PER_USER", 3)
 EXPORT_MAX_ACTIVE_RUNS_PER_DOMAIN = env_int("EXPORT_MAX_ACTIVE_RUNS_PER_DOMAIN", 20)
 # At most this many daily saved exports per domain: each costs a full build every night.
 SAVED_EXPORTS_MAX_PER_DOMAIN = env_int("SAVED_EXPORTS_MAX_PER_DOMAIN", 25)
 EXPORT_CHUNK_SIZE = env_int("EXPORT_CHUNK_SIZE", 2_000)
 EXPORT_CLEANUP_INTERVAL = env_int("EXPORT_CLEANUP_INTERVAL", 15 * 60)
-# The xlsx writer (exports.writers.XLSX_ENGINES): "streaming" writes the sheet XML straight into the
+# The xlsx writer (exports.files.writers.XLSX_ENGINES): "streaming" writes the sheet XML straight into the
 # zip (fast, the default); "openpyxl" is the compatibility engine (openpyxl's write-only mode).
 EXPORT_XLSX_ENGINE = env_str("EXPORT_XLSX_ENGINE", "streaming")
 if EXPORT_XLSX_ENGINE not in ("streaming", "openpyxl"):
     from django.core.exceptions import ImproperlyConfigured
 
     raise ImproperlyConfigured(f"EXPORT_XLSX_ENGINE={EXPORT_XLSX_ENGINE!r}: use streaming or openpyxl.")
-# csv exports on PostgreSQL are rendered by the server (COPY ... TO STDOUT, exports.pg_copy) where it
+# csv exports on PostgreSQL are rendered by the server (COPY ... TO STDOUT, exports.files.pg_copy) where it
 # writes exactly what the Python writer would; false: always the Python writer.
 EXPORT_POSTGRES_COPY = env_bool("EXPORT_POSTGRES_COPY", True)
 SITE_URL = env_str("SITE_URL", "http://127.0.0.1:8000")
-# The run lifecycle (exports.lifecycle): a build's lease lapses this long after its last renewal,
+# The run lifecycle (exports.runs.lifecycle): a build's lease lapses this long after its last renewal,
 # which a background thread makes every EXPORT_LEASE_RENEW_SECONDS; a stuck run is retried until
 # it has been started EXPORT_MAX_ATTEMPTS times; the reaper looks for stuck runs this often, and a
 # queued run whose message is gone from Redis counts as lost after EXPORT_LOST_MESSAGE_GRACE seconds.
@@ -284,11 +284,11 @@ EXPORT_LEASE_RENEW_SECONDS = env_int("EXPORT_LEASE_RENEW_SECONDS", 2)
 EXPORT_MAX_ATTEMPTS = env_int("EXPORT_MAX_ATTEMPTS", 2)
 EXPORT_REAPER_INTERVAL = env_int("EXPORT_REAPER_INTERVAL", 60)
 EXPORT_LOST_MESSAGE_GRACE = env_int("EXPORT_LOST_MESSAGE_GRACE", 30)
-# Partitioned builds (exports.partitions): an export of at least EXPORT_PARTITION_ROWS rows (0: never)
+# Partitioned builds (exports.files.partitions): an export of at least EXPORT_PARTITION_ROWS rows (0: never)
 # is built as EXPORT_PARTITIONS parts by key range, in parallel, then assembled into one file.
 EXPORT_PARTITION_ROWS = env_int("EXPORT_PARTITION_ROWS", 500_000)
 EXPORT_PARTITIONS = env_int("EXPORT_PARTITIONS", 4)
-# Server-sent events (exports.streams): how often a stream re-reads the run, how often it sends a
+# Server-sent events (exports.web.streams): how often a stream re-reads the run, how often it sends a
 # keep-alive comment, and how long one stream lives before the browser reconnects.
 EXPORT_STREAM_POLL_SECONDS = env_float("EXPORT_STREAM_POLL_SECONDS", 1.0)
 EXPORT_STREAM_KEEPALIVE_SECONDS = env_int("EXPORT_STREAM_KEEPALIVE_SECONDS", 15)

@@ -17,7 +17,7 @@ urlpatterns = [
     path("admin/login/", throttling.admin_login),
     path("admin/", admin.site.urls),
     path("downloads/", include("soil.urls")),
-    path("exports/", include("exports.urls")),
+    path("exports/", include("exports.web.urls")),
     path("health/", health.live, name="health_live"),
     path("health/ready/", health.ready, name="health_ready"),
     path("metrics", metrics.metrics, name="metrics"),

@@ -101,7 +101,7 @@ def _gated_submissions(domain):
 
 
 def _register_gated_source():
-    from exports.demo_source import FORM_SUBMISSIONS
+    from exports.demo import FORM_SUBMISSIONS
     from exports.sources import ExportSource, register
 
     return register(ExportSource(name="gated_submissions", label="Gated submissions",

@@ -146,14 +146,14 @@ def bob(make_user):
 @pytest.fixture
 def mine(alice):
     """A domain of alice's (the admin tests' own, next to bob's `theirs`)."""
-    from exports.demo_data import ensure_demo_domain  # here, not at the top: soil's own project has no exports
+    from exports.demo import ensure_demo_domain  # here, not at the top: soil's own project has no exports
 
     return ensure_demo_domain(slug="mine", name="Mine", members=[alice])
 
 
 @pytest.fixture
 def theirs(bob):
-    from exports.demo_data import ensure_demo_domain
+    from exports.demo import ensure_demo_domain
 
     return ensure_demo_domain(slug="theirs", name="Theirs", members=[bob])
 

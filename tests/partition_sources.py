@@ -29,7 +29,7 @@ def _part_gated_submissions(domain):
 
 
 def _register():
-    from exports.demo_source import FORM_SUBMISSIONS
+    from exports.demo import FORM_SUBMISSIONS
     from exports.sources import ExportSource, register
 
     return register(ExportSource(name="part_gated_submissions", label="Part-gated submissions",

@@ -15,10 +15,10 @@ from django.http import QueryDict
 from django.urls import reverse
 from django.utils import timezone
 
-from exports import changelist_export
-from exports.admin_export import ACTION_NAME, CONFIRMED
+from exports.admin import changelist_export
+from exports.admin.actions import ACTION_NAME, CONFIRMED
 from exports.models import FormSubmission
-from exports.storage import export_storage
+from exports.files.storage import export_storage
 from soil.conf import soil_conf
 from soil.downloads import DOWNLOAD_KEY
 from soil.util import start_download

@@ -6,7 +6,7 @@ import datetime
 import pytest
 from django.contrib.auth.models import Permission
 
-from exports.demo_data import ensure_demo_domain
+from exports.demo import ensure_demo_domain
 from exports.models import FormSubmission
 from tests.test_browser_pages import AXE, serious_axe_violations
 

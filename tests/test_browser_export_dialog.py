@@ -3,7 +3,7 @@ import csv
 
 import pytest
 
-from exports.demo_data import add_demo_rows, ensure_demo_domain
+from exports.demo import add_demo_rows, ensure_demo_domain
 from exports.models import ExportDefinition, FormSubmission
 from tests.test_browser_pages import AXE, ROOT, UNNAMED_CONTROLS, serious_axe_violations
 

@@ -2,7 +2,7 @@
 import openpyxl
 import pytest
 
-from exports.demo_data import add_demo_rows, ensure_demo_domain
+from exports.demo import add_demo_rows, ensure_demo_domain
 from exports.models import ExportDefinition
 from tests.celery_tasks import GATE_KEY
 

@@ -13,8 +13,8 @@ from django.utils import timezone
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 
-from exports import lifecycle
-from exports.demo_data import ensure_demo_domain
+from exports.runs import lifecycle
+from exports.demo import ensure_demo_domain
 from exports.models import ExportDefinition, ExportRun, SavedExport
 from tests.test_redis_unavailable import dead_port
 

@@ -7,13 +7,14 @@ import io
 import pytest
 from django.urls import reverse
 
-from exports import partitions, services
-from exports.building import planned_rows, write_export
-from exports.demo_data import add_demo_rows, ensure_demo_domain
-from exports.forms import ExportDialogForm
-from exports.limits import check_rows
+from exports.files import partitions
+from exports.runs import services
+from exports.files.export_file import planned_rows, write_export
+from exports.demo import add_demo_rows, ensure_demo_domain
+from exports.web.forms import ExportDialogForm
+from exports.runs.limits import check_rows
 from exports.models import ExportDefinition, ExportRun, FormSubmission
-from exports.services import query_parameters
+from exports.runs.services import query_parameters
 from exports.sources import get_source
 from exports.tokens import create_token
 from tests.conftest import wait_for

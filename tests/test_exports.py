@@ -14,9 +14,9 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.urls import reverse
 from django.utils import timezone
 
-from exports import services
-from exports.building import export_storage, write_export
-from exports.demo_data import add_demo_rows, ensure_demo_domain
+from exports.runs import services
+from exports.files.export_file import export_storage, write_export
+from exports.demo import add_demo_rows, ensure_demo_domain
 from exports.models import Domain, ExportDefinition, ExportRun, FormSubmission
 from exports.tasks import cleanup_expired_exports
 from soil import DownloadBase
@@ -358,7 +358,7 @@ def test_staff_edit_definitions_and_see_runs_in_the_admin(client, make_user, def
 
 @pytest.mark.django_db
 def test_temporary_files_are_removed_on_success_and_on_failure(definition, tmp_path, settings):
-    from exports.building import ExportCancelled, build_and_store
+    from exports.files.export_file import ExportCancelled, build_and_store
 
     settings.EXPORT_TEMP_DIR = str(tmp_path)
     key, rows, size = build_and_store(definition, {"format": "xlsx"}, "exports/tmp-check")

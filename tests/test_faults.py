@@ -12,8 +12,8 @@ import time
 import pytest
 from celery import Celery
 
-from exports import lifecycle
-from exports.demo_data import add_demo_rows, ensure_demo_domain
+from exports.runs import lifecycle
+from exports.demo import add_demo_rows, ensure_demo_domain
 from exports.models import ExportDefinition, ExportRun, SavedExport
 from tests.celery_tasks import GATE_KEY
 from tests.processes import wait_until

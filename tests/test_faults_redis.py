@@ -12,7 +12,7 @@ import pytest
 from celery import Celery
 from django.utils import timezone
 
-from exports.demo_data import ensure_demo_domain
+from exports.demo import ensure_demo_domain
 from exports.models import ExportRun
 from tests.processes import wait_until as wait
 from project.middleware import UNAVAILABLE_MESSAGE
@@ -245,7 +245,7 @@ def test_queueing_a_task_fails_fast_and_is_recognised_while_redis_is_unreachable
 @pytest.mark.parametrize("empty", [False, True], ids=["with-aof", "empty"])
 def test_an_export_running_through_a_redis_restart_succeeds_and_so_does_the_next(stack, alice, empty):
     """The reviewer's case end to end: Export, restart Redis mid-build, then Export again."""
-    from exports.demo_data import add_demo_rows
+    from exports.demo import add_demo_rows
 
     domain = ensure_demo_domain(slug="restart", members=[alice])
     add_demo_rows(domain, 40_000)

@@ -11,8 +11,9 @@ from django.core import mail
 from django.urls import reverse
 from django.utils import timezone, translation
 
-from exports import formatting, limits
-from exports.demo_data import add_demo_rows, ensure_demo_domain
+from exports import formatting
+from exports.runs import limits
+from exports.demo import add_demo_rows, ensure_demo_domain
 from exports.models import ExportDefinition, ExportRun, UserPreference
 from exports.tasks import send_export_ready_email
 from tests.po_file import read_po

@@ -9,9 +9,10 @@ from django.core import mail
 from django.urls import reverse
 from django.utils import timezone
 
-from exports import saved_exports, services
-from exports.building import export_filename
-from exports.demo_data import add_demo_rows, ensure_demo_domain
+from exports.runs import services
+from exports.saved import services as saved_exports
+from exports.files.export_file import export_filename
+from exports.demo import add_demo_rows, ensure_demo_domain
 from exports.models import Domain, ExportDefinition, ExportRun, SavedExport
 from exports.sources import get_source
 from tests.test_exports import bearer, start

@@ -9,9 +9,10 @@ from celery import states
 from celery.exceptions import TimeLimitExceeded
 from django.utils import timezone
 
-from exports import lifecycle, reaper, storage, tempfiles
-from exports.demo_data import ensure_demo_domain
-from exports.liveness import this_process
+from exports.files import storage, tempfiles
+from exports.runs import lifecycle, reaper
+from exports.demo import ensure_demo_domain
+from exports.files.liveness import this_process
 from exports.models import ExportRun
 from project.celery import app
 
@@ -120,7 +121,7 @@ def test_a_queued_run_whose_message_is_gone_from_redis_counts_as_lost(run, setti
 
 
 def test_dedupe_never_hands_back_a_dead_run(run, alice, settings, django_capture_on_commit_callbacks):
-    from exports import services
+    from exports.runs import services
 
     definition = run.definition
     dead, _ = services.start_export(alice, definition, format="csv")

@@ -44,7 +44,7 @@ def test_worker_groups_split_the_queue_table_by_how_people_wait():
 
 @pytest.mark.worker
 def test_rebuild_now_is_sent_to_the_interactive_group(worker, alice_client, kathmandu_saved):
-    from exports.saved_exports import REBUILD_NOW_QUEUE
+    from exports.saved.services import REBUILD_NOW_QUEUE
     from project.queues import queues_of_group
 
     sent = []

@@ -14,11 +14,11 @@ from zoneinfo import ZoneInfo
 import openpyxl
 import pytest
 
-from exports import partitions
-from exports.building import planned_rows, write_export
-from exports.demo_data import add_demo_rows, ensure_demo_domain
+from exports.files import partitions
+from exports.files.export_file import planned_rows, write_export
+from exports.demo import add_demo_rows, ensure_demo_domain
 from exports.models import ExportDefinition, ExportRun, FormSubmission
-from exports.services import query_parameters
+from exports.runs.services import query_parameters
 from tests.partition_sources import PART_GATE_KEY, PARTS_WAITING_KEY
 from tests.processes import wait_until
 

@@ -1,4 +1,4 @@
-"""csv rendered by PostgreSQL's COPY (exports.pg_copy) is byte for byte the Python writer's csv.
+"""csv rendered by PostgreSQL's COPY (exports.files.pg_copy) is byte for byte the Python writer's csv.
 
 Runs in ./test.sh's PostgreSQL pass; on SQLite it only checks that COPY is not attempted.
 """
@@ -10,11 +10,11 @@ import pytest
 from django.db import connection, transaction
 from django.test import override_settings
 
-from exports import pg_copy
-from exports.building import ExportCancelled, planned_rows, write_export
-from exports.demo_data import ensure_demo_domain
+from exports.files import pg_copy
+from exports.files.export_file import ExportCancelled, planned_rows, write_export
+from exports.demo import ensure_demo_domain
 from exports.models import ExportDefinition, FormSubmission
-from exports.writers import CsvWriter
+from exports.files.writers import CsvWriter
 
 UTC = dt.timezone.utc
 on_postgresql = pytest.mark.skipif(connection.vendor != "postgresql", reason="COPY is PostgreSQL's")

@@ -1,4 +1,4 @@
-"""exports.rows.row_chunks gives exactly what ``values_list`` gives, for every column type, on this database.
+"""exports.files.rows.row_chunks gives exactly what ``values_list`` gives, for every column type, on this database.
 
 ``row_chunks`` applies Django's converters through generated code (and inlines SQLite's), so it is
 checked value by value and type by type against the ORM's own ``values_list()``; ./test.sh runs this
@@ -11,11 +11,11 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from exports.demo_data import ensure_demo_domain
+from exports.demo import ensure_demo_domain
 from exports.models import FormSubmission
-from exports.rows import row_chunks
-from exports.demo_source import FORM_SUBMISSIONS
-from exports.writers import CsvWriter, StreamingXlsxWriter
+from exports.files.rows import row_chunks
+from exports.demo import FORM_SUBMISSIONS
+from exports.files.writers import CsvWriter, StreamingXlsxWriter
 
 NEW_YORK = ZoneInfo("America/New_York")
 UTC = dt.timezone.utc

@@ -17,9 +17,9 @@ from django.shortcuts import resolve_url
 from django.urls import reverse
 from storages.backends.s3 import S3Storage
 
-from exports import services
-from exports.building import export_storage
-from exports.demo_data import add_demo_rows, ensure_demo_domain
+from exports.runs import services
+from exports.files.export_file import export_storage
+from exports.demo import add_demo_rows, ensure_demo_domain
 from exports.models import ExportRun
 from exports.sources import get_source
 from soil import BlobDownload, DownloadBase

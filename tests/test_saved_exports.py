@@ -10,11 +10,11 @@ from django.urls import reverse
 from django.utils import timezone
 from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
-from exports import saved_exports
-from exports.building import export_storage
-from exports.demo_data import add_demo_rows, ensure_demo_domain
+from exports.saved import services as saved_exports
+from exports.files.export_file import export_storage
+from exports.demo import add_demo_rows, ensure_demo_domain
 from exports.models import ExportDefinition, SavedExport
-from exports.scheduling import next_build_at
+from exports.saved.scheduling import next_build_at
 from exports.tasks import dispatch_saved_exports
 from project.celery import app as celery_app
 from soil.beat import DefaultsDatabaseScheduler

@@ -1,4 +1,4 @@
-"""Tests for exports.scheduling: when each local day begins, and the dispatcher's rule.
+"""Tests for exports.saved.scheduling: when each local day begins, and the dispatcher's rule.
 
 Pure Python; no Django, no services. Expected values were checked against
 zoneinfo, and a brute-force oracle below recomputes answers independently.
@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from exports.scheduling import NIGHT_WINDOW, build_offset, due_and_next, first_due, next_build_at, validate_time_zone
+from exports.saved.scheduling import NIGHT_WINDOW, build_offset, due_and_next, first_due, next_build_at, validate_time_zone
 
 UTC = timezone.utc
 TICK = timedelta(minutes=15)

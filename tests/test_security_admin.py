@@ -4,8 +4,8 @@ from django.contrib.auth.models import Permission
 from django.urls import reverse
 from django.utils import timezone
 
-from exports.building import export_storage
-from exports.demo_data import ensure_demo_domain
+from exports.files.export_file import export_storage
+from exports.demo import ensure_demo_domain
 from exports.models import ExportDefinition, ExportRun, SavedExport
 
 pytestmark = pytest.mark.django_db

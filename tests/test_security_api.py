@@ -5,7 +5,7 @@ import uuid
 import pytest
 from django.urls import reverse
 
-from exports.demo_data import add_demo_rows, ensure_demo_domain
+from exports.demo import add_demo_rows, ensure_demo_domain
 from exports.models import ApiToken, ExportDefinition
 
 pytestmark = pytest.mark.django_db

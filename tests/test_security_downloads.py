@@ -2,8 +2,9 @@
 import pytest
 from django.urls import reverse
 
-from exports import access, saved_exports, services
-from exports.demo_data import add_demo_rows, ensure_demo_domain
+from exports.runs import access, services
+from exports.saved import services as saved_exports
+from exports.demo import add_demo_rows, ensure_demo_domain
 from exports.models import ExportDefinition, SavedExport
 from soil import DownloadBase
 

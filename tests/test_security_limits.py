@@ -3,9 +3,9 @@ saved exports per domain, and the demo task for staff on its own queue."""
 import pytest
 from django.urls import reverse
 
-from exports import saved_exports
-from exports.demo_data import add_demo_rows, ensure_demo_domain
-from exports.limits import LimitReached
+from exports.saved import services as saved_exports
+from exports.demo import add_demo_rows, ensure_demo_domain
+from exports.runs.limits import LimitReached
 from exports.models import ExportDefinition, ExportRun, SavedExport
 from project.tasks import demo_sleep
 from soil import DownloadBase

@@ -7,10 +7,10 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from django.utils import timezone
 
-from exports import lifecycle
-from exports.demo_data import ensure_demo_domain
+from exports.runs import lifecycle
+from exports.demo import ensure_demo_domain
 from exports.models import ExportRun
-from exports.partitions import store_progress
+from exports.files.partitions import store_progress
 
 Status = ExportRun.Status
 pytestmark = pytest.mark.django_db(transaction=True)  # the stream closes its connection between reads
@@ -96,8 +96,8 @@ def test_a_finished_run_sends_its_status_once_and_ends(alice_client, running, fa
 def test_the_async_stream_for_asgi_reads_and_ends_as_the_plain_one(running, fast_streams):
     import asyncio
 
-    from exports.progress import run_status
-    from exports.streams import StatusStream
+    from exports.runs.status import run_status
+    from exports.web.streams import StatusStream
 
     run, lease = running
 

@@ -7,8 +7,9 @@ from django.core import mail
 from django.urls import reverse
 from django.utils import timezone
 
-from exports import formatting, services
-from exports.demo_data import ensure_demo_domain
+from exports import formatting
+from exports.runs import services
+from exports.demo import ensure_demo_domain
 from exports.models import ExportDefinition, ExportRun, SavedExport
 
 Status = ExportRun.Status

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from openpyxl import load_workbook
 
-from exports.writers import (
+from exports.files.writers import (
     WRITERS,
     XLSX_ENGINES,
     XLSX_MAX_ROWS,
@@ -28,7 +28,7 @@ from exports.writers import (
     get_writer,
     xlsx_engine,
 )
-from exports.writers.xlsx_layout import column_widths
+from exports.files.writers.xlsx_layout import column_widths
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -474,7 +474,7 @@ def test_error_inside_context_closes_quietly_and_propagates(cls, tmp_path):
 
 @pytest.mark.parametrize("cls", ALL_WRITERS, ids=WRITER_IDS)
 def test_source_expressions_run_before_the_writers_conversion(cls, tmp_path):
-    """``set_source_expressions`` (used by exports.building): raw rows in, same file out."""
+    """``set_source_expressions`` (used by exports.files.export_file): raw rows in, same file out."""
     raw = [("1", "2024-01-01T23:30:00+00:00", "=x"), ("2", None, "ok"), (None, "2024-03-04T05:06:07", None)]
     ready = [(int(n) if n else None, dt.datetime.fromisoformat(at) if at else None, t) for n, at, t in raw]
     sources = ["None if (v := r[0]) is None else db_int(v)",

@@ -8,7 +8,7 @@
 """
 from django import template
 
-from .. import formatting
+from exports import formatting
 
 register = template.Library()
 

@@ -5,7 +5,7 @@
 
 Prints the selection query's time per 15-minute tick, the whole dispatch time per tick, and the
 number of builds per UTC hour that the schedule produces: each export at its local day's start plus
-its stable night offset (exports.scheduling.build_offset), or, with --window-hours 0, at local
+its stable night offset (exports.saved.scheduling.build_offset), or, with --window-hours 0, at local
 midnight as before the offsets.
 """
 import datetime
@@ -18,8 +18,8 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from exports.models import Domain, ExportDefinition, SavedExport
-from exports.saved_exports import dispatch_due, due_saved_exports
-from exports.scheduling import NIGHT_WINDOW, build_offset, first_due, validate_time_zone
+from exports.saved.services import dispatch_due, due_saved_exports
+from exports.saved.scheduling import NIGHT_WINDOW, build_offset, first_due, validate_time_zone
 
 BENCH_PREFIX = "bench-tz-"
 TICK = datetime.timedelta(minutes=15)

@@ -13,13 +13,13 @@ hidden ``--one FORMAT N``) that measures, in this order:
    calls (row count, database read, conversion, writing), all 11 columns of "form_submissions",
    wall and CPU seconds, and its peak RSS (the kernel's high-water mark, reset first);
 2. the database read alone: the same ``row_chunks`` the export reads, consumed and discarded
-   (the floor no writer can go under); for a csv that PostgreSQL renders (``exports.pg_copy``,
+   (the floor no writer can go under); for a csv that PostgreSQL renders (``exports.files.pg_copy``,
    marked "PostgreSQL COPY"), receiving its rendered rows;
 3. the baseline, paired with this export: the same rows fetched into memory (untimed, after the
    peak was read), then only the plainest writer timed: ``bare_xlsx`` (openpyxl write-only,
    ``ws.append`` per row) or ``bare_csv`` (one ``csv.writer.writerows``);
 4. with ``--plain-reader``, the export reads through ``values_list().iterator()`` instead of
-   ``exports.rows.row_chunks`` (what that module saves); with ``--header-cost`` (xlsx): the streaming engine with and without the header styling on
+   ``exports.files.rows.row_chunks`` (what that module saves); with ``--header-cost`` (xlsx): the streaming engine with and without the header styling on
    those in-memory rows; with ``--libraries`` (xlsx): other xlsx libraries on the same rows,
    where installed (xlsxwriter constant_memory, rustpy-xlsxwriter), for the engine choice.
 
@@ -54,12 +54,12 @@ from django.db import connection
 from django.test import override_settings
 from openpyxl import Workbook
 
-from exports import building, pg_copy
-from exports.building import planned_rows, write_export
-from exports.demo_data import add_demo_rows, ensure_demo_domain
+from exports.files import export_file as building, pg_copy
+from exports.files.export_file import planned_rows, write_export
+from exports.demo import add_demo_rows, ensure_demo_domain
 from exports.models import Domain, ExportDefinition, FormSubmission
-from exports.rows import iter_chunks
-from exports.writers import XLSX_ENGINES, CsvWriter, StreamingXlsxWriter, get_writer
+from exports.files.rows import iter_chunks
+from exports.files.writers import XLSX_ENGINES, CsvWriter, StreamingXlsxWriter, get_writer
 
 SOURCE = "form_submissions"
 DEFINITION_NAME = "Benchmark (all columns)"
@@ -251,7 +251,7 @@ def fetch_bare_rows(definition):
 def read_rows(definition, copy=False):
     """Read the export's rows as ``write_export`` does, and discard them: the database floor.
 
-    ``copy``: the csv export's rows as PostgreSQL renders them (``exports.pg_copy``).
+    ``copy``: the csv export's rows as PostgreSQL renders them (``exports.files.pg_copy``).
     """
     queryset, columns = planned_rows(definition, {})
     tz = ZoneInfo(definition.domain.time_zone)
@@ -296,7 +296,7 @@ def library_candidates(path, headers, rows):
 
 
 def values_list_chunks(queryset, keys, chunk_size, tz=None, datetime_keys=(), fuse=None):
-    """``row_chunks`` done the plain way, ``values_list().iterator()``: what exports.rows saves."""
+    """``row_chunks`` done the plain way, ``values_list().iterator()``: what exports.files.rows saves."""
     return iter_chunks(queryset.values_list(*keys).iterator(chunk_size=chunk_size), chunk_size)
 
 
@@ -316,7 +316,7 @@ def run_one(fmt, rows, engine, header_cost=False, libraries=False, plain_reader=
         gc.collect()
         peak_reset = _reset_peak_rss()
         rss_before = _current_rss()
-        copied = []  # did the csv go through PostgreSQL's COPY (exports.pg_copy)?
+        copied = []  # did the csv go through PostgreSQL's COPY (exports.files.pg_copy)?
 
         def csv_chunks(*args, _real=pg_copy.csv_chunks):
             chunks = _real(*args)
@@ -361,7 +361,7 @@ def run_one(fmt, rows, engine, header_cost=False, libraries=False, plain_reader=
         if fmt == "xlsx" and libraries:
             result["libraries"] = {
                 "openpyxl write-only (the bare baseline)": bare_cpu,
-                "exports.writers streaming engine": timed(write_with, StreamingXlsxWriter)[2],
+                "exports.files.writers streaming engine": timed(write_with, StreamingXlsxWriter)[2],
                 **library_candidates(path, headers, bare_rows),
             }
     return result
@@ -475,7 +475,7 @@ class Command(BaseCommand):
         parser.add_argument("--libraries", action="store_true",
                             help="xlsx: also time other xlsx libraries on the same rows, where installed")
         parser.add_argument("--plain-reader", action="store_true",
-                            help="read rows with values_list().iterator() instead of exports.rows.row_chunks, "
+                            help="read rows with values_list().iterator() instead of exports.files.rows.row_chunks, "
                                  "to measure what that module saves")
         parser.add_argument("--markdown", action="store_true", help="print the table as Markdown")
         parser.add_argument("--one", nargs=2, metavar=("FORMAT", "ROWS"), help=argparse.SUPPRESS)

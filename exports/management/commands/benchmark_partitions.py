@@ -35,8 +35,8 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
-from exports import services
-from exports.demo_data import add_demo_rows, ensure_demo_domain
+from exports.runs import services
+from exports.demo import add_demo_rows, ensure_demo_domain
 from exports.models import ExportDefinition, ExportRun, FormSubmission
 
 TARGET = 1.6

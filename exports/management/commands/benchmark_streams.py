@@ -31,8 +31,8 @@ from django.core.management.base import BaseCommand, CommandError
 from django.test import Client
 from django.utils import timezone
 
-from exports import lifecycle
-from exports.demo_data import ensure_demo_domain
+from exports.runs import lifecycle
+from exports.demo import ensure_demo_domain
 from exports.models import ExportRun
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")

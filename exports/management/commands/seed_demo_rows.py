@@ -3,7 +3,7 @@ import time
 
 from django.core.management.base import BaseCommand, CommandError
 
-from exports.demo_data import add_demo_rows, ensure_demo_domain
+from exports.demo import add_demo_rows, ensure_demo_domain
 from exports.models import Domain
 
 

@@ -5,7 +5,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 
-from exports.demo_data import add_demo_rows, ensure_demo_domain
+from exports.demo import add_demo_rows, ensure_demo_domain
 from exports.models import FormSubmission
 
 

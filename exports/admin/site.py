@@ -1,0 +1,142 @@
+"""The admin, scoped by domain: a staff user sees and picks only the domains they belong to (superusers
+see all). A definition's domain is fixed once it is made."""
+from django.contrib import admin, messages
+
+from exports import tokens
+from exports.admin.actions import AsyncExportAdminMixin
+from exports.models import ApiToken, Domain, ExportDefinition, ExportRun, FormSubmission, SavedExport
+
+
+def domains_of(user):
+    return Domain.objects.all() if user.is_superuser else Domain.objects.filter(members=user)
+
+
+class DomainScopedAdmin(admin.ModelAdmin):
+    """Rows, list filters and foreign-key choices limited to the staff user's domains."""
+
+    domain_path = "domain"  # how the model reaches its Domain
+
+    def get_queryset(self, request):
+        queryset = super().get_queryset(request)
+        if request.user.is_superuser:
+            return queryset
+        return queryset.filter(**{f"{self.domain_path}__members": request.user}).distinct()
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "domain":
+            kwargs["queryset"] = domains_of(request.user)
+        elif db_field.name == "definition":
+            kwargs["queryset"] = ExportDefinition.objects.filter(domain__in=domains_of(request.user))
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+
+@admin.register(Domain)
+class DomainAdmin(DomainScopedAdmin):
+    list_display = ["slug", "name", "time_zone"]
+    search_fields = ["slug", "name"]
+    filter_horizontal = ["members"]
+
+    def get_queryset(self, request):
+        queryset = admin.ModelAdmin.get_queryset(self, request)
+        return queryset if request.user.is_superuser else queryset.filter(members=request.user)
+
+    def has_add_permission(self, request):
+        return request.user.is_superuser and super().has_add_permission(request)
+
+    def formfield_for_manytomany(self, db_field, request, **kwargs):
+        if db_field.name == "members" and not request.user.is_superuser:
+            # Only people who already share a domain with this staff user; a superuser adds newcomers.
+            user_model = db_field.remote_field.model
+            kwargs["queryset"] = user_model.objects.filter(domains__in=domains_of(request.user)).distinct()
+        return super().formfield_for_manytomany(db_field, request, **kwargs)
+
+
+@admin.register(ExportDefinition)
+class ExportDefinitionAdmin(DomainScopedAdmin):
+    list_display = ["name", "domain", "source", "format", "is_daily_saved"]
+    list_filter = [("domain", admin.RelatedOnlyFieldListFilter), "format", "source", "is_daily_saved"]
+    search_fields = ["name", "domain__slug"]
+
+    def get_readonly_fields(self, request, obj=None):
+        fields = list(super().get_readonly_fields(request, obj))
+        return fields + ["domain"] if obj is not None else fields
+
+
+@admin.register(ExportRun)
+class ExportRunAdmin(AsyncExportAdminMixin, DomainScopedAdmin):
+    list_display = ["id", "definition", "owner", "status", "rows", "bytes", "duration", "created_at", "expires_at"]
+    list_filter = ["status", ("domain", admin.RelatedOnlyFieldListFilter)]
+    search_fields = ["id", "owner__username", "definition__name"]
+    readonly_fields = [field.name for field in ExportRun._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+
+@admin.register(FormSubmission)
+class FormSubmissionAdmin(AsyncExportAdminMixin, DomainScopedAdmin):
+    """The demo data, read-only: a big list to filter, search and export in the background."""
+
+    list_display = ["received_on", "domain", "form_name", "submitted_by", "patient_name", "village", "age",
+                    "weight_kg", "visit_date", "is_follow_up"]
+    list_filter = ["form_name", ("domain", admin.RelatedOnlyFieldListFilter), "is_follow_up"]
+    search_fields = ["patient_name", "submitted_by", "village", "form_id"]
+    export_fields = list_display + ["form_id", "notes"]
+    ordering = ["-received_on", "-id"]
+    show_full_result_count = False  # one count of a million rows per page is enough
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(SavedExport)
+class SavedExportAdmin(DomainScopedAdmin):
+    domain_path = "definition__domain"
+    list_display = ["definition", "next_build_at", "last_build_at", "last_build_duration", "rows", "bytes",
+                    "last_downloaded_at"]
+    list_filter = [("definition__domain", admin.RelatedOnlyFieldListFilter)]
+    search_fields = ["definition__name", "definition__domain__slug"]
+    readonly_fields = ["file_key", "filename", "last_build_at", "last_build_duration", "rows", "bytes",
+                       "last_build_error", "last_downloaded_at", "last_scheduled_at", "rebuild_download_id"]
+
+    def get_readonly_fields(self, request, obj=None):
+        fields = list(super().get_readonly_fields(request, obj))
+        return fields + ["definition"] if obj is not None else fields
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(admin.ModelAdmin):
+    """Tokens: a staff user sees and makes their own, a superuser anyone's. The token is shown once."""
+
+    list_display = ["name", "user", "prefix", "created_at", "last_used_at"]
+    search_fields = ["name", "user__username", "prefix"]
+    readonly_fields = ["prefix", "created_at", "last_used_at"]
+
+    def get_queryset(self, request):
+        queryset = super().get_queryset(request)
+        return queryset if request.user.is_superuser else queryset.filter(user=request.user)
+
+    def get_fields(self, request, obj=None):
+        if obj is None:
+            return ["user", "name"] if request.user.is_superuser else ["name"]
+        return ["user", "name", "prefix", "created_at", "last_used_at"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return self.readonly_fields + (["user"] if obj is not None else [])
+
+    def save_model(self, request, obj, form, change):
+        token = None
+        if not change:
+            if not request.user.is_superuser:
+                obj.user = request.user
+            token = tokens.issue(obj)
+        super().save_model(request, obj, form, change)
+        if token:
+            messages.warning(request, f"The new token is {token} (copy it now; it is not shown again).")
+

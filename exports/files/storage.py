@@ -1,0 +1,73 @@
+"""Where export files live (a local folder or S3) and how a finished file is published there.
+
+A file appears under its final key only once it is whole. On a local folder it is copied under
+`partial/<pid>-…` first, then renamed into place; files left there by killed processes are swept.
+On S3 an upload is invisible until it completes.
+"""
+import logging
+import os
+import re
+import secrets
+
+from django.conf import settings
+from django.core.files import File
+from django.core.files.storage import storages
+
+from exports.files.liveness import pid_is_gone
+
+log = logging.getLogger(__name__)
+PARTIAL_FOLDER = "partial"
+_PARTIAL_NAME = re.compile(r"^(\d+)-[0-9a-f]+")
+
+
+def export_storage():
+    return storages[settings.EXPORTS_STORAGE]
+
+
+def is_local(storage):
+    try:
+        storage.path("")
+    except NotImplementedError:
+        return False
+    return True
+
+
+def publish(local_path, key):
+    """Store the file at `local_path` under `key` (or a free name like it); returns the key used."""
+    storage = export_storage()
+    with open(local_path, "rb") as built:
+        if not is_local(storage):
+            return storage.save(key, File(built))
+        partial = storage.save(f"{PARTIAL_FOLDER}/{os.getpid()}-{secrets.token_hex(8)}", File(built))
+    try:
+        final = storage.get_available_name(key)
+        os.makedirs(os.path.dirname(storage.path(final)), exist_ok=True)
+        os.replace(storage.path(partial), storage.path(final))
+    except BaseException:
+        delete_quietly(partial)
+        raise
+    return final
+
+
+def delete_quietly(key):
+    """Delete a stored file; a failure is logged, not raised (the file is an orphan either way)."""
+    if not key:
+        return
+    try:
+        export_storage().delete(key)
+    except Exception:  # noqa: BLE001 (cleanup must not hide the error that led here)
+        log.warning("Could not delete export file %s", key, exc_info=True)
+
+
+def sweep_partial_files():
+    """Delete half-copied files of processes that no longer run (local storage only); returns how many."""
+    storage = export_storage()
+    if not is_local(storage) or not storage.exists(PARTIAL_FOLDER):
+        return 0
+    removed = 0
+    for name in storage.listdir(PARTIAL_FOLDER)[1]:
+        match = _PARTIAL_NAME.match(name)
+        if match and pid_is_gone(int(match.group(1))):
+            delete_quietly(f"{PARTIAL_FOLDER}/{name}")
+            removed += 1
+    return removed

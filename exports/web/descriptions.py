@@ -1,0 +1,59 @@
+"""What a run was asked for, in words: the format, the date range, and any chosen columns and filters.
+
+    describe_parameters(run) -> [("Format", "CSV"), ("Dates", "2026-01-01 – 2026-03-31"),
+                                 ("Columns", "Received on, Village"), ("Village", "Pokhara")]
+
+Columns and filters are named by their labels in the run's source when it knows them, by their raw
+keys otherwise (a source renamed since, or a key it no longer has): a history must still render.
+"""
+from django.utils.translation import gettext as _
+
+from exports.sources import SourceError, get_source
+from exports.files.writers import WRITERS
+
+
+def describe_parameters(run):
+    """(name, value) pairs describing the parameters of `run`, in the order a person reads them."""
+    parameters = run.parameters if isinstance(run.parameters, dict) else {}
+    labels = column_labels(run.definition.source)
+    described = [(_("Format"), format_label(parameters.get("format"))),
+                 (_("Dates"), date_range(parameters.get("date_from"), parameters.get("date_to")))]
+    columns = parameters.get("columns")
+    if columns and isinstance(columns, list):
+        described.append((_("Columns"), ", ".join(labels.get(str(key), str(key)) for key in columns)))
+    filters = parameters.get("filters")
+    if filters and isinstance(filters, dict):
+        described.extend((labels.get(str(key), str(key)), filter_value(value)) for key, value in filters.items())
+    return described
+
+
+def column_labels(source_name):
+    """{column key: label} of a source; empty when the source is not registered (any more)."""
+    try:
+        return {column.key: column.label for column in get_source(source_name).columns}
+    except SourceError:
+        return {}
+
+
+def format_label(name):
+    writer = WRITERS.get(name)
+    return writer.format_label if writer and writer.format_label else (name or "")
+
+
+def date_range(date_from, date_to):
+    if not date_from and not date_to:
+        return _("all dates")
+    if not date_to:
+        return _("from %(date)s") % {"date": date_from}
+    if not date_from:
+        return _("until %(date)s") % {"date": date_to}
+    return f"{date_from} – {date_to}"
+
+
+def filter_value(value):
+    """A filter's value as text: a list reads 'a, b'; a missing one 'empty'."""
+    if isinstance(value, (list, tuple)):
+        return ", ".join(str(item) for item in value)
+    if value is None or value == "":
+        return _("empty")
+    return str(value)
