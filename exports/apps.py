@@ -10,9 +10,11 @@ class ExportsConfig(AppConfig):
     verbose_name = _("Exports")
 
     def ready(self):
-        from exports import demo  # noqa: F401  (registers the demo source, first in the registry)
-        from exports import preferences  # noqa: F401  (applies a user's stored language at login)
-        from exports import tasks  # noqa: F401  (registers the tasks in every process: exports.runs.queueing sends them by name)
+        from exports import (
+            demo,  # noqa: F401  (registers the demo source, first in the registry)
+            preferences,  # noqa: F401  (applies a user's stored language at login)
+            tasks,  # noqa: F401  (registers the tasks in every process: exports.runs.queueing sends them by name)
+        )
 
         # Modules that register export sources (exports.sources.register), imported in every process.
         for module in getattr(settings, "EXPORT_SOURCE_MODULES", ()):

@@ -1,18 +1,22 @@
-"""Domains (tenants), what they export, each export run, and the demo data."""
+"""Domains (tenants), what they export, each export run, and the demo data.
+
+Models hold data and small invariants (a canonical zone, a one-line name). What follows from a change
+(a saved export's schedule, its file) is done by the service that makes the change:
+exports.saved.services.save_domain and save_definition.
+"""
 import uuid
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
-from django.utils.translation import gettext, gettext_lazy as _
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
-from exports.saved.scheduling import first_due, validate_time_zone
-from exports.sources import SourceError, get_source
-from exports.files.storage import delete_quietly
-from exports.formatting import one_line
-from exports.validators import DATE_ORDER_MESSAGE, validate_date_in_range
 from exports.files.writers import WRITERS
+from exports.formatting import one_line
+from exports.sources import SourceError, get_source
+from exports.validators import DATE_ORDER_MESSAGE, validate_date_in_range, validate_time_zone
 
 # The formats are the writers' (exports.files.writers.WRITERS): xlsx, csv and zip, with the labels users see.
 FORMAT_CHOICES = [(name, writer.format_label) for name, writer in WRITERS.items()]
@@ -52,15 +56,6 @@ class Domain(models.Model):
     def __str__(self):
         return self.name
 
-    @classmethod
-    def from_db(cls, db, field_names, values):
-        domain = super().from_db(db, field_names, values)
-        # A row saved before zones were canonicalised may hold 'asia/kathmandu', which ZoneInfo cannot
-        # load where zone files are looked up case-sensitively: read it as 'Asia/Kathmandu'.
-        if "time_zone" in domain.__dict__:
-            domain.time_zone = canonical_time_zone(domain.time_zone)
-        return domain
-
     def clean(self):
         # The field's validator reports an unknown zone; a known one is kept in its canonical spelling.
         self.time_zone = canonical_time_zone(self.time_zone)
@@ -68,12 +63,7 @@ class Domain(models.Model):
     def save(self, *args, **kwargs):
         # Refuse an unknown zone on every save, not only through forms, and store the canonical spelling.
         self.time_zone = validate_time_zone_field(self.time_zone)
-        old_zone = Domain.objects.filter(pk=self.pk).values_list("time_zone", flat=True).first() if self.pk else None
         super().save(*args, **kwargs)
-        if old_zone and canonical_time_zone(old_zone) != self.time_zone:
-            # Saved exports follow the new zone from its next local midnight.
-            SavedExport.objects.filter(definition__domain=self).update(
-                next_build_at=first_due(self.time_zone, timezone.now()))
 
 
 class ExportDefinition(models.Model):
@@ -125,14 +115,7 @@ class ExportDefinition(models.Model):
     def save(self, *args, **kwargs):
         # The name goes into mail subjects and file names: no line breaks or control characters.
         self.name = one_line(self.name)
-        old_domain = (ExportDefinition.objects.filter(pk=self.pk).values_list("domain_id", flat=True).first()
-                      if self.pk else None)
         super().save(*args, **kwargs)
-        if old_domain is not None and old_domain != self.domain_id:
-            forget_saved_file(self)
-        if self.is_daily_saved:
-            SavedExport.objects.get_or_create(
-                definition=self, defaults={"next_build_at": first_due(self.domain.time_zone, timezone.now())})
 
 
 def check_saved_exports_cap(definition):
@@ -147,16 +130,6 @@ def check_saved_exports_cap(definition):
         raise ValidationError({"is_daily_saved": gettext(
             "This domain has %(cap)d daily saved exports, the most it may have; untick one of them first.")
             % {"cap": cap}})
-
-
-def forget_saved_file(definition):
-    """A definition moved to another domain: its saved file holds the old domain's rows, so it goes."""
-    saved = SavedExport.objects.filter(definition=definition).first()
-    if saved is None or not saved.file_key:
-        return
-    SavedExport.objects.filter(pk=saved.pk).update(file_key="", filename="", rows=None, bytes=None,
-                                                   last_build_at=None, rebuild_download_id="")
-    delete_quietly(saved.file_key)
 
 
 class ExportRun(models.Model):

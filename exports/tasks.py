@@ -10,19 +10,18 @@ from django.conf import settings
 from django.utils import timezone, translation
 from django.utils.translation import gettext
 
+from exports.admin import changelist_export
+from exports.files import tempfiles
+from exports.files.export_file import ExportCancelled
+from exports.files.storage import sweep_partial_files
+from exports.files.writers import get_writer
+from exports.formatting import ROWS_PROGRESS
+from exports.runs import lifecycle, partitioned_builds, queueing, reaper, selectors, services, words
+from exports.saved import services as saved_exports
 from soil.decorators import periodic_task, serial_task, task
 from soil.downloads import download_id_for_task
 from soil.progress import TaskProgressManager, update_task_state
 from soil.util import expose_blob_download
-
-from exports.admin import changelist_export
-from exports.files import tempfiles
-from exports.runs import lifecycle, partitioned_builds, queueing, reaper, selectors, services
-from exports.saved import services as saved_exports
-from exports.files.export_file import ExportCancelled
-from exports.formatting import ROWS_PROGRESS
-from exports.files.storage import sweep_partial_files
-from exports.files.writers import get_writer
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +53,7 @@ def run_export(run_id):
     if lease is None:
         log.info("Export run %s: message %s has nothing to build", run_id, run_export.request.id)
         return {"built": False}
-    if partitioned_builds.start(lease, build_export_part, assemble_export, time_limit=run_export.soft_time_limit):
+    if partitioned_builds.start(lease, time_limit=run_export.soft_time_limit):
         # The parts report on this task's record (exports.files.partitions.PartProgress): keep it as it is.
         raise Ignore()
     with TaskProgressManager(run_export, message_format=ROWS_PROGRESS) as progress:
@@ -99,7 +98,7 @@ def fail_partitioned_run_killed_at_time_limit(sender=None, exception=None, args=
         run_id, lease_id = (args[0], args[1]) if sender is build_export_part else (args[1], args[2])
         limit = int(exception.args[0]) if exception.args else sender.time_limit
         with translation.override(selectors.run_language(run_id)):
-            lifecycle.fail(lifecycle.Lease(run_id, lease_id), reaper.time_limit_words(limit))
+            lifecycle.fail(lifecycle.Lease(run_id, lease_id), words.time_limit_words(limit))
 
 
 @task_failure.connect(sender=run_export, dispatch_uid="exports.run_killed_at_time_limit")
@@ -108,7 +107,7 @@ def fail_run_killed_at_time_limit(sender=None, task_id=None, exception=None, arg
     if isinstance(exception, TimeLimitExceeded) and args:
         limit = int(exception.args[0]) if exception.args else sender.time_limit
         with translation.override(selectors.run_language(args[0])):
-            lifecycle.fail_active(args[0], reaper.time_limit_words(limit), task_id=task_id)
+            lifecycle.fail_active(args[0], words.time_limit_words(limit), task_id=task_id)
 
 
 @worker_ready.connect(dispatch_uid="exports.sweep_at_worker_start")
@@ -141,7 +140,7 @@ def cleanup_expired_exports():
 @periodic_task(run_every=settings.SAVED_EXPORTS_DISPATCH_INTERVAL, queue="celery_periodic")
 def dispatch_saved_exports():
     """Queue the rebuild of every saved export whose local midnight has come."""
-    return len(saved_exports.dispatch_due(timezone.now(), rebuild_saved_export.delay))
+    return len(saved_exports.dispatch_due(timezone.now()))
 
 
 @serial_task("saved-export-{saved_id}", timeout=settings.SAVED_EXPORTS_LOCK_TTL, default_retry_delay=settings.SAVED_EXPORTS_LOCK_TTL,

@@ -6,8 +6,8 @@ raises Throttled; project.throttling.ThrottledMiddleware answers it with 429 and
 import logging
 
 from django.conf import settings
-from django_ratelimit.core import get_usage
 from django.utils.translation import ngettext_lazy
+from django_ratelimit.core import get_usage
 
 log = logging.getLogger(__name__)
 

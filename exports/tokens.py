@@ -3,8 +3,8 @@ import hashlib
 import secrets
 
 from django.conf import settings
-from django.utils.translation import gettext
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from exports.models import ApiToken
 

@@ -1,5 +1,9 @@
-"""Limits on what users may type, shared by the forms, the API and the models."""
+"""Limits on what users may type, shared by the forms, the API and the models: dates and time zones."""
+from __future__ import annotations
+
 import datetime
+from functools import lru_cache
+from zoneinfo import available_timezones
 
 from django.core.exceptions import ValidationError
 from django.utils.formats import date_format
@@ -29,3 +33,41 @@ def validate_date_in_range(value, what=gettext_lazy("The date")):
                 "what": what, "earliest": _in_words(EARLIEST_DATE), "latest": _in_words(LATEST_DATE)},
             code="date_out_of_range",
         )
+
+
+# Names that zoneinfo lists on some hosts but that are not zones a user should
+# pick: "localtime" links to the server's own setting, "posixrules" is a legacy
+# tzdata helper file.
+_NOT_IANA = frozenset({"localtime", "posixrules"})
+
+
+@lru_cache(maxsize=1)
+def _known_zones() -> tuple[frozenset[str], dict[str, str]]:
+    """The IANA keys, and a map from each case-folded key to its canonical spelling."""
+    names = sorted(available_timezones() - _NOT_IANA)
+    by_folded: dict[str, str] = {}
+    for name in names:
+        by_folded.setdefault(name.casefold(), name)
+    return frozenset(names), by_folded
+
+
+def validate_time_zone(name: str) -> str:
+    """Return the canonical IANA key for `name`, or raise ValueError.
+
+    Matching ignores case ('asia/kathmandu' gives 'Asia/Kathmandu') so that a
+    hand-typed name is stored in the spelling every platform understands.
+    """
+    if name is None or (isinstance(name, str) and not name.strip()):
+        raise ValueError("A time zone is required. Use an IANA name such as 'Europe/Paris'.")
+    if not isinstance(name, str):
+        raise ValueError(
+            f"Time zone must be a string, not {type(name).__name__}. "
+            "Use an IANA name such as 'Europe/Paris'."
+        )
+    names, by_folded = _known_zones()
+    if name in names:
+        return name
+    canonical = by_folded.get(name.casefold())
+    if canonical is None:
+        raise ValueError(f"Unknown time zone {name!r}. Use an IANA name such as 'Europe/Paris'.")
+    return canonical

@@ -3,9 +3,9 @@ import sys
 from pathlib import Path
 
 import dj_database_url
+from django.utils.translation import gettext_lazy as _
 from kombu import Exchange, Queue
 from redis.backoff import NoBackoff
-from django.utils.translation import gettext_lazy as _
 from redis.retry import Retry
 
 from .env import env_bool, env_float, env_int, env_list, env_str

@@ -17,8 +17,8 @@ from django.utils import timezone
 
 from exports.admin import changelist_export
 from exports.admin.actions import ACTION_NAME, CONFIRMED
-from exports.models import FormSubmission
 from exports.files.storage import export_storage
+from exports.models import FormSubmission
 from soil.conf import soil_conf
 from soil.downloads import DOWNLOAD_KEY
 from soil.util import start_download

@@ -8,8 +8,8 @@ from django.core.files.base import ContentFile
 from django.utils import timezone
 
 from exports.demo import ensure_demo_domain
-from exports.models import ExportDefinition, ExportRun
 from exports.files.storage import export_storage
+from exports.models import ExportDefinition, ExportRun
 from tests.test_browser_pages import AXE, ROOT, UNNAMED_CONTROLS, serious_axe_violations
 
 pytestmark = [pytest.mark.browser]

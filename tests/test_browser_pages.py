@@ -13,9 +13,10 @@ from django.utils import timezone
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 
-from exports.runs import lifecycle
 from exports.demo import ensure_demo_domain
 from exports.models import ExportDefinition, ExportRun, SavedExport
+from exports.runs import lifecycle
+from exports.saved.services import save_definition
 from tests.test_redis_unavailable import dead_port
 
 pytestmark = [pytest.mark.browser]
@@ -59,7 +60,7 @@ def runs(alice, transactional_db, redis_client):
     domain = ensure_demo_domain(slug="phone", name="Phone clinic", members=[alice])
     definition = ExportDefinition.objects.get(domain=domain, name="All form submissions")
     definition.is_daily_saved = True
-    definition.save()
+    save_definition(definition)
     SavedExport.objects.filter(definition=definition).update(
         last_build_at=timezone.now(), rows=1_234_567, bytes=10_000_000,
         last_build_duration=datetime.timedelta(seconds=185))

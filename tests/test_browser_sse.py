@@ -8,10 +8,10 @@ import time
 import pytest
 from django.utils import timezone
 
-from exports.runs import lifecycle
 from exports.demo import ensure_demo_domain
-from exports.models import ExportRun
 from exports.files.partitions import store_progress
+from exports.models import ExportRun
+from exports.runs import lifecycle
 
 pytestmark = [pytest.mark.browser]
 WORDS = "{current:,} of {total:,} rows"

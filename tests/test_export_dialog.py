@@ -7,16 +7,16 @@ import io
 import pytest
 from django.urls import reverse
 
-from exports.files import partitions
-from exports.runs import services
-from exports.files.export_file import planned_rows, write_export
 from exports.demo import add_demo_rows, ensure_demo_domain
-from exports.web.forms import ExportDialogForm
-from exports.runs.limits import check_rows
+from exports.files import partitions
+from exports.files.export_file import planned_rows, write_export
 from exports.models import ExportDefinition, ExportRun, FormSubmission
+from exports.runs import services
+from exports.runs.limits import check_rows
 from exports.runs.services import query_parameters
-from exports.sources import get_source
+from exports.sources import SourceError, get_source
 from exports.tokens import create_token
+from exports.web.forms import ExportDialogForm
 from tests.conftest import wait_for
 
 Status = ExportRun.Status
@@ -141,7 +141,7 @@ def test_the_rows_read_are_only_the_filtered_ones_in_the_chosen_column_order(dom
 
 @pytest.mark.django_db
 def test_an_unknown_filter_key_in_a_runs_parameters_fails_the_build_in_words(short):
-    with pytest.raises(services.SourceError, match="Unknown filter 'shoe_size'"):
+    with pytest.raises(SourceError, match="Unknown filter 'shoe_size'"):
         planned_rows(short, query_parameters({"format": "csv", "filters": {"shoe_size": "42"}}))
 
 

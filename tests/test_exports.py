@@ -14,10 +14,10 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.urls import reverse
 from django.utils import timezone
 
-from exports.runs import services
-from exports.files.export_file import export_storage, write_export
 from exports.demo import add_demo_rows, ensure_demo_domain
+from exports.files.export_file import export_storage, write_export
 from exports.models import Domain, ExportDefinition, ExportRun, FormSubmission
+from exports.runs import services
 from exports.tasks import cleanup_expired_exports
 from soil import DownloadBase
 from tests.celery_tasks import GATE_KEY, progress_message_seen

@@ -12,9 +12,9 @@ import time
 import pytest
 from celery import Celery
 
-from exports.runs import lifecycle
 from exports.demo import add_demo_rows, ensure_demo_domain
 from exports.models import ExportDefinition, ExportRun, SavedExport
+from exports.runs import words
 from tests.celery_tasks import GATE_KEY
 from tests.processes import wait_until
 
@@ -153,7 +153,7 @@ def test_cancel_stops_a_running_export_within_seconds(stack, alice, gated):
     assert b"Cancelling" in body and b'id="cancel-run"' not in body
     open_gate(stack, gated)
     data = poll_until_finished(session, run, timeout=30)
-    assert data["run_status"] == Status.CANCELLED and data["errors"] == [lifecycle.CANCELLED_WORDS]
+    assert data["run_status"] == Status.CANCELLED and data["errors"] == [words.CANCELLED_WORDS]
     assert stored_files(stack, ExportRun.objects.get(pk=run.pk)) == []
 
 

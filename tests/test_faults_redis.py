@@ -14,8 +14,8 @@ from django.utils import timezone
 
 from exports.demo import ensure_demo_domain
 from exports.models import ExportRun
-from tests.processes import wait_until as wait
 from project.middleware import UNAVAILABLE_MESSAGE
+from tests.processes import wait_until as wait
 
 pytestmark = [pytest.mark.fault]
 

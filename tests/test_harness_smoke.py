@@ -1,5 +1,4 @@
 import pytest
-from tests.conftest import wait_for
 
 pytestmark = pytest.mark.fault
 

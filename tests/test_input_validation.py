@@ -2,6 +2,7 @@
 import csv
 import datetime
 import io
+from importlib import import_module
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -9,11 +10,12 @@ from django.core import mail
 from django.urls import reverse
 from django.utils import timezone
 
+from exports.demo import add_demo_rows, ensure_demo_domain
+from exports.files.export_file import export_filename
+from exports.models import Domain, ExportDefinition, ExportRun, SavedExport
 from exports.runs import services
 from exports.saved import services as saved_exports
-from exports.files.export_file import export_filename
-from exports.demo import add_demo_rows, ensure_demo_domain
-from exports.models import Domain, ExportDefinition, ExportRun, SavedExport
+from exports.saved.services import save_definition
 from exports.sources import get_source
 from tests.test_exports import bearer, start
 
@@ -179,9 +181,13 @@ def test_a_time_zone_typed_in_another_case_is_saved_canonically_and_exports(clie
 
 
 @pytest.mark.django_db
-def test_a_wrong_case_time_zone_on_an_existing_row_still_exports(
+def test_a_wrong_case_time_zone_on_an_existing_row_is_mended_by_migration_and_exports(
         eager, django_capture_on_commit_callbacks, alice_client, domain, definition):
+    from django.apps import apps
+
     Domain.objects.filter(pk=domain.pk).update(time_zone="asia/kolkata")  # as saved before zones were checked
+    import_module("exports.migrations.0008_canonical_time_zones").canonical_time_zones(apps, None)
+    assert Domain.objects.get(pk=domain.pk).time_zone == "Asia/Kolkata"
     with django_capture_on_commit_callbacks(execute=True):
         response = start(alice_client, definition, date_from="2000-01-01", date_to="2100-12-31")
     assert response.status_code == 302
@@ -198,7 +204,7 @@ def test_a_wrong_case_time_zone_on_an_existing_row_still_exports(
 def test_a_saved_export_of_a_domain_with_a_wrong_case_time_zone_is_still_dispatched(
         django_capture_on_commit_callbacks, domain, definition):
     definition.is_daily_saved = True
-    definition.save()
+    save_definition(definition)
     now = timezone.now()
     SavedExport.objects.update(next_build_at=now - datetime.timedelta(minutes=1))
     Domain.objects.filter(pk=domain.pk).update(time_zone="asia/kolkata")

@@ -9,11 +9,11 @@ from celery import states
 from celery.exceptions import TimeLimitExceeded
 from django.utils import timezone
 
-from exports.files import storage, tempfiles
-from exports.runs import lifecycle, reaper
 from exports.demo import ensure_demo_domain
+from exports.files import storage, tempfiles
 from exports.files.liveness import this_process
 from exports.models import ExportRun
+from exports.runs import lifecycle, reaper, words
 from project.celery import app
 
 Status = ExportRun.Status
@@ -69,7 +69,7 @@ def test_a_run_out_of_attempts_fails_in_words_instead_of_starting(run, settings)
     ExportRun.objects.filter(pk=run.pk).update(attempts=settings.EXPORT_MAX_ATTEMPTS)
     assert lifecycle.start(run.pk, "task-1") is None
     run.refresh_from_db()
-    assert (run.status, run.error) == (Status.FAILED, lifecycle.WORKER_LOST_WORDS)
+    assert (run.status, run.error) == (Status.FAILED, words.WORKER_LOST_WORDS)
 
 
 def test_cancel_ends_a_queued_run_at_once_and_asks_a_running_one(run):
@@ -97,7 +97,7 @@ def test_the_reaper_requeues_a_lapsed_run_once_then_fails_it_in_words(run, djang
     run.refresh_from_db()
     assert reaper.reap_run(run, reaper.stuck_reason(run, much_later), much_later) == "failed"
     run.refresh_from_db()
-    assert (run.status, run.error) == (Status.FAILED, lifecycle.WORKER_LOST_WORDS)
+    assert (run.status, run.error) == (Status.FAILED, words.WORKER_LOST_WORDS)
 
 
 def test_the_reaper_fails_a_run_killed_at_its_hard_time_limit_without_retrying(run):

@@ -15,10 +15,10 @@ from celery.exceptions import QueueNotFound
 from celery.signals import before_task_publish
 from django.urls import reverse
 
+from exports.saved.services import save_definition
 from project import monitoring
 from project.tasks import demo_sleep
 from tests.processes import ROOT, free_port, wait_until
-
 
 # --- queues ----------------------------------------------------------------------------------
 
@@ -44,7 +44,7 @@ def test_worker_groups_split_the_queue_table_by_how_people_wait():
 
 @pytest.mark.worker
 def test_rebuild_now_is_sent_to_the_interactive_group(worker, alice_client, kathmandu_saved):
-    from exports.saved.services import REBUILD_NOW_QUEUE
+    from exports.runs.queueing import REBUILD_NOW_QUEUE
     from project.queues import queues_of_group
 
     sent = []
@@ -71,8 +71,8 @@ def kathmandu_saved(alice):
 
     domain = Domain.objects.create(slug="ktm-ops", name="Kathmandu", time_zone="Asia/Kathmandu")
     domain.members.add(alice)
-    definition = ExportDefinition.objects.create(domain=domain, name="Nightly", source="form_submissions",
-                                                 format="csv", is_daily_saved=True)
+    definition = save_definition(ExportDefinition(domain=domain, name="Nightly", source="form_submissions",
+                                                  format="csv", is_daily_saved=True))
     return domain, definition
 
 

@@ -8,11 +8,11 @@ from django.core.exceptions import PermissionDenied
 from django.urls import reverse
 from django.utils import timezone
 
-from exports.runs import lifecycle, reaper, selectors, services
 from exports.demo import add_demo_rows, ensure_demo_domain
-from exports.models import ExportDefinition, ExportRun
-from exports.web.descriptions import describe_parameters
 from exports.files.storage import export_storage
+from exports.models import ExportDefinition, ExportRun
+from exports.runs import lifecycle, reaper, selectors, services
+from exports.web.descriptions import describe_parameters
 from soil import DownloadBase
 
 Status = ExportRun.Status

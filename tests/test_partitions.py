@@ -14,9 +14,9 @@ from zoneinfo import ZoneInfo
 import openpyxl
 import pytest
 
+from exports.demo import add_demo_rows, ensure_demo_domain
 from exports.files import partitions
 from exports.files.export_file import planned_rows, write_export
-from exports.demo import add_demo_rows, ensure_demo_domain
 from exports.models import ExportDefinition, ExportRun, FormSubmission
 from exports.runs.services import query_parameters
 from tests.partition_sources import PART_GATE_KEY, PARTS_WAITING_KEY

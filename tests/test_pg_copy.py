@@ -10,11 +10,11 @@ import pytest
 from django.db import connection, transaction
 from django.test import override_settings
 
+from exports.demo import ensure_demo_domain
 from exports.files import pg_copy
 from exports.files.export_file import ExportCancelled, planned_rows, write_export
-from exports.demo import ensure_demo_domain
-from exports.models import ExportDefinition, FormSubmission
 from exports.files.writers import CsvWriter
+from exports.models import ExportDefinition, FormSubmission
 
 UTC = dt.timezone.utc
 on_postgresql = pytest.mark.skipif(connection.vendor != "postgresql", reason="COPY is PostgreSQL's")

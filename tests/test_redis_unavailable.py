@@ -14,8 +14,8 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from project.middleware import UNAVAILABLE_MESSAGE, RedisUnavailableMiddleware
-from soil.exceptions import caused_by_unavailable_redis
 from soil import progress
+from soil.exceptions import caused_by_unavailable_redis
 
 pytestmark = pytest.mark.django_db
 

@@ -11,11 +11,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from exports.demo import ensure_demo_domain
-from exports.models import FormSubmission
+from exports.demo import FORM_SUBMISSIONS, ensure_demo_domain
 from exports.files.rows import row_chunks
-from exports.demo import FORM_SUBMISSIONS
 from exports.files.writers import CsvWriter, StreamingXlsxWriter
+from exports.models import FormSubmission
 
 NEW_YORK = ZoneInfo("America/New_York")
 UTC = dt.timezone.utc

@@ -17,10 +17,10 @@ from django.shortcuts import resolve_url
 from django.urls import reverse
 from storages.backends.s3 import S3Storage
 
-from exports.runs import services
-from exports.files.export_file import export_storage
 from exports.demo import add_demo_rows, ensure_demo_domain
+from exports.files.export_file import export_storage
 from exports.models import ExportRun
+from exports.runs import services
 from exports.sources import get_source
 from soil import BlobDownload, DownloadBase
 from soil.http import content_disposition

@@ -10,10 +10,10 @@ from django.urls import reverse
 from django.utils import timezone
 from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
-from exports.saved import services as saved_exports
-from exports.files.export_file import export_storage
 from exports.demo import add_demo_rows, ensure_demo_domain
+from exports.files.export_file import export_storage
 from exports.models import ExportDefinition, SavedExport
+from exports.saved import services as saved_exports
 from exports.saved.scheduling import next_build_at
 from exports.tasks import dispatch_saved_exports
 from project.celery import app as celery_app
@@ -24,8 +24,9 @@ UTC = datetime.UTC
 
 
 def saved_definition(domain, name="Nightly", **fields):
-    return ExportDefinition.objects.create(domain=domain, name=name, source="form_submissions",
-                                           format=fields.pop("format", "csv"), is_daily_saved=True, **fields)
+    return saved_exports.save_definition(ExportDefinition(domain=domain, name=name, source="form_submissions",
+                                                          format=fields.pop("format", "csv"), is_daily_saved=True,
+                                                          **fields))
 
 
 @pytest.fixture
@@ -50,7 +51,7 @@ def test_marking_a_definition_daily_saved_schedules_the_next_local_midnight(kath
 def test_changing_the_domains_time_zone_moves_the_next_build(kathmandu):
     saved = saved_definition(kathmandu).saved
     kathmandu.time_zone = "America/New_York"
-    kathmandu.save()
+    saved_exports.save_domain(kathmandu)
     saved.refresh_from_db()
     local = saved.next_build_at.astimezone(ZoneInfo("America/New_York"))
     assert (local.hour, local.minute) == (0, 0)

@@ -10,7 +10,14 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from exports.saved.scheduling import NIGHT_WINDOW, build_offset, due_and_next, first_due, next_build_at, validate_time_zone
+from exports.saved.scheduling import (
+    NIGHT_WINDOW,
+    build_offset,
+    due_and_next,
+    first_due,
+    next_build_at,
+    validate_time_zone,
+)
 
 UTC = timezone.utc
 TICK = timedelta(minutes=15)

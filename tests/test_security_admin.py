@@ -4,9 +4,10 @@ from django.contrib.auth.models import Permission
 from django.urls import reverse
 from django.utils import timezone
 
-from exports.files.export_file import export_storage
 from exports.demo import ensure_demo_domain
+from exports.files.export_file import export_storage
 from exports.models import ExportDefinition, ExportRun, SavedExport
+from exports.saved.services import save_definition
 
 pytestmark = pytest.mark.django_db
 
@@ -92,15 +93,15 @@ def test_a_definitions_domain_is_read_only_after_creation(client, sam, mine, the
     assert definition.domain == mine
 
 
-def test_moving_a_definition_in_code_deletes_its_saved_file(mine, theirs):
-    definition = ExportDefinition.objects.create(domain=mine, name="Nightly", source="form_submissions",
-                                                 format="csv", is_daily_saved=True)
+def test_moving_a_definition_through_the_service_deletes_its_saved_file(mine, theirs):
+    definition = save_definition(ExportDefinition(domain=mine, name="Nightly", source="form_submissions",
+                                                  format="csv", is_daily_saved=True))
     storage = export_storage()
     key = storage.save("saved/mine/nightly-test.csv", __import__("io").BytesIO(b"secret,rows\n"))
     SavedExport.objects.filter(definition=definition).update(file_key=key, filename="n.csv", rows=1,
                                                              last_build_at=timezone.now())
     definition.domain = theirs
-    definition.save()
+    save_definition(definition)
     saved = SavedExport.objects.get(definition=definition)
     assert saved.file_key == "" and not saved.has_file
     assert not storage.exists(key)

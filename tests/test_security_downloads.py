@@ -2,10 +2,10 @@
 import pytest
 from django.urls import reverse
 
-from exports.runs import access, services
-from exports.saved import services as saved_exports
 from exports.demo import add_demo_rows, ensure_demo_domain
 from exports.models import ExportDefinition, SavedExport
+from exports.runs import access, services
+from exports.saved import services as saved_exports
 from soil import DownloadBase
 
 pytestmark = pytest.mark.django_db
@@ -56,8 +56,8 @@ def test_a_removed_member_loses_the_run_download_and_page(client, built_run, cli
 
 
 def test_a_removed_member_loses_the_saved_export_link(client, clinic, alice):
-    nightly = ExportDefinition.objects.create(domain=clinic, name="Nightly", source="form_submissions",
-                                              format="csv", is_daily_saved=True)
+    nightly = saved_exports.save_definition(ExportDefinition(
+        domain=clinic, name="Nightly", source="form_submissions", format="csv", is_daily_saved=True))
     saved_exports.rebuild(nightly.saved.pk)
     url = reverse("exports:saved_download", args=[clinic.slug, nightly.pk])
     client.force_login(alice)
@@ -67,8 +67,8 @@ def test_a_removed_member_loses_the_saved_export_link(client, clinic, alice):
 
 
 def test_rebuild_now_records_the_domain_on_its_download(client, clinic, alice):
-    nightly = ExportDefinition.objects.create(domain=clinic, name="Nightly", source="form_submissions",
-                                              format="csv", is_daily_saved=True)
+    nightly = saved_exports.save_definition(ExportDefinition(
+        domain=clinic, name="Nightly", source="form_submissions", format="csv", is_daily_saved=True))
     client.force_login(alice)
     client.post(reverse("exports:saved_rebuild", args=[clinic.slug, nightly.pk]))
     download = DownloadBase.get(SavedExport.objects.get(definition=nightly).rebuild_download_id)

@@ -3,10 +3,11 @@ saved exports per domain, and the demo task for staff on its own queue."""
 import pytest
 from django.urls import reverse
 
-from exports.saved import services as saved_exports
 from exports.demo import add_demo_rows, ensure_demo_domain
-from exports.runs.limits import LimitReached
 from exports.models import ExportDefinition, ExportRun, SavedExport
+from exports.runs.limits import LimitReached
+from exports.saved import services as saved_exports
+from exports.saved.services import save_definition
 from project.tasks import demo_sleep
 from soil import DownloadBase
 
@@ -72,8 +73,8 @@ def test_the_api_refuses_past_the_limit_in_words(client, alice, definition, sett
 
 @pytest.fixture
 def nightly(clinic):
-    return ExportDefinition.objects.create(domain=clinic, name="Nightly", source="form_submissions", format="csv",
-                                           is_daily_saved=True)
+    return save_definition(ExportDefinition(domain=clinic, name="Nightly", source="form_submissions", format="csv",
+                                            is_daily_saved=True))
 
 
 def test_rebuild_now_clicked_twice_queues_one_rebuild(client, alice, bob, nightly):

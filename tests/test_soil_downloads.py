@@ -2,14 +2,15 @@
 import time
 
 import pytest
+from celery import current_app as app
 from celery import states, uuid
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.urls import reverse
 
-from celery import current_app as app
 from soil import BlobDownload, CachedDownload, DownloadBase, FileDownload
 from soil.conf import soil_conf
+from soil.exceptions import TaskFailedError
 from soil.http import content_disposition
 from soil.progress import SENT
 from soil.util import (
@@ -19,7 +20,6 @@ from soil.util import (
     get_download_context,
     start_download,
 )
-from soil.exceptions import TaskFailedError
 from tests.celery_tasks import fail_by_raising
 
 pytestmark = pytest.mark.django_db

@@ -1,12 +1,12 @@
 """Every Celery state maps onto one soil STATE; progress writes are throttled. Real Redis backend."""
 import pytest
+from celery import current_app as app
 from celery import states, uuid
 from celery.exceptions import Ignore
 from celery.result import AsyncResult
 from kombu import Queue
 
 import soil.progress
-from celery import current_app as app
 from soil import DownloadBase
 from soil.exceptions import TaskFailedError
 from soil.progress import (

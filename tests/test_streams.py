@@ -7,10 +7,10 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from django.utils import timezone
 
-from exports.runs import lifecycle
 from exports.demo import ensure_demo_domain
-from exports.models import ExportRun
 from exports.files.partitions import store_progress
+from exports.models import ExportRun
+from exports.runs import lifecycle
 
 Status = ExportRun.Status
 pytestmark = pytest.mark.django_db(transaction=True)  # the stream closes its connection between reads

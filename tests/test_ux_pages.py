@@ -8,9 +8,10 @@ from django.urls import reverse
 from django.utils import timezone
 
 from exports import formatting
-from exports.runs import services
 from exports.demo import ensure_demo_domain
 from exports.models import ExportDefinition, ExportRun, SavedExport
+from exports.runs import services
+from exports.saved.services import save_definition
 
 Status = ExportRun.Status
 UTC = datetime.UTC
@@ -79,7 +80,7 @@ def test_pages_show_local_times_durations_and_counts(alice_client, alice, defini
     run = make_run(alice, definition)
     SavedExport.objects.filter(definition=definition).delete()
     definition.is_daily_saved = True
-    definition.save()
+    save_definition(definition)
     SavedExport.objects.filter(definition=definition).update(
         last_build_at=datetime.datetime(2026, 11, 22, 18, 30, tzinfo=UTC), rows=1234567,
         last_build_duration=datetime.timedelta(seconds=185),

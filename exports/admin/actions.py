@@ -26,8 +26,6 @@ from django.template.response import TemplateResponse
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from soil import DownloadBase
-
 from exports.admin.changelist_export import (
     changelist_query,
     default_export_fields,
@@ -35,8 +33,9 @@ from exports.admin.changelist_export import (
     export_filename_stem,
     row_limit_words,
 )
-from exports.runs import queueing
 from exports.files.writers import WRITERS
+from exports.runs import queueing
+from soil import DownloadBase
 
 ACTION_NAME = "export_changelist"
 CONFIRMED = "export_confirmed"

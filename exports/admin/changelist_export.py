@@ -31,9 +31,9 @@ from django.utils.text import capfirst, slugify
 from django.utils.translation import gettext as _
 
 from exports.files import tempfiles
-from exports.runs import services
 from exports.files.storage import export_storage, publish
 from exports.files.writers import get_writer
+from exports.runs import words
 
 #: Where changelist exports are stored (a folder of the exports storage), swept once expired.
 EXPORT_FOLDER = "admin-exports"
@@ -258,7 +258,7 @@ def failure_words(exc, time_limit=None):
         span = _("%(minutes)s minutes") % {"minutes": round(time_limit / 60)} if time_limit else _("its time limit")
         return _("This export took longer than %(span)s and was stopped. Filter the list further, then export "
                  "it again.") % {"span": span}
-    return services.failure_words(exc)  # disk full, or an error on our side
+    return words.failure_words(exc)  # disk full, or an error on our side
 
 
 def sweep_expired(now=None, expiry=None):

@@ -5,6 +5,7 @@ from django.contrib import admin, messages
 from exports import tokens
 from exports.admin.actions import AsyncExportAdminMixin
 from exports.models import ApiToken, Domain, ExportDefinition, ExportRun, FormSubmission, SavedExport
+from exports.saved import services as saved_exports
 
 
 def domains_of(user):
@@ -43,6 +44,9 @@ class DomainAdmin(DomainScopedAdmin):
     def has_add_permission(self, request):
         return request.user.is_superuser and super().has_add_permission(request)
 
+    def save_model(self, request, obj, form, change):
+        saved_exports.save_domain(obj)  # a new time zone moves the saved exports' next builds
+
     def formfield_for_manytomany(self, db_field, request, **kwargs):
         if db_field.name == "members" and not request.user.is_superuser:
             # Only people who already share a domain with this staff user; a superuser adds newcomers.
@@ -56,6 +60,9 @@ class ExportDefinitionAdmin(DomainScopedAdmin):
     list_display = ["name", "domain", "source", "format", "is_daily_saved"]
     list_filter = [("domain", admin.RelatedOnlyFieldListFilter), "format", "source", "is_daily_saved"]
     search_fields = ["name", "domain__slug"]
+
+    def save_model(self, request, obj, form, change):
+        saved_exports.save_definition(obj)  # a daily saved export gets its schedule
 
     def get_readonly_fields(self, request, obj=None):
         fields = list(super().get_readonly_fields(request, obj))

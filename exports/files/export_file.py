@@ -11,11 +11,12 @@ from django.conf import settings
 from django.utils import timezone
 
 from exports.files import pg_copy, tempfiles
+from exports.files.parameters import query_parameters
 from exports.files.rows import row_chunks
-from exports.sources import get_source
 from exports.files.storage import export_storage, publish
-from exports.formatting import one_line
 from exports.files.writers import get_writer
+from exports.formatting import one_line
+from exports.sources import get_source
 
 __all__ = ["ExportCancelled", "build_and_store", "export_filename", "export_storage", "planned_rows", "write_export"]
 
@@ -35,7 +36,9 @@ def planned_rows(definition, parameters):
 
     The run's own "columns" and "filters", when it has them, else the definition's columns and no filter.
     Every reader of an export's rows (the build, its parts, the row limit) goes through here.
+    `parameters` as a run keeps them (JSON) or with dates as dates (exports.files.parameters).
     """
+    parameters = query_parameters(parameters)
     source = get_source(definition.source)
     columns = source.columns_for(parameters.get("columns") or definition.columns)
     queryset = source.rows_queryset(definition.domain, parameters.get("date_from"), parameters.get("date_to"),

@@ -20,11 +20,10 @@ from celery import current_app
 from django.conf import settings
 from django.db.models import Q
 
+from exports.files.storage import delete_quietly, export_storage
+from exports.sources import get_source
 from soil.progress import PROGRESS
 from soil.redis_client import get_redis_client
-
-from exports.sources import get_source
-from exports.files.storage import delete_quietly, export_storage
 
 log = logging.getLogger(__name__)
 PARTS_FOLDER = "exports/parts"

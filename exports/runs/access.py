@@ -1,13 +1,22 @@
-"""Who may fetch a file that exports exposed through soil: its owners (soil checks those) who are still
-members of its domain.
+"""Who may act on a domain's exports (its members), and who may fetch a file that exports exposed
+through soil: its owners (soil checks those) who are still members of its domain.
 
 Every download exports exposes carries its domain's slug in `extras["domain"]`. soil calls
 `can_download` for each request to a download page or file (its access hook), so a member removed
 from a domain loses their links at once instead of at expiry.
 """
+from django.core.exceptions import PermissionDenied
+from django.utils.translation import gettext
+
 from exports.models import Domain
 
 DOMAIN_KEY = "domain"
+
+
+def ensure_member(user, domain):
+    """PermissionDenied, in words, unless `user` is a member of `domain`."""
+    if not domain.members.filter(pk=user.pk).exists():
+        raise PermissionDenied(gettext("You are not a member of this domain."))
 
 
 def download_extras(domain):

@@ -19,19 +19,14 @@ from django.conf import settings
 from django.db import connection
 from django.db.models import F
 from django.utils import timezone
-from django.utils.translation import gettext_lazy
 
 from exports.files.liveness import holder_is_gone, this_process
 from exports.models import ExportRun
+from exports.runs import words
 
 log = logging.getLogger(__name__)
 Status = ExportRun.Status
 
-# Lazy: each is written into a run's row in the language active then (the run's, see exports.tasks).
-CANCELLED_WORDS = gettext_lazy("Cancelled by the user.")
-WORKER_LOST_WORDS = gettext_lazy("The worker building this export stopped; it was retried once. Run it again.")
-UNAVAILABLE_WORDS = gettext_lazy(
-    "The export service was unavailable when this export was asked for; run it again in a minute.")
 _LEASE_CLEARED = {"lease_id": "", "lease_owner": "", "lease_expires_at": None}
 
 
@@ -67,7 +62,7 @@ def start(run_id, task_id, now=None):
     seen = ExportRun.objects.filter(pk=run_id, task_id=task_id, status=row["status"], lease_id=row["lease_id"],
                                     cancel_requested=False)
     if row["attempts"] >= settings.EXPORT_MAX_ATTEMPTS:
-        seen.update(status=Status.FAILED, error=WORKER_LOST_WORDS, finished_at=now, **_LEASE_CLEARED)
+        seen.update(status=Status.FAILED, error=words.WORKER_LOST_WORDS, finished_at=now, **_LEASE_CLEARED)
         return None
     lease = Lease(str(run_id), uuid.uuid4().hex)
     claimed = seen.update(status=Status.RUNNING, lease_id=lease.lease_id, lease_owner=this_process(),
@@ -112,7 +107,7 @@ def fail(lease, error, now=None, last_progress=None):
 
 def cancelled(lease, now=None, last_progress=None):
     """running → cancelled, by the build that noticed the request."""
-    return bool(lease.runs().update(status=Status.CANCELLED, error=CANCELLED_WORDS,
+    return bool(lease.runs().update(status=Status.CANCELLED, error=words.CANCELLED_WORDS,
                                     finished_at=now or timezone.now(), **_stopped_at(last_progress),
                                     **_LEASE_CLEARED))
 
@@ -134,7 +129,7 @@ def request_cancel(run, now=None):
     """A queued run is cancelled at once; a running one is asked to stop (its LeaseKeeper notices)."""
     now = now or timezone.now()
     if ExportRun.objects.filter(pk=run.pk, status=Status.QUEUED).update(
-            status=Status.CANCELLED, cancel_requested=True, error=CANCELLED_WORDS, finished_at=now):
+            status=Status.CANCELLED, cancel_requested=True, error=words.CANCELLED_WORDS, finished_at=now):
         return True
     ExportRun.objects.filter(pk=run.pk, status=Status.RUNNING).update(cancel_requested=True)
     return False

@@ -33,7 +33,7 @@ def check_active_runs(user, domain):
 
 
 def check_rows(definition, parameters):
-    """Refuse a build of more than EXPORT_MAX_ROWS rows; `parameters` as exports.runs.services.query_parameters."""
+    """Refuse a build of more than EXPORT_MAX_ROWS rows; `parameters` as a run keeps them."""
     queryset, _ = planned_rows(definition, parameters)
     total = queryset.count()
     if total > settings.EXPORT_MAX_ROWS:

@@ -20,21 +20,31 @@ import os
 import shutil
 from zoneinfo import ZoneInfo
 
-from celery import chord
 from django.conf import settings
 
 from exports.files import tempfiles
-from exports.runs import lifecycle
 from exports.files.export_file import ExportCancelled, export_filename, planned_rows, write_export
 from exports.files.liveness import this_process
-from exports.models import ExportRun
-from exports.formatting import ASSEMBLY_PROGRESS, PART_ROWS_PROGRESS
-from exports.files.partitions import (PartProgress, TypedRowsWriter, delete_parts, key_fields, key_ranges, part_count,
-                         part_key, range_filter, read_typed_rows, store_progress)
-from exports.runs.status import recorded_progress
-from exports.runs.services import failure_words, publish_run, query_parameters
+from exports.files.partitions import (
+    PartProgress,
+    TypedRowsWriter,
+    delete_parts,
+    key_fields,
+    key_ranges,
+    part_count,
+    part_key,
+    range_filter,
+    read_typed_rows,
+    store_progress,
+)
 from exports.files.storage import export_storage, publish
 from exports.files.writers import get_writer
+from exports.formatting import ASSEMBLY_PROGRESS, PART_ROWS_PROGRESS
+from exports.models import ExportRun
+from exports.runs import lifecycle, queueing
+from exports.runs.services import publish_run
+from exports.runs.status import recorded_progress
+from exports.runs.words import failure_words
 
 log = logging.getLogger(__name__)
 Status = ExportRun.Status
@@ -49,17 +59,17 @@ def part_writer(format_name):
     return get_writer(format_name) if concatenates(format_name) else TypedRowsWriter
 
 
-def start(lease, part_task, assemble_task, time_limit=None):
+def start(lease, time_limit=None):
     """Send the parts of a run big enough to be built in parts, under its `lease`: how many were sent,
     or 0 when the run is to be built whole (by the caller, under the same lease).
     """
-    if not settings.EXPORT_PARTITION_ROWS or part_task.app.conf.task_always_eager:
+    if not settings.EXPORT_PARTITION_ROWS or queueing.runs_eagerly():
         return 0  # eager (USE_CELERY=false): one process, nothing to run in parallel
     run = _running(lease)
     if run is None:
         return 0
     try:
-        queryset, _ = planned_rows(run.definition, query_parameters(run.parameters))
+        queryset, _ = planned_rows(run.definition, run.parameters)
         keys = key_fields(run.definition.source, queryset)
         total = queryset.count() if keys else 0
         parts = part_count(total)
@@ -68,9 +78,7 @@ def start(lease, part_task, assemble_task, time_limit=None):
         ranges = key_ranges(queryset, keys, total, parts)
         lifecycle.hand_over(lease, "")
         store_progress(run.task_id, 0, total, PART_ROWS_PROGRESS, run.started_at.timestamp())
-        header = [part_task.si(str(run.pk), lease.lease_id, index, lower, upper, total).set(queue=part_task.queue)
-                  for index, (lower, upper) in enumerate(ranges)]
-        chord(header, assemble_task.s(str(run.pk), lease.lease_id).set(queue=assemble_task.queue)).apply_async()
+        queueing.send_parts(run, lease.lease_id, ranges, total)
     except Exception as exc:
         log.exception("Export run %s: could not send its parts", run.pk)
         lifecycle.fail(lease, failure_words(exc, time_limit))
@@ -90,7 +98,7 @@ def build_part(run_id, lease_id, index, lower, upper, total, time_limit=None):
     if run is None:
         log.info("Export run %s: part %d has nothing to build (the run moved on)", run_id, index)
         return None
-    parameters = query_parameters(run.parameters)
+    parameters = run.parameters
     queryset, _ = planned_rows(run.definition, parameters)
     keys = key_fields(run.definition.source, queryset)
     writer_class = part_writer(parameters["format"])
@@ -147,7 +155,7 @@ def assemble(run_id, lease_id, results, time_limit=None):
 
 def _assemble_file(run, parts, is_cancelled):
     """(storage key, rows, bytes) of the whole file built from `parts`."""
-    parameters = query_parameters(run.parameters)
+    parameters = run.parameters
     writer_class = get_writer(parameters["format"])
     path = tempfiles.new_temp_path(writer_class.file_extension)
     try:
@@ -189,7 +197,7 @@ def _empty_file(run):
 
 def _open_writer(run, path):
     """The run's own writer on `path`, as exports.files.export_file opens it."""
-    _, columns = planned_rows(run.definition, query_parameters(run.parameters))
+    _, columns = planned_rows(run.definition, run.parameters)
     writer_class = get_writer(run.parameters["format"])
     name = export_filename(run.definition, "", when=run.started_at)
     return writer_class(path, [c.label for c in columns], [c.type for c in columns],

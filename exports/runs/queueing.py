@@ -1,4 +1,5 @@
-"""Sending the messages of the export service. Tasks are looked up by name, so services never import tasks.
+"""Sending the messages of the export service: the one module that sends its tasks, by name, so nothing
+else imports or is handed a task (exports.apps imports exports.tasks in every process).
 
 A run's message goes through soil's start_download, under the run's own download id and task id,
 once the current transaction commits. A message that cannot be sent (Redis down) fails the run in
@@ -7,19 +8,26 @@ never left.
 """
 import logging
 
-from celery import current_app
+from celery import chord, current_app
 from django.conf import settings
 from django.db import transaction
 
+from exports.runs import lifecycle, words
 from soil.util import start_download
-
-from exports.runs import lifecycle
 
 log = logging.getLogger(__name__)
 RUN_EXPORT = "exports.tasks.run_export"
 SEND_READY_EMAIL = "exports.tasks.send_export_ready_email"
 REBUILD_SAVED_EXPORT = "exports.tasks.rebuild_saved_export"
 EXPORT_ADMIN_CHANGELIST = "exports.tasks.export_admin_changelist"
+BUILD_EXPORT_PART = "exports.tasks.build_export_part"
+ASSEMBLE_EXPORT = "exports.tasks.assemble_export"
+# "Rebuild now" has a person watching its progress bar: it goes to a queue of the interactive worker
+# group, not behind the night's batch on saved_exports_queue.
+REBUILD_NOW_QUEUE = "export_download_queue"
+# Every task this module sends, for monitoring (project.monitoring names the queues' tasks from here).
+TASK_NAMES = (RUN_EXPORT, SEND_READY_EMAIL, REBUILD_SAVED_EXPORT, EXPORT_ADMIN_CHANGELIST, BUILD_EXPORT_PART,
+              ASSEMBLE_EXPORT)
 
 
 def task(name):
@@ -38,7 +46,7 @@ def queue_run(run):
                            expiry=settings.EXPORT_FILE_EXPIRY, message=f"Export of {run.definition.name}")
         except Exception:
             log.exception("Could not queue export run %s", run_id)
-            lifecycle.fail_active(run_id, lifecycle.UNAVAILABLE_WORDS, task_id=task_id)
+            lifecycle.fail_active(run_id, words.UNAVAILABLE_WORDS, task_id=task_id)
             raise
 
     transaction.on_commit(send)
@@ -53,3 +61,27 @@ def queue_changelist_export(kwargs, owner_id, download_class, message):
     """Send an admin changelist export (JSON-safe `kwargs`) under a new soil download; returns the download."""
     return start_download(task(EXPORT_ADMIN_CHANGELIST), kwargs=kwargs, owner_ids=[owner_id],
                           expiry=settings.EXPORT_FILE_EXPIRY, download_class=download_class, message=message)
+
+
+def runs_eagerly():
+    """Whether tasks run in the caller (USE_CELERY=false): one process, nothing runs in parallel."""
+    return bool(current_app.conf.task_always_eager)
+
+
+def send_parts(run, lease_id, ranges, total):
+    """A chord: one part task per key range of `run`'s attempt `lease_id`, then the assembly."""
+    part, assemble = task(BUILD_EXPORT_PART), task(ASSEMBLE_EXPORT)
+    header = [part.si(str(run.pk), lease_id, index, lower, upper, total).set(queue=part.queue)
+              for index, (lower, upper) in enumerate(ranges)]
+    chord(header, assemble.s(str(run.pk), lease_id).set(queue=assemble.queue)).apply_async()
+
+
+def queue_saved_rebuild(saved_id):
+    """The nightly rebuild of one saved export (its claim has committed: see exports.saved.services.dispatch_due)."""
+    task(REBUILD_SAVED_EXPORT).delay(saved_id)
+
+
+def start_saved_rebuild(saved_id, owner_id, download_id, download_class, message):
+    """"Rebuild now": the rebuild under a soil download a person watches, on the interactive queue."""
+    return start_download(task(REBUILD_SAVED_EXPORT), args=[saved_id], owner_ids=[owner_id], download_id=download_id,
+                          download_class=download_class, message=message, queue=REBUILD_NOW_QUEUE)

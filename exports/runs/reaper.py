@@ -14,11 +14,10 @@ from celery import states
 from celery.result import AsyncResult
 from django.conf import settings
 from django.utils import timezone, translation
-from django.utils.translation import gettext, gettext_lazy, ngettext
 
 from exports.files import partitions, storage, tempfiles
-from exports.runs import lifecycle, queueing
 from exports.models import ExportRun
+from exports.runs import lifecycle, queueing, words
 from exports.runs.status import recorded_progress
 
 log = logging.getLogger(__name__)
@@ -26,20 +25,6 @@ Status = ExportRun.Status
 
 WORKER_LOST = "worker_lost"
 MESSAGE_LOST = "message_lost"
-MESSAGE_LOST_WORDS = gettext_lazy(
-    "This export was lost from the queue (the queue service restarted); it was retried once. Run it again.")
-
-
-def time_limit_words(seconds):
-    if seconds < 120:
-        span = ngettext("%(count)d second", "%(count)d seconds", seconds) % {"count": seconds}
-    else:
-        minutes = round(seconds / 60)
-        span = ngettext("%(count)d minute", "%(count)d minutes", minutes) % {"count": minutes}
-    return gettext("This export took longer than %(span)s, the time limit for one export. "
-                   "Choose a shorter date range and run it again.") % {"span": span}
-
-
 def _task_result(task_id):
     """(state, result) of a task from the result backend; (None, None) when Redis cannot say."""
     try:
@@ -86,14 +71,14 @@ def _settle_or_requeue(run, reason, now):
     # Where the build stopped, as soil last heard it; a run that never started has none.
     stopped_at = recorded_progress(run.task_id) if run.status == Status.RUNNING else None
     if run.cancel_requested:
-        return "cancelled" if lifecycle.settle(run, Status.CANCELLED, lifecycle.CANCELLED_WORDS, now,
+        return "cancelled" if lifecycle.settle(run, Status.CANCELLED, words.CANCELLED_WORDS, now,
                                                last_progress=stopped_at) else None
     limit = hard_time_limit(run.task_id) if reason == WORKER_LOST else None
     if limit is not None:
-        return "failed" if lifecycle.settle(run, Status.FAILED, time_limit_words(limit), now) else None
+        return "failed" if lifecycle.settle(run, Status.FAILED, words.time_limit_words(limit), now) else None
     if run.attempts >= settings.EXPORT_MAX_ATTEMPTS:
-        words = lifecycle.WORKER_LOST_WORDS if reason == WORKER_LOST else MESSAGE_LOST_WORDS
-        return "failed" if lifecycle.settle(run, Status.FAILED, words, now, last_progress=stopped_at) else None
+        lost_words = words.WORKER_LOST_WORDS if reason == WORKER_LOST else words.MESSAGE_LOST_WORDS
+        return "failed" if lifecycle.settle(run, Status.FAILED, lost_words, now, last_progress=stopped_at) else None
     new_task_id = lifecycle.requeue(run, count_attempt=reason == MESSAGE_LOST, now=now)
     if new_task_id is None:
         return None

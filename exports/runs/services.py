@@ -1,132 +1,32 @@
 """Writes: starting, running, cancelling and expiring exports. Plain functions, no HTTP, no Celery."""
 import datetime
-import errno
-import functools
-import hashlib
-import json
 import logging
 
 from celery import uuid
-from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
 from django.urls import reverse
 from django.utils import timezone, translation
-from django.utils.translation import gettext, gettext_lazy
+from django.utils.translation import gettext
 from django.utils.translation import gettext as _
 
+from exports.files.export_file import ExportCancelled, build_and_store, export_filename
+from exports.files.parameters import ChoiceRefused, ExportRefused, export_parameters, parameters_key, query_parameters  # noqa: F401  (ChoiceRefused: the refusals callers catch are here too)
+from exports.files.storage import delete_quietly
+from exports.files.writers import get_writer
+from exports.formatting import format_local_time, format_rows, one_line
+from exports.models import ExportDefinition, ExportRun
+from exports.runs import access, lifecycle, limits, queueing, reaper, words
+from exports.runs.status import ProgressRecorder
+from exports.sources import get_source
 from soil import DownloadBase
 from soil.downloads import new_download_id
-from soil.util import expose_blob_download, start_download
-
-from exports.runs import access, lifecycle, limits, queueing, reaper
-from exports.files.export_file import ExportCancelled, build_and_store, export_filename
-from exports.formatting import format_local_time, format_rows
-from exports.models import ExportDefinition, ExportRun, SavedExport
-from exports.runs.status import ProgressRecorder
-from exports.sources import SourceError, get_source
-from exports.files.storage import delete_quietly
-from exports.formatting import one_line
-from exports.validators import DATE_ORDER_MESSAGE
-from exports.files.writers import get_writer
+from soil.util import expose_blob_download
 
 log = logging.getLogger(__name__)
 Status = ExportRun.Status
-
-
-class ExportRefused(ValueError):
-    """The export cannot start; the message says why, in words for the user."""
-
-
-class ChoiceRefused(ExportRefused):
-    """A chosen column or filter is not one the source has; `field` is "columns" or "filters"."""
-
-    def __init__(self, message, field):
-        super().__init__(message)
-        self.field = field
-
-
-def chosen_columns(definition, columns):
-    """The column keys a run writes, in order, or None when they are the definition's own.
-
-    None or an empty list means the definition's columns. ChoiceRefused for an unknown or repeated key.
-    """
-    if not columns:
-        return None
-    source = get_source(definition.source)
-    if not isinstance(columns, (list, tuple)) or not all(isinstance(key, str) for key in columns):
-        raise ChoiceRefused(_("Columns are given as a list of column keys."), "columns")
-    try:
-        keys = [column.key for column in source.columns_for(list(columns))]
-    except SourceError as exc:
-        raise ChoiceRefused(str(exc), "columns") from None
-    defaults = [column.key for column in source.columns_for(definition.columns)]
-    return None if keys == defaults else keys
-
-
-def chosen_filters(definition, filters):
-    """The {key: value} filters of a run, empty values left out, or None for no filter.
-
-    ChoiceRefused for a key the source does not declare or a value it does not accept.
-    """
-    try:
-        cleaned = get_source(definition.source).clean_filters(definition.domain, filters)
-    except SourceError as exc:
-        raise ChoiceRefused(str(exc), "filters") from None
-    return cleaned or None
-
-
-def export_parameters(definition, format=None, date_from=None, date_to=None, columns=None, filters=None):
-    """The JSON-safe parameters of a run; anything not given comes from the definition.
-
-    "columns" ([keys in order]) and "filters" ({key: value}) are there only when they differ from the
-    definition's (its columns, no filter), so a run with the defaults has the same parameters, and the
-    same dedupe key, as before they existed.
-    """
-    format = format or definition.format
-    try:
-        get_writer(format)
-    except ValueError as exc:
-        raise ExportRefused(str(exc)) from None
-    date_from = date_from or definition.date_from
-    date_to = date_to or definition.date_to
-    if date_from and date_to and date_from > date_to:
-        raise ExportRefused(DATE_ORDER_MESSAGE)
-    parameters = {
-        "format": format,
-        "date_from": date_from.isoformat() if date_from else None,
-        "date_to": date_to.isoformat() if date_to else None,
-    }
-    if (keys := chosen_columns(definition, columns)) is not None:
-        parameters["columns"] = keys
-    if (chosen := chosen_filters(definition, filters)) is not None:
-        parameters["filters"] = chosen
-    return parameters
-
-
-def query_parameters(parameters):
-    """Run parameters with the dates turned back into dates, for building the queryset."""
-    return {
-        **parameters,
-        "date_from": _date(parameters.get("date_from")),
-        "date_to": _date(parameters.get("date_to")),
-    }
-
-
-def _date(value):
-    return datetime.date.fromisoformat(value) if value else None
-
-
-def parameters_key(definition, parameters):
-    text = json.dumps({"definition": definition.pk, **parameters}, sort_keys=True)
-    return hashlib.sha256(text.encode()).hexdigest()
-
-
-def ensure_member(user, domain):
-    if not domain.members.filter(pk=user.pk).exists():
-        raise PermissionDenied(gettext("You are not a member of this domain."))
 
 
 def start_export(user, definition, format=None, date_from=None, date_to=None, notify_by_email=False,
@@ -140,7 +40,7 @@ def start_export(user, definition, format=None, date_from=None, date_to=None, no
     or past the user's or the domain's number of active runs (exports.runs.limits), is refused before
     anything is queued.
     """
-    ensure_member(user, definition.domain)
+    access.ensure_member(user, definition.domain)
     notify_by_email = notify_by_email and can_email(user)  # no address: nobody to email (the view says so)
     parameters = export_parameters(definition, format, date_from, date_to, columns=columns, filters=filters)
     key = parameters_key(definition, parameters)
@@ -149,7 +49,7 @@ def start_export(user, definition, format=None, date_from=None, date_to=None, no
         return existing, False
     try:
         limits.check_active_runs(user, definition.domain)
-        limits.check_rows(definition, query_parameters(parameters))
+        limits.check_rows(definition, parameters)
     except limits.LimitReached as limit:
         raise ExportRefused(str(limit)) from None
     try:
@@ -184,7 +84,7 @@ def save_as_definition(user, definition, name, format=None, date_from=None, date
     columns, dates in range and in order); a ValidationError says what is wrong, by field. Filters are
     not kept: a definition has no place for them.
     """
-    ensure_member(user, definition.domain)
+    access.ensure_member(user, definition.domain)
     source = get_source(definition.source)
     keys = list(columns) if columns else [column.key for column in source.columns_for(definition.columns)]
     if keys == [column.key for column in source.columns]:
@@ -200,42 +100,6 @@ def save_as_definition(user, definition, name, format=None, date_from=None, date
         raise ValidationError({"name": _("This domain already has an export definition named \"%(name)s\"; "
                                          "choose another name.") % {"name": new.name}}) from None
     return new
-
-
-def rebuild_now(user, saved, rebuild_task, queue=None):
-    """"Rebuild now": queue `rebuild_task` for `saved` unless a rebuild asked for this way is still under way.
-
-    Returns (download, created). A second click, by anyone, while one is queued or running gets that
-    rebuild's download back with created False; the claim on `rebuild_download_id` is a compare-and-set,
-    so two clicks at the same instant queue one rebuild.
-    """
-    ensure_member(user, saved.definition.domain)
-    current = saved.rebuild_download_id
-    if current and (download := DownloadBase.get(current)) is not None and not _finished(download):
-        return download, False
-    download_id = new_download_id()
-    if not SavedExport.objects.filter(pk=saved.pk, rebuild_download_id=current).update(rebuild_download_id=download_id):
-        saved.refresh_from_db()
-        download = DownloadBase.get(saved.rebuild_download_id)
-        if download is None:
-            raise ExportRefused(gettext("Another rebuild was just asked for; reload the page."))
-        return download, False
-    try:
-        download = start_download(
-            rebuild_task, args=[saved.pk], owner_ids=[user.pk], download_id=download_id,
-            download_class=functools.partial(DownloadBase, extras=access.download_extras(saved.definition.domain)),
-            message=gettext("Rebuilding %(name)s") % {"name": saved.definition.name}, queue=queue,
-        )
-    except Exception:
-        # Not queued (Redis unreachable): the next click must not wait for a rebuild that never comes.
-        SavedExport.objects.filter(pk=saved.pk, rebuild_download_id=download_id).update(rebuild_download_id="")
-        raise
-    return download, True
-
-
-def _finished(download):
-    status = download.get_status()
-    return status.success() or status.failed()
 
 
 def rerun(user, run, notify_by_email=False):
@@ -264,7 +128,7 @@ def execute_run(run_id, task_id, progress=None, time_limit=None, lease=None):
     with lifecycle.LeaseKeeper(lease) as keeper:
         try:
             key, rows, size = build_and_store(
-                run.definition, query_parameters(run.parameters), f"exports/{run.domain.slug}/{run.pk}",
+                run.definition, run.parameters, f"exports/{run.domain.slug}/{run.pk}",
                 progress=recorder, is_cancelled=keeper.should_stop,
             )
         except ExportCancelled:
@@ -275,7 +139,7 @@ def execute_run(run_id, task_id, progress=None, time_limit=None, lease=None):
             raise
         except Exception as exc:
             log.exception("Export run %s failed", run_id)
-            lifecycle.fail(lease, failure_words(exc, time_limit), last_progress=recorder.snapshot())
+            lifecycle.fail(lease, words.failure_words(exc, time_limit), last_progress=recorder.snapshot())
             raise
     return publish_run(lease, run, key, rows, size)
 
@@ -302,19 +166,6 @@ def publish_run(lease, run, key, rows, size):
     return run
 
 
-def failure_words(exc, time_limit=None):
-    """What a person reads when a build fails: words, never a trace or a server's address."""
-    if isinstance(exc, SoftTimeLimitExceeded):
-        return reaper.time_limit_words(time_limit) if time_limit else gettext(
-            "This export took longer than its time limit. Choose a shorter date range and run it again.")
-    if isinstance(exc, (ExportRefused, SourceError)):
-        return str(exc)
-    if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
-        return gettext("The export server ran out of disk space. Try again later, or tell your administrator.")
-    return gettext("The export failed because of an error on our side; it has been logged. "
-                   "Run it again, and tell your administrator if it keeps failing.")
-
-
 def cancel_export(user, run):
     """Ask a run to stop: a queued run is cancelled at once, a running one within a couple of seconds."""
     if run.owner_id != user.pk:
@@ -329,9 +180,6 @@ class DeleteRefused(ExportRefused):
     """The run cannot be deleted now; the message says why."""
 
 
-ACTIVE_DELETE_WORDS = gettext_lazy("This export is still queued or running: cancel it first, then delete it.")
-
-
 def delete_run(user, run):
     """Delete a finished run of the user's own: its row, its stored file and its soil record.
 
@@ -344,7 +192,7 @@ def delete_run(user, run):
     deleted, _per_model = ExportRun.objects.filter(pk=run.pk).exclude(status__in=ExportRun.ACTIVE).delete()
     if not deleted:
         if ExportRun.objects.filter(pk=run.pk).exists():
-            raise DeleteRefused(ACTIVE_DELETE_WORDS)
+            raise DeleteRefused(words.ACTIVE_DELETE_WORDS)
         return False  # deleted meanwhile (a second click): nothing left to do
     delete_quietly(run.file_key)
     if run.download_id:
@@ -352,8 +200,6 @@ def delete_run(user, run):
     return True
 
 
-
-NO_EMAIL_WORDS = gettext_lazy("Your account has no email address, so no email can be sent.")
 
 
 class NoEmailAddress(ExportRefused):
@@ -373,7 +219,7 @@ def request_email(user, run):
     if run.owner_id != user.pk:
         raise PermissionDenied(gettext("Only the person who started an export can ask for its email."))
     if not can_email(user):
-        raise NoEmailAddress(str(NO_EMAIL_WORDS))
+        raise NoEmailAddress(str(words.NO_EMAIL_WORDS))
     ExportRun.objects.filter(pk=run.pk).update(notify_by_email=True)
     run.refresh_from_db()
     if run.status == Status.SUCCEEDED:

@@ -9,11 +9,10 @@ from celery.result import AsyncResult
 from django.urls import reverse
 from django.utils.translation import gettext
 
+from exports.models import ExportRun
 from soil.heartbeat import is_alive
 from soil.progress import TaskProgress, get_task_progress
 from soil.status import status_shape
-
-from exports.models import ExportRun
 
 log = logging.getLogger(__name__)
 Status = ExportRun.Status

@@ -29,7 +29,9 @@ from __future__ import annotations
 import hashlib
 from datetime import date, datetime, time, timedelta, timezone
 from functools import lru_cache
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from exports.validators import validate_time_zone  # noqa: F401  (also part of this module's API)
 
 __all__ = ["build_offset", "due_and_next", "first_due", "next_build_at", "validate_time_zone"]
 
@@ -55,43 +57,6 @@ _PROBE = timedelta(hours=6)
 # without finding one means the zone data is unusable.
 _HORIZON = timedelta(days=8)
 
-# Names that zoneinfo lists on some hosts but that are not zones a user should
-# pick: "localtime" links to the server's own setting, "posixrules" is a legacy
-# tzdata helper file.
-_NOT_IANA = frozenset({"localtime", "posixrules"})
-
-
-@lru_cache(maxsize=1)
-def _known_zones() -> tuple[frozenset[str], dict[str, str]]:
-    """The IANA keys, and a map from each case-folded key to its canonical spelling."""
-    names = sorted(available_timezones() - _NOT_IANA)
-    by_folded: dict[str, str] = {}
-    for name in names:
-        by_folded.setdefault(name.casefold(), name)
-    return frozenset(names), by_folded
-
-
-def validate_time_zone(name: str) -> str:
-    """Return the canonical IANA key for `name`, or raise ValueError.
-
-    Matching ignores case ('asia/kathmandu' gives 'Asia/Kathmandu') so that a
-    hand-typed name is stored in the spelling every platform understands.
-    """
-    if name is None or (isinstance(name, str) and not name.strip()):
-        raise ValueError("A time zone is required. Use an IANA name such as 'Europe/Paris'.")
-    if not isinstance(name, str):
-        raise ValueError(
-            f"Time zone must be a string, not {type(name).__name__}. "
-            "Use an IANA name such as 'Europe/Paris'."
-        )
-    names, by_folded = _known_zones()
-    if name in names:
-        return name
-    canonical = by_folded.get(name.casefold())
-    if canonical is None:
-        raise ValueError(f"Unknown time zone {name!r}. Use an IANA name such as 'Europe/Paris'.")
-    return canonical
-
 
 @lru_cache(maxsize=None)
 def _zone(tz_name: str) -> ZoneInfo:
@@ -103,12 +68,9 @@ def _zone(tz_name: str) -> ZoneInfo:
     try:
         return ZoneInfo(tz_name)
     except (ZoneInfoNotFoundError, ValueError, TypeError) as exc:
-        canonical = _known_zones()[1].get(tz_name.casefold()) if isinstance(tz_name, str) else None
-        if canonical is None:
-            raise ValueError(
-                f"Unknown time zone {tz_name!r}. Use an IANA name such as 'Europe/Paris'."
-            ) from exc
-        return ZoneInfo(canonical)
+        if not isinstance(tz_name, str):
+            raise ValueError(f"Unknown time zone {tz_name!r}. Use an IANA name such as 'Europe/Paris'.") from exc
+        return ZoneInfo(validate_time_zone(tz_name))
 
 
 def _require_aware(value: datetime, what: str) -> None:

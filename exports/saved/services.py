@@ -3,6 +3,7 @@
 Plain functions: the Celery tasks in exports.tasks call them, and so do the tests.
 """
 import datetime
+import functools
 import logging
 from functools import partial
 
@@ -10,18 +11,53 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models.functions import Coalesce
 from django.utils import timezone
+from django.utils.translation import gettext
 
-from exports.runs import limits
+from exports.files import parameters
 from exports.files.export_file import build_and_store, export_filename, export_storage
-from exports.models import SavedExport
-from exports.saved.scheduling import build_offset, due_and_next
+from exports.files.storage import delete_quietly
 from exports.files.writers import get_writer
+from exports.models import Domain, ExportDefinition, SavedExport, canonical_time_zone
+from exports.runs import access, limits, queueing
+from exports.saved.scheduling import build_offset, due_and_next, first_due
+from soil import DownloadBase
+from soil.downloads import new_download_id
 
 log = logging.getLogger(__name__)
 
-# "Rebuild now" has a person watching its progress bar: it goes to a queue of the interactive worker
-# group, not behind the night's batch on saved_exports_queue.
-REBUILD_NOW_QUEUE = "export_download_queue"
+def save_domain(domain):
+    """Save `domain`; when its time zone changed, its saved exports follow the new zone from its next
+    local midnight."""
+    old_zone = Domain.objects.filter(pk=domain.pk).values_list("time_zone", flat=True).first() if domain.pk else None
+    domain.save()
+    if old_zone and canonical_time_zone(old_zone) != domain.time_zone:
+        SavedExport.objects.filter(definition__domain=domain).update(
+            next_build_at=first_due(domain.time_zone, timezone.now()))
+    return domain
+
+
+def save_definition(definition):
+    """Save `definition` and what follows: a daily saved export gets its SavedExport, first built at the
+    domain's next local midnight; a definition moved to another domain loses its saved file."""
+    old_domain = (ExportDefinition.objects.filter(pk=definition.pk).values_list("domain_id", flat=True).first()
+                  if definition.pk else None)
+    definition.save()
+    if old_domain is not None and old_domain != definition.domain_id:
+        forget_saved_file(definition)
+    if definition.is_daily_saved:
+        SavedExport.objects.get_or_create(
+            definition=definition, defaults={"next_build_at": first_due(definition.domain.time_zone, timezone.now())})
+    return definition
+
+
+def forget_saved_file(definition):
+    """A definition moved to another domain: its saved file holds the old domain's rows, so it goes."""
+    saved = SavedExport.objects.filter(definition=definition).first()
+    if saved is None or not saved.file_key:
+        return
+    SavedExport.objects.filter(pk=saved.pk).update(file_key="", filename="", rows=None, bytes=None,
+                                                   last_build_at=None, rebuild_download_id="")
+    delete_quietly(saved.file_key)
 
 
 def night_offset(definition_id):
@@ -45,7 +81,7 @@ def due_saved_exports(now):
     )
 
 
-def dispatch_due(now, queue_rebuild, batch_size=500, offset_of=night_offset):
+def dispatch_due(now, queue_rebuild=queueing.queue_saved_rebuild, batch_size=500, offset_of=night_offset):
     """Queue a rebuild of every due saved export, once; returns the ids queued.
 
     Each claim is a compare-and-set on next_build_at, so two dispatchers running at once never
@@ -116,3 +152,39 @@ def saved_export_for(user, slug, definition_id):
             .filter(definition_id=definition_id, definition__domain__slug=slug,
                     definition__domain__members=user, definition__is_daily_saved=True)
             .first())
+
+
+def rebuild_now(user, saved):
+    """"Rebuild now": queue a rebuild of `saved` unless a rebuild asked for this way is still under way.
+
+    Returns (download, created). A second click, by anyone, while one is queued or running gets that
+    rebuild's download back with created False; the claim on `rebuild_download_id` is a compare-and-set,
+    so two clicks at the same instant queue one rebuild.
+    """
+    access.ensure_member(user, saved.definition.domain)
+    current = saved.rebuild_download_id
+    if current and (download := DownloadBase.get(current)) is not None and not _finished(download):
+        return download, False
+    download_id = new_download_id()
+    if not SavedExport.objects.filter(pk=saved.pk, rebuild_download_id=current).update(rebuild_download_id=download_id):
+        saved.refresh_from_db()
+        download = DownloadBase.get(saved.rebuild_download_id)
+        if download is None:
+            raise parameters.ExportRefused(gettext("Another rebuild was just asked for; reload the page."))
+        return download, False
+    try:
+        download = queueing.start_saved_rebuild(
+            saved.pk, user.pk, download_id,
+            download_class=functools.partial(DownloadBase, extras=access.download_extras(saved.definition.domain)),
+            message=gettext("Rebuilding %(name)s") % {"name": saved.definition.name},
+        )
+    except Exception:
+        # Not queued (Redis unreachable): the next click must not wait for a rebuild that never comes.
+        SavedExport.objects.filter(pk=saved.pk, rebuild_download_id=download_id).update(rebuild_download_id="")
+        raise
+    return download, True
+
+
+def _finished(download):
+    status = download.get_status()
+    return status.success() or status.failed()

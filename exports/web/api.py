@@ -18,15 +18,14 @@ from django.urls import reverse
 from django.utils.translation import gettext
 from django.views.decorators.csrf import csrf_exempt
 
-from soil.exceptions import caused_by_unavailable_redis
-
 from exports import throttling, tokens
+from exports.models import FORMAT_CHOICES
 from exports.runs import reaper, selectors, services
 from exports.runs.status import run_status as live_status
-from exports.web.forms import StartExportForm
-from exports.models import FORMAT_CHOICES
 from exports.validators import ISO_DATE_MESSAGE
+from exports.web.forms import StartExportForm
 from exports.web.views import file_response_for_run
+from soil.exceptions import caused_by_unavailable_redis
 
 log = logging.getLogger(__name__)
 

@@ -25,8 +25,8 @@ from django.core.handlers.asgi import ASGIRequest
 from django.db import close_old_connections
 from django.http import StreamingHttpResponse
 
-from exports.runs import reaper, selectors
 from exports.models import ExportRun
+from exports.runs import reaper, selectors
 from exports.runs.status import run_status
 
 FINAL = {"succeeded", "failed", "cancelled", "expired"}

@@ -13,17 +13,15 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
-from soil.serving import serve_storage_key
-from soil.util import start_download
-
-from exports.runs import queueing, reaper, selectors, services
-from exports.saved import services as saved_exports
-from exports.runs.status import run_status, stopped_bar
-from exports.web.forms import DefinitionForm, ExportDialogForm, RunFilterForm, StartExportForm
-from exports.models import ExportDefinition
-from exports.web.descriptions import describe_parameters
-from exports.sources import SourceError
 from exports.files.writers import get_writer
+from exports.models import ExportDefinition
+from exports.runs import reaper, selectors, services, words
+from exports.runs.status import run_status, stopped_bar
+from exports.saved import services as saved_exports
+from exports.sources import SourceError
+from exports.web.descriptions import describe_parameters
+from exports.web.forms import DefinitionForm, ExportDialogForm, RunFilterForm, StartExportForm
+from soil.serving import serve_storage_key
 
 
 @login_required
@@ -65,7 +63,7 @@ def start_export(request, slug, definition_id):
     if not created:
         messages.info(request, _("This export is already running; here it is."))
     if form.cleaned_data.get("notify_by_email") and not services.can_email(request.user):
-        messages.error(request, str(services.NO_EMAIL_WORDS))
+        messages.error(request, str(words.NO_EMAIL_WORDS))
     return redirect("exports:run", run.pk)
 
 
@@ -100,7 +98,7 @@ def export_dialog(request, slug, definition_id):
                 if not created:
                     messages.info(request, _("This export is already running; here it is."))
                 if form.cleaned_data["notify_by_email"] and not services.can_email(request.user):
-                    messages.error(request, services.NO_EMAIL_WORDS)
+                    messages.error(request, words.NO_EMAIL_WORDS)
                 return redirect("exports:run", run.pk)
     context = {"domain": definition.domain, "definition": definition, "form": form}
     return render(request, "exports/export_dialog.html", context, status=400 if form.errors else 200)
@@ -244,7 +242,7 @@ def edit_definition(request, slug, definition_id=None):
                   else ExportDefinition(domain=domain))
     form = DefinitionForm(request.POST or None, instance=definition, domain=domain)
     if request.method == "POST" and form.is_valid():
-        form.save()
+        saved_exports.save_definition(form.save(commit=False))
         messages.success(request, _("Saved '%(name)s'.") % {"name": form.instance.name})
         return redirect("exports:domain", domain.slug)
     return render(request, "exports/definition_form.html", {"domain": domain, "form": form},
@@ -271,9 +269,7 @@ def rebuild_saved(request, slug, definition_id):
     if saved is None:
         raise Http404("No such saved export.")
     try:
-        rebuild_task = queueing.task(queueing.REBUILD_SAVED_EXPORT)
-        download, created = services.rebuild_now(request.user, saved, rebuild_task,
-                                                 queue=saved_exports.REBUILD_NOW_QUEUE)
+        download, created = saved_exports.rebuild_now(request.user, saved)
     except services.ExportRefused as refusal:
         messages.error(request, str(refusal))
         return redirect("exports:domain", slug)

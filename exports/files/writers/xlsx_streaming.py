@@ -20,7 +20,14 @@ from openpyxl.utils.datetime import to_excel
 
 from exports.files.writers.base import XLSX_MAX_ROWS, ExportWriter
 from exports.files.writers.convert import build_converter, local_naive
-from exports.files.writers.xlsx_layout import DATE_FORMAT, DATETIME_FORMAT, clean_text, column_widths, sheet_title, validate_sheet_rows
+from exports.files.writers.xlsx_layout import (
+    DATE_FORMAT,
+    DATETIME_FORMAT,
+    clean_text,
+    column_widths,
+    sheet_title,
+    validate_sheet_rows,
+)
 
 __all__ = ["StreamingXlsxWriter"]
 

@@ -18,8 +18,8 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from exports.models import Domain, ExportDefinition, SavedExport
-from exports.saved.services import dispatch_due, due_saved_exports
 from exports.saved.scheduling import NIGHT_WINDOW, build_offset, first_due, validate_time_zone
+from exports.saved.services import dispatch_due, due_saved_exports
 
 BENCH_PREFIX = "bench-tz-"
 TICK = datetime.timedelta(minutes=15)

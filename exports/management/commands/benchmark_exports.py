@@ -54,12 +54,13 @@ from django.db import connection
 from django.test import override_settings
 from openpyxl import Workbook
 
-from exports.files import export_file as building, pg_copy
-from exports.files.export_file import planned_rows, write_export
 from exports.demo import add_demo_rows, ensure_demo_domain
-from exports.models import Domain, ExportDefinition, FormSubmission
+from exports.files import export_file as building
+from exports.files import pg_copy
+from exports.files.export_file import planned_rows, write_export
 from exports.files.rows import iter_chunks
 from exports.files.writers import XLSX_ENGINES, CsvWriter, StreamingXlsxWriter, get_writer
+from exports.models import Domain, ExportDefinition, FormSubmission
 
 SOURCE = "form_submissions"
 DEFINITION_NAME = "Benchmark (all columns)"

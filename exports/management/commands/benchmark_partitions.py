@@ -35,9 +35,9 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
-from exports.runs import services
 from exports.demo import add_demo_rows, ensure_demo_domain
 from exports.models import ExportDefinition, ExportRun, FormSubmission
+from exports.runs import services
 
 TARGET = 1.6
 CASES = (("whole", 1, False), ("parts/1", 1, True), ("parts/2", 2, True))

@@ -31,9 +31,9 @@ from django.core.management.base import BaseCommand, CommandError
 from django.test import Client
 from django.utils import timezone
 
-from exports.runs import lifecycle
 from exports.demo import ensure_demo_domain
 from exports.models import ExportRun
+from exports.runs import lifecycle
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 

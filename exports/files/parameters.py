@@ -1,0 +1,105 @@
+"""What an export is asked for: format, dates, columns and filters, checked against the definition's
+source and its writers, kept as JSON on the run, and read back as the values a build needs.
+
+    export_parameters(definition, "csv", date_from, None, columns=[...])  -> {"format": "csv", ...}
+    query_parameters(run.parameters)  -> the same with dates as dates (planned_rows takes either)
+"""
+import datetime
+import hashlib
+import json
+
+from django.utils.translation import gettext as _
+
+from exports.files.writers import get_writer
+from exports.sources import SourceError, get_source
+from exports.validators import DATE_ORDER_MESSAGE
+
+
+class ExportRefused(ValueError):
+    """The export cannot start; the message says why, in words for the user."""
+
+
+class ChoiceRefused(ExportRefused):
+    """A chosen column or filter is not one the source has; `field` is "columns" or "filters"."""
+
+    def __init__(self, message, field):
+        super().__init__(message)
+        self.field = field
+
+
+def chosen_columns(definition, columns):
+    """The column keys a run writes, in order, or None when they are the definition's own.
+
+    None or an empty list means the definition's columns. ChoiceRefused for an unknown or repeated key.
+    """
+    if not columns:
+        return None
+    source = get_source(definition.source)
+    if not isinstance(columns, (list, tuple)) or not all(isinstance(key, str) for key in columns):
+        raise ChoiceRefused(_("Columns are given as a list of column keys."), "columns")
+    try:
+        keys = [column.key for column in source.columns_for(list(columns))]
+    except SourceError as exc:
+        raise ChoiceRefused(str(exc), "columns") from None
+    defaults = [column.key for column in source.columns_for(definition.columns)]
+    return None if keys == defaults else keys
+
+
+def chosen_filters(definition, filters):
+    """The {key: value} filters of a run, empty values left out, or None for no filter.
+
+    ChoiceRefused for a key the source does not declare or a value it does not accept.
+    """
+    try:
+        cleaned = get_source(definition.source).clean_filters(definition.domain, filters)
+    except SourceError as exc:
+        raise ChoiceRefused(str(exc), "filters") from None
+    return cleaned or None
+
+
+def export_parameters(definition, format=None, date_from=None, date_to=None, columns=None, filters=None):
+    """The JSON-safe parameters of a run; anything not given comes from the definition.
+
+    "columns" ([keys in order]) and "filters" ({key: value}) are there only when they differ from the
+    definition's (its columns, no filter), so a run with the defaults has the same parameters, and the
+    same dedupe key, as before they existed.
+    """
+    format = format or definition.format
+    try:
+        get_writer(format)
+    except ValueError as exc:
+        raise ExportRefused(str(exc)) from None
+    date_from = date_from or definition.date_from
+    date_to = date_to or definition.date_to
+    if date_from and date_to and date_from > date_to:
+        raise ExportRefused(DATE_ORDER_MESSAGE)
+    parameters = {
+        "format": format,
+        "date_from": date_from.isoformat() if date_from else None,
+        "date_to": date_to.isoformat() if date_to else None,
+    }
+    if (keys := chosen_columns(definition, columns)) is not None:
+        parameters["columns"] = keys
+    if (chosen := chosen_filters(definition, filters)) is not None:
+        parameters["filters"] = chosen
+    return parameters
+
+
+def query_parameters(parameters):
+    """Run parameters with the dates turned back into dates, for building the queryset (dates stay dates)."""
+    return {
+        **parameters,
+        "date_from": _date(parameters.get("date_from")),
+        "date_to": _date(parameters.get("date_to")),
+    }
+
+
+def _date(value):
+    if isinstance(value, str):
+        return datetime.date.fromisoformat(value) if value else None
+    return value  # a date already, or None
+
+
+def parameters_key(definition, parameters):
+    text = json.dumps({"definition": definition.pk, **parameters}, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()
