@@ -164,6 +164,25 @@ class ExportSource:
                 queryset = queryset.filter(**{f"{self.date_field}__lt": end})
         return queryset.order_by(*self.ordering)
 
+    def range_keys(self, model):
+        """The fields of `model` that order this source's rows, if they can split them into key ranges
+        (exports.files.partitions); else None.
+
+        They can when every one is a plain, non-null column in ascending order and the last is the
+        primary key, so that they order the rows totally.
+        """
+        names = []
+        for name in self.ordering:
+            if name.startswith("-") or "__" in name:
+                return None
+            field = model._meta.pk if name == "pk" else model._meta.get_field(name)
+            if field.null or not field.concrete:
+                return None
+            names.append(field.attname)
+        if not names or names[-1] != model._meta.pk.attname:
+            return None
+        return names
+
 
 def _day_start_utc(day, zone):
     """Local midnight of `day` in `zone` as a UTC datetime; None when that lies outside datetime's range.

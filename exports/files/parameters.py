@@ -27,36 +27,6 @@ class ChoiceRefused(ExportRefused):
         self.field = field
 
 
-def chosen_columns(definition, columns):
-    """The column keys a run writes, in order, or None when they are the definition's own.
-
-    None or an empty list means the definition's columns. ChoiceRefused for an unknown or repeated key.
-    """
-    if not columns:
-        return None
-    source = get_source(definition.source)
-    if not isinstance(columns, (list, tuple)) or not all(isinstance(key, str) for key in columns):
-        raise ChoiceRefused(_("Columns are given as a list of column keys."), "columns")
-    try:
-        keys = [column.key for column in source.columns_for(list(columns))]
-    except SourceError as exc:
-        raise ChoiceRefused(str(exc), "columns") from None
-    defaults = [column.key for column in source.columns_for(definition.columns)]
-    return None if keys == defaults else keys
-
-
-def chosen_filters(definition, filters):
-    """The {key: value} filters of a run, empty values left out, or None for no filter.
-
-    ChoiceRefused for a key the source does not declare or a value it does not accept.
-    """
-    try:
-        cleaned = get_source(definition.source).clean_filters(definition.domain, filters)
-    except SourceError as exc:
-        raise ChoiceRefused(str(exc), "filters") from None
-    return cleaned or None
-
-
 def export_parameters(definition, format=None, date_from=None, date_to=None, columns=None, filters=None):
     """The JSON-safe parameters of a run; anything not given comes from the definition.
 
@@ -78,9 +48,21 @@ def export_parameters(definition, format=None, date_from=None, date_to=None, col
         "date_from": date_from.isoformat() if date_from else None,
         "date_to": date_to.isoformat() if date_to else None,
     }
-    if (keys := chosen_columns(definition, columns)) is not None:
-        parameters["columns"] = keys
-    if (chosen := chosen_filters(definition, filters)) is not None:
+    source = get_source(definition.source)
+    if columns:  # the run's own columns, kept only when they differ from the definition's
+        if not isinstance(columns, (list, tuple)) or not all(isinstance(key, str) for key in columns):
+            raise ChoiceRefused(_("Columns are given as a list of column keys."), "columns")
+        try:
+            keys = [column.key for column in source.columns_for(list(columns))]
+        except SourceError as exc:
+            raise ChoiceRefused(str(exc), "columns") from None
+        if keys != [column.key for column in source.columns_for(definition.columns)]:
+            parameters["columns"] = keys
+    try:  # the run's filters, empty values left out
+        chosen = source.clean_filters(definition.domain, filters)
+    except SourceError as exc:
+        raise ChoiceRefused(str(exc), "filters") from None
+    if chosen:
         parameters["filters"] = chosen
     return parameters
 

@@ -20,6 +20,7 @@ from celery import current_app
 from django.conf import settings
 from django.db.models import Q
 
+from exports.files.export_file import planned_rows
 from exports.files.storage import delete_quietly, export_storage
 from exports.sources import get_source
 from soil.progress import PROGRESS
@@ -40,24 +41,20 @@ def part_count(total):
     return min(settings.EXPORT_PARTITIONS, total)
 
 
-def key_fields(source_name, queryset):
-    """The fields that order an export's rows, if they can split it into ranges; else None.
-
-    They can when every one is a plain, non-null column in ascending order and the last is the
-    primary key, so that they order the rows totally.
-    """
-    model = queryset.model
-    names = []
-    for name in get_source(source_name).ordering:
-        if name.startswith("-") or "__" in name:
-            return None
-        field = model._meta.pk if name == "pk" else model._meta.get_field(name)
-        if field.null or not field.concrete:
-            return None
-        names.append(field.attname)
-    if not names or names[-1] != model._meta.pk.attname:
+def plan_parts(definition, parameters):
+    """(total, ranges) of an export big enough to be built in parts (see `key_ranges`); None to build it whole."""
+    queryset, _ = planned_rows(definition, parameters)
+    keys = get_source(definition.source).range_keys(queryset.model)
+    total = queryset.count() if keys else 0
+    parts = part_count(total)
+    if parts < 2:
         return None
-    return names
+    return total, key_ranges(queryset, keys, total, parts)
+
+
+def key_fields(source_name, queryset):
+    """The fields that order an export's rows, if they can split it into ranges; else None."""
+    return get_source(source_name).range_keys(queryset.model)
 
 
 def key_ranges(queryset, keys, total, parts):

@@ -30,9 +30,8 @@ from exports.files.partitions import (
     TypedRowsWriter,
     delete_parts,
     key_fields,
-    key_ranges,
-    part_count,
     part_key,
+    plan_parts,
     range_filter,
     read_typed_rows,
     store_progress,
@@ -69,15 +68,12 @@ def start(lease, time_limit=None):
     if run is None:
         return 0
     try:
-        queryset, _ = planned_rows(run.definition, run.parameters)
-        keys = key_fields(run.definition.source, queryset)
-        total = queryset.count() if keys else 0
-        parts = part_count(total)
-        if parts < 2:
+        plan = plan_parts(run.definition, run.parameters)
+        if plan is None:
             return 0
-        ranges = key_ranges(queryset, keys, total, parts)
-        lifecycle.hand_over(lease, "")
+        total, ranges = plan
         store_progress(run.task_id, 0, total, PART_ROWS_PROGRESS, run.started_at.timestamp())
+        lifecycle.hand_over(lease, "")
         queueing.send_parts(run, lease.lease_id, ranges, total)
     except Exception as exc:
         log.exception("Export run %s: could not send its parts", run.pk)

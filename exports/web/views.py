@@ -37,8 +37,8 @@ def _domain_page(request, domain, status=200, start_errors=None):
     context = {
         "domain": domain,
         "definitions": [(d, StartExportForm(initial={"format": d.format}, prefix=f"d{d.pk}")) for d in definitions],
-        "runs": selectors.recent_runs(request.user, domain),
         "saved": saved_exports.saved_exports_for(domain),
+        "runs": selectors.recent_runs(request.user, domain),
         "start_errors": start_errors or {},
     }
     return render(request, "exports/domain.html", context, status=status)
@@ -54,11 +54,11 @@ def domain_exports(request, slug):
 def start_export(request, slug, definition_id):
     definition = selectors.definition_for(request.user, slug, definition_id)
     form = StartExportForm(request.POST, prefix=f"d{definition.pk}")
-    if not form.is_valid():
-        return _domain_page(request, definition.domain, 400, {definition.pk: form.errors.as_text()})
     try:
+        if not form.is_valid():
+            raise services.ExportRefused(form.errors.as_text())
         run, created = services.start_export(request.user, definition, **form.cleaned_data)
-    except services.ExportRefused as refusal:
+    except services.ExportRefused as refusal:  # the domain's page again, the words beside the definition
         return _domain_page(request, definition.domain, 400, {definition.pk: str(refusal)})
     if not created:
         messages.info(request, _("This export is already running; here it is."))
