@@ -129,6 +129,10 @@ class DownloadBase:
     def get_status(self):
         return get_task_status(self.task, is_multiple_download_task=self.is_multiple)
 
+    def get_progress(self):
+        """The TaskProgress of the task (or group) behind this download."""
+        return self.get_status().progress
+
     @classmethod
     def set_progress(cls, task, current, total, message=None):
         """Report progress from inside `task`; a harmless no-op outside a task."""
