@@ -34,6 +34,12 @@ DEFAULTS = {
     "POLL_TOKEN_MAX_AGE": 60 * 60,
     # Dotted path to `callable(user, download) -> bool`, asked after soil's own owner rule (both must allow).
     "DOWNLOAD_ACCESS_CHECK": None,
+    # The queue of a @task that names none; also of @periodic_task and @serial_task unless the two below
+    # name theirs. None: the task names no queue and Celery's routing decides (task_routes, else
+    # task_default_queue). Read when a decorator runs, i.e. when the tasks module is imported.
+    "DEFAULT_QUEUE": None,
+    "PERIODIC_QUEUE": None,
+    "SERIAL_QUEUE": None,
 }
 
 
@@ -51,6 +57,12 @@ class SoilSettings:
         from celery import current_app
 
         return self.REDIS_URL or current_app.conf.broker_url
+
+    def queue(self, kind):
+        """The queue soil's decorators use: SOIL_PERIODIC_QUEUE or SOIL_SERIAL_QUEUE for those kinds when
+        set, else SOIL_DEFAULT_QUEUE; None (name no queue) when none is set."""
+        named = {"periodic": self.PERIODIC_QUEUE, "serial": self.SERIAL_QUEUE}.get(kind)
+        return named or self.DEFAULT_QUEUE
 
     @property
     def download_access_check(self):
