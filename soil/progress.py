@@ -130,7 +130,7 @@ def set_task_progress(task, current, total, src="unknown", message=None):
     try:
         update_task_state(task, PROGRESS, meta)
     except (RedisConnectionError, RedisTimeoutError) as exc:
-        log.warning("Progress %s/%s of task %s (from %s) not recorded: %r", current, total, request.id, src, exc)
+        log.warning("Progress %s/%s of task %s not recorded (reported by %s): %r", current, total, request.id, src, exc)
 
 
 def progress_meta(current, total, message=None, started_at=None, updated_at=None):
