@@ -238,6 +238,8 @@ SOIL_HEARTBEAT_WINDOW = env_int("SOIL_HEARTBEAT_WINDOW", 120)
 SOIL_STORAGE = "default"  # where expose_blob_download looks when no storage_alias is given
 # Exports' downloads carry their domain: a member removed from it loses soil's pages and files at once.
 SOIL_DOWNLOAD_ACCESS_CHECK = "exports.runs.access.can_download"
+# CommCare's queue names, for soil's decorators when a task names no queue (all are in project/queues.py).
+SOIL_DEFAULT_QUEUE, SOIL_PERIODIC_QUEUE, SOIL_SERIAL_QUEUE = "celery", "celery_periodic", "background_queue"
 # soil's serial_task locks use the broker's Redis (SOIL_REDIS_URL unset); see soil/conf.py for every SOIL_* setting.
 
 # --- Monitoring (project/monitoring.py, /metrics, /health/): see docs/operations.md.

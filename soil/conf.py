@@ -9,6 +9,7 @@ Nothing else in soil reads `django.conf.settings`.
 from functools import lru_cache
 
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.utils.module_loading import import_string
 
 DEFAULTS = {
@@ -34,7 +35,21 @@ DEFAULTS = {
     "POLL_TOKEN_MAX_AGE": 60 * 60,
     # Dotted path to `callable(user, download) -> bool`, asked after soil's own owner rule (both must allow).
     "DOWNLOAD_ACCESS_CHECK": None,
+    # Who may use a download saved without owner_ids: "staff" (staff users only) or "authenticated"
+    # (any logged-in user, CommCare's rule). The trade-off: "authenticated" lets every user of the site
+    # read a download they were given the link of, so a task that forgets owner_ids exposes its file
+    # to all; "staff" keeps such files to staff, and a page written for CommCare's rule shows 403 to
+    # ordinary users until its downloads name their owners. Listed owners are never widened by either.
+    "OWNERLESS_DOWNLOADS": "staff",
+    # The queue of a @task that names none; also of @periodic_task and @serial_task unless the two below
+    # name theirs. None: the task names no queue and Celery's routing decides (task_routes, else
+    # task_default_queue). Read when a decorator runs, i.e. when the tasks module is imported.
+    "DEFAULT_QUEUE": None,
+    "PERIODIC_QUEUE": None,
+    "SERIAL_QUEUE": None,
 }
+
+OWNERLESS_CHOICES = ("staff", "authenticated")
 
 
 class SoilSettings:
@@ -51,6 +66,20 @@ class SoilSettings:
         from celery import current_app
 
         return self.REDIS_URL or current_app.conf.broker_url
+
+    @property
+    def ownerless_downloads(self):
+        """SOIL_OWNERLESS_DOWNLOADS, checked: an unknown value is a configuration error, not an open door."""
+        value = self.OWNERLESS_DOWNLOADS
+        if value not in OWNERLESS_CHOICES:
+            raise ImproperlyConfigured(f"SOIL_OWNERLESS_DOWNLOADS must be one of {OWNERLESS_CHOICES}, not {value!r}")
+        return value
+
+    def queue(self, kind):
+        """The queue soil's decorators use: SOIL_PERIODIC_QUEUE or SOIL_SERIAL_QUEUE for those kinds when
+        set, else SOIL_DEFAULT_QUEUE; None (name no queue) when none is set."""
+        named = {"periodic": self.PERIODIC_QUEUE, "serial": self.SERIAL_QUEUE}.get(kind)
+        return named or self.DEFAULT_QUEUE
 
     @property
     def download_access_check(self):

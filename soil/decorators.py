@@ -7,6 +7,7 @@ from functools import wraps
 from celery import Task, current_app, shared_task, states
 from redis.exceptions import LockError
 
+from .conf import soil_conf
 from .exceptions import TaskFailedError
 from .redis_client import get_redis_client
 
@@ -15,11 +16,6 @@ log = logging.getLogger(__name__)
 
 class SerialTaskBusy(RuntimeError):
     """A serial task gave up waiting for the run that holds its key."""
-
-
-DEFAULT_QUEUE = "celery"
-PERIODIC_QUEUE = "celery_periodic"
-SERIAL_QUEUE = "background_queue"
 
 
 class SoilTask(Task):
@@ -35,29 +31,35 @@ class SoilTask(Task):
         super().update_state(task_id, state, meta, **kwargs)
 
 
-def task(fn=None, *, queue=DEFAULT_QUEUE, **options):
-    """`@task` or `@task(queue="export_download_queue", ...)`: a Celery task with JSON messages."""
+def task(fn=None, *, queue=None, **options):
+    """`@task` or `@task(queue="export_download_queue", ...)`: a Celery task with JSON messages.
+
+    Without `queue`, SOIL_DEFAULT_QUEUE; if that is unset too, the task names no queue (soil.conf).
+    """
     options.setdefault("serializer", "json")
     options.setdefault("base", SoilTask)
 
     def decorator(func):
-        return shared_task(queue=queue, **options)(func)
+        chosen = queue or soil_conf.queue("default")
+        return shared_task(**({"queue": chosen} if chosen else {}), **options)(func)
 
     return decorator(fn) if fn is not None else decorator
 
 
-def periodic_task(run_every, queue=PERIODIC_QUEUE, options=None, **task_options):
-    """A task that beat runs every `run_every` (seconds, a timedelta or a crontab).
+def periodic_task(run_every, queue=None, options=None, **task_options):
+    """A task that beat runs every `run_every` (seconds, a timedelta or a crontab), on `queue`, else
+    SOIL_PERIODIC_QUEUE, else SOIL_DEFAULT_QUEUE, else Celery's routing (soil.conf).
 
     The entry is a default: with soil.beat.DefaultsDatabaseScheduler, beat copies it into the
     Django admin once, and what operators change there is kept across restarts.
     """
     def decorator(func):
-        the_task = task(queue=queue, **task_options)(func)
+        chosen = queue or soil_conf.queue("periodic")
+        the_task = task(queue=chosen, **task_options)(func)
         current_app.conf.beat_schedule[the_task.name] = {
             "task": the_task.name,
             "schedule": run_every,
-            "options": {"queue": queue, **(options or {})},
+            "options": {**({"queue": chosen} if chosen else {}), **(options or {})},
         }
         return the_task
 
@@ -65,7 +67,7 @@ def periodic_task(run_every, queue=PERIODIC_QUEUE, options=None, **task_options)
 
 
 def serial_task(unique_key, default_retry_delay=30, timeout=5 * 60, max_retries=3,
-                queue=SERIAL_QUEUE, **task_options):
+                queue=None, **task_options):
     """A task of which at most one run per key is under way at once.
 
     `unique_key` is formatted with the call's arguments, by name or position
@@ -73,12 +75,13 @@ def serial_task(unique_key, default_retry_delay=30, timeout=5 * 60, max_retries=
     after `default_retry_delay` seconds, at most `max_retries` times. The lock lives `timeout`
     seconds and is renewed while the run goes on, so a long run keeps it, and a worker that dies
     holding it blocks the key for no longer than `timeout`: keep that below
-    `default_retry_delay * max_retries`, so that the retries outlast a dead holder.
+    `default_retry_delay * max_retries`, so that the retries outlast a dead holder. Without `queue`,
+    SOIL_SERIAL_QUEUE, else SOIL_DEFAULT_QUEUE, else Celery's routing (soil.conf).
     """
     def decorator(func):
         signature = inspect.signature(func)
 
-        @task(bind=True, queue=queue, default_retry_delay=default_retry_delay,
+        @task(bind=True, queue=queue or soil_conf.queue("serial"), default_retry_delay=default_retry_delay,
               max_retries=max_retries, **task_options)
         @wraps(func)
         def _serial(self, *args, **kwargs):

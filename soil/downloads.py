@@ -62,7 +62,7 @@ class DownloadBase:
         )
         self.extras = extras or {}
         self.task_id = task_id
-        # None: staff only; a list: only those users (an empty list: nobody). See soil.access.
+        # None: staff only (SOIL_OWNERLESS_DOWNLOADS); a list: only those users (empty: nobody).
         self.owner_ids = [str(owner) for owner in owner_ids] if owner_ids is not None else None
         self.message = message or ""
         self.expires_at = expires_at
@@ -129,6 +129,10 @@ class DownloadBase:
     def get_status(self):
         return get_task_status(self.task, is_multiple_download_task=self.is_multiple)
 
+    def get_progress(self):
+        """The TaskProgress of the task (or group) behind this download."""
+        return self.get_status().progress
+
     @classmethod
     def set_progress(cls, task, current, total, message=None):
         """Report progress from inside `task`; a harmless no-op outside a task."""
@@ -136,14 +140,15 @@ class DownloadBase:
 
     # --- access and serving
     def is_owner(self, user):
-        """soil's owner rule: a listed owner; a download saved without owner_ids is for staff only.
+        """soil's owner rule: a listed owner; a download saved without owner_ids is for staff only,
+        or for any logged-in user with SOIL_OWNERLESS_DOWNLOADS = "authenticated" (see soil.conf).
 
         Views ask soil.access.can_access, which adds login and the project's own check.
         """
         if not (user and user.is_authenticated):
             return False
         if self.owner_ids is None:
-            return bool(user.is_staff)
+            return soil_conf.ownerless_downloads == "authenticated" or bool(user.is_staff)
         return str(user.pk) in self.owner_ids
 
     @property

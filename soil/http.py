@@ -1,9 +1,9 @@
-"""Safe HTTP headers and streaming responses for downloads."""
+"""Safe HTTP headers and responses for downloads: bytes in memory whole, files streamed."""
 import re
 import unicodedata
 from urllib.parse import quote
 
-from django.http import FileResponse, StreamingHttpResponse
+from django.http import FileResponse, HttpResponse
 
 CHUNK_SIZE = 64 * 1024
 _CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
@@ -48,10 +48,8 @@ def _attach_headers(response, filename, mimetype, size=None):
 
 
 def bytes_response(payload, filename, mimetype):
-    """Stream bytes already in memory in chunks."""
-    view = memoryview(payload)
-    chunks = (bytes(view[i:i + CHUNK_SIZE]) for i in range(0, len(view), CHUNK_SIZE))
-    return _attach_headers(StreamingHttpResponse(chunks), filename, mimetype, size=len(payload))
+    """A plain HttpResponse for bytes already in memory: streaming them would save nothing."""
+    return _attach_headers(HttpResponse(payload), filename, mimetype, size=len(payload))
 
 
 def file_response(fileobj, filename, mimetype, size=None):

@@ -4,6 +4,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from celery import current_app
 from celery import states as celery_states
 from celery.backends.base import BaseKeyValueStoreBackend
 from django.utils.translation import gettext
@@ -109,27 +110,52 @@ def update_task_state(task, state, meta):
     task.update_state(state=state, meta=meta)
 
 
-def set_task_progress(task, current, total, message=None):
+def set_task_progress(task, current, total, src="unknown", message=None):
     """Record `current` of `total` for the running request of `task`.
+
+    `src` names the caller, as in CommCare's soil; it is not stored (every progress record has one
+    shape, see `progress_meta`) and appears only in the log line of a dropped report. `message` is
+    soil's own addition: words for the page, stored with the counts.
 
     Progress is advice for the page that polls: when the result backend cannot be reached
     (Redis restarting), the report is logged and dropped, and the task goes on.
     """
     if _request_id(task) is None:
         return
-    now = time.time()
     request = task.request
     started_at = getattr(request, "soil_progress_started_at", None)
+    meta = progress_meta(current, total, message, started_at)
     if started_at is None:
-        started_at = now
-        request.soil_progress_started_at = now
-    meta = {"current": current, "total": total, "started_at": started_at, "updated_at": now}
-    if message:
-        meta["message"] = message
+        request.soil_progress_started_at = meta["started_at"]
     try:
         update_task_state(task, PROGRESS, meta)
     except (RedisConnectionError, RedisTimeoutError) as exc:
-        log.warning("Progress %s/%s of task %s not recorded: %r", current, total, request.id, exc)
+        log.warning("Progress %s/%s of task %s not recorded (reported by %s): %r", current, total, request.id, src, exc)
+
+
+def progress_meta(current, total, message=None, started_at=None, updated_at=None):
+    """The one shape of a PROGRESS record: `current`, `total`, `started_at`, `updated_at`, and
+    `message` when there is one. Times are Unix seconds; both default to now."""
+    now = time.time()
+    meta = {"current": current, "total": total,
+            "started_at": started_at if started_at is not None else now,
+            "updated_at": updated_at if updated_at is not None else now}
+    if message:
+        meta["message"] = str(message)
+    return meta
+
+
+def store_progress(task_id, current, total, message=None, started_at=None, updated_at=None):
+    """Record progress for a task by its id, from any process: the record set_task_progress writes.
+
+    For apps that report on a task they do not run themselves (the parts of a build that one task
+    id stands for, say). It writes whatever state the task is in; write only while it runs, or a
+    finished task reads as started again. Pass the same `started_at` (Unix seconds) at every report,
+    so that the ETA is computed over the whole run; by default it is now. Unlike set_task_progress
+    it raises when the result backend cannot be reached: the caller decides whether that matters.
+    """
+    current_app.backend.store_result(task_id, progress_meta(current, total, message, started_at, updated_at),
+                                     PROGRESS)
 
 
 def _percent(current, total):
@@ -138,32 +164,42 @@ def _percent(current, total):
     return max(0, min(100, int(current) * 100 // int(total)))
 
 
-def read_task_meta(result):
-    """The task record of an AsyncResult as stored, `{'status': ..., 'result': ...}`, or None.
+def read_task_meta(task):
+    """The task record of `task` as stored, `{'status': ..., 'result': ...}`, or None.
 
-    Read raw in one GET, so that a FAILURE whose meta is the author's `{'errors': [...]}` is not
-    handed to Celery's exception rebuilding (which needs `exc_type`). Backends that are not key-value
-    stores are asked through the AsyncResult.
+    `task` is an AsyncResult or any object with its API. Where it has a key-value result backend
+    (Redis), the record is read raw in one GET, so that a FAILURE whose meta is the author's
+    `{'errors': [...]}` is not handed to Celery's exception rebuilding (which needs `exc_type`).
+    Otherwise it is read through `task._get_task_meta()`, or `task.state` and `task.result`.
     """
-    backend = result.backend
-    if isinstance(backend, BaseKeyValueStoreBackend):
-        raw = backend.get(backend.get_key_for_task(result.id))
+    backend = getattr(task, "backend", None)
+    task_id = getattr(task, "id", None)
+    if isinstance(backend, BaseKeyValueStoreBackend) and task_id:
+        raw = backend.get(backend.get_key_for_task(task_id))
         return backend.decode(raw) if raw else None
-    return {"status": result.state, "result": result.result}
+    get_task_meta = getattr(task, "_get_task_meta", None)
+    meta = get_task_meta() if callable(get_task_meta) else None
+    if isinstance(meta, dict) and meta.get("status"):
+        return meta
+    return {"status": task.state, "result": task.result}
 
 
 def get_task_progress(task):
-    """The TaskProgress of an AsyncResult (or None)."""
+    """The TaskProgress of an AsyncResult, or of any object with its API (see get_task_status)."""
     return get_task_status(task).progress
 
 
 def get_task_status(task, is_multiple_download_task=False):
-    """Map an AsyncResult (or GroupResult, for MultipleTaskDownload) to a TaskStatus."""
+    """The TaskStatus of an AsyncResult (a GroupResult for a MultipleTaskDownload), or None.
+
+    Any object with the AsyncResult API will do (`_get_task_meta()`, `state`, `result`, `failed()`,
+    `successful()`): a test may pass a small stand-in (see read_task_meta).
+    """
     if task is None:
         return TaskStatus(result=None, error=None, state=STATES.missing)
     if is_multiple_download_task:
         return _group_status(task)
-    return status_from_meta(read_task_meta(task), task.backend)
+    return status_from_meta(read_task_meta(task), getattr(task, "backend", None))
 
 
 def status_from_meta(meta, backend=None):
@@ -173,6 +209,8 @@ def status_from_meta(meta, backend=None):
     """
     state = (meta or {}).get("status", celery_states.PENDING)
     result = (meta or {}).get("result")
+    if state == celery_states.PENDING and meta and _more_than_pending(meta):
+        return TaskStatus(result=None, error=None, state=STATES.not_started)
     if state == celery_states.SUCCESS:
         return TaskStatus(result=result, error=None, state=STATES.success, progress=TaskProgress(percent=100))
     if state == celery_states.FAILURE:
@@ -187,6 +225,13 @@ def status_from_meta(meta, backend=None):
     if state in (SENT, celery_states.RECEIVED):
         return TaskStatus(result=None, error=None, state=STATES.not_started)
     return TaskStatus(result=None, error=None, state=STATES.missing)
+
+
+def _more_than_pending(meta):
+    """A PENDING record that says more than "no record" (a name, arguments: Celery's extended
+    results) belongs to a real task not yet started; CommCare's soil reads it so too."""
+    return any(value not in (None, [], {}) for key, value in meta.items()
+               if key not in ("status", "task_id", "result"))
 
 
 def _progress(meta):
@@ -266,17 +311,24 @@ def _group_status(group):
 
 
 class TaskProgressManager:
-    """Report progress, but write only when the quantised percentage changes.
+    """Report progress, but write only when the quantised percentage changes, and once more on exit.
 
-        with TaskProgressManager(my_task, resolution=100) as progress:
+        with TaskProgressManager(my_task, src="my_report") as progress:
             for i, row in enumerate(rows):
                 progress.set_progress(i, len(rows))
 
-    With resolution 100 a loop of any length makes at most 101 writes, plus one on exit.
+    With resolution 100 a loop of any length makes at most 101 writes, plus one on exit (none when
+    the block raises, so that a failure is not overwritten). Each write is
+    `set_task_progress(task, current=..., total=..., src=...)`, with `message=...` only when
+    `message_format` (soil's addition, e.g. "{current:,} of {total:,} rows") gives one.
+    `timedelta` is accepted for CommCare's callers and ignored: writes are limited by the percentage.
     """
 
-    def __init__(self, task, resolution=100, message_format=None):
+    def __init__(self, task, src="unknown_via_progress_manager", timedelta=None, resolution=100,
+                 message_format=None):
         self.task = task
+        self.src = src
+        self.timedelta = timedelta
         self.resolution = resolution
         self.message_format = message_format
         self.current = 0
@@ -294,8 +346,10 @@ class TaskProgressManager:
             self._write()
 
     def _write(self):
-        message = self.message_format.format(current=self.current, total=self.total) if self.message_format else None
-        set_task_progress(self.task, self.current, self.total, message=message)
+        kwargs = {"current": self.current, "total": self.total, "src": self.src}
+        if self.message_format:
+            kwargs["message"] = self.message_format.format(current=self.current, total=self.total)
+        set_task_progress(self.task, **kwargs)
 
     def __enter__(self):
         return self
@@ -304,4 +358,3 @@ class TaskProgressManager:
         if exc_type is None:
             self._write()
         return False
-

@@ -13,7 +13,7 @@ from .conf import soil_conf
 
 
 def serve_payload(payload, filename, mimetype):
-    """Bytes held in memory (a cached download), streamed in chunks; 404 once they are gone."""
+    """Bytes held in memory (a cached download), in a plain HttpResponse; 404 once they are gone."""
     if payload is None:
         raise Http404("This download has expired.")
     return http.bytes_response(payload, filename, mimetype)

@@ -3,7 +3,7 @@ from .decorators import periodic_task
 from .heartbeat import record_heartbeat
 
 
-@periodic_task(run_every=soil_conf.HEARTBEAT_INTERVAL, queue="celery_periodic")
+@periodic_task(run_every=soil_conf.HEARTBEAT_INTERVAL)
 def heartbeat():
     """Record that beat scheduled and a worker ran this, just now."""
     record_heartbeat()

@@ -2,6 +2,7 @@
 import logging
 
 from celery import current_task, uuid
+from celery.result import AsyncResult
 from django.db import transaction
 
 from .downloads import (
@@ -72,25 +73,35 @@ def expose_blob_download(identifier, expiry, file_extension=None, mimetype=None,
     return BlobDownload(identifier=identifier, storage_alias=storage_alias, **fields).save(expiry)
 
 
-def get_download_context(download_id, message=None):
+def get_download_context(download_id, message=None, require_result=False):
     """The state of a download for your own views; raises TaskFailedError (with `.errors`) if its task failed.
 
+    With `require_result`, `is_ready` also needs the task's result to be there (not None); a file
+    exposed without a task then never reads ready. `custom_message` is `message` as given;
+    `message` is that, else the task's progress message, else the download's.
     A thin view of soil.status.download_state, which soil's own views use without raising.
     """
     state = download_state(download_id)
     status = state.task_status
     if status.failed():
         raise TaskFailedError(state.errors)
+    is_ready = state.is_ready and (status.result is not None or not require_result)
     return {
         "download_id": download_id,
         "result": status.result,
         "error": status.error,
-        "is_ready": state.is_ready,
+        "is_ready": is_ready,
         "is_alive": state.is_alive,
         "progress": status.progress,
         "has_file": state.has_file,
         "message": message or state.message,
+        "custom_message": message,
     }
+
+
+def get_task(task_id):
+    """The AsyncResult of `task_id`, to read its state with get_task_status."""
+    return AsyncResult(task_id)
 
 
 def start_download(task, args=(), kwargs=None, owner_ids=None, expiry=None, message=None,

@@ -68,6 +68,18 @@ def default_language():
     translation.deactivate()
 
 
+def worker_queues():
+    """The project's QUEUE_TABLE if it has one; else Celery's default queue and every queue a known task
+    names (soil's own tests need no setting of the project's)."""
+    table = getattr(settings, "QUEUE_TABLE", None)
+    if table:
+        return list(table)
+    import tests.celery_tasks  # noqa: F401 (its tasks name queues too)
+
+    named = {getattr(task, "queue", None) for task in celery_app.tasks.values()}
+    return sorted({celery_app.conf.task_default_queue} | named - {None})
+
+
 @pytest.fixture(scope="session")
 def celery_worker(django_db_setup, django_db_blocker):
     """A real `celery worker` process on every queue, using the test database and test Redis."""
@@ -79,7 +91,7 @@ def celery_worker(django_db_setup, django_db_blocker):
         "EMAIL_BACKEND": "django.core.mail.backends.filebased.EmailBackend",
         "EMAIL_FILE_PATH": str(WORKER_MAIL_DIR),
     }
-    queues = ",".join(settings.QUEUE_TABLE)
+    queues = ",".join(worker_queues())
     WORKER_LOG.parent.mkdir(exist_ok=True)
     log = open(WORKER_LOG, "w")  # noqa: SIM115 (closed at teardown)
     process = subprocess.Popen(

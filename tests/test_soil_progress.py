@@ -117,9 +117,9 @@ def test_progress_manager_writes_only_when_the_percentage_changes(eager, monkeyp
     writes = []
     real_write = soil.progress.set_task_progress
 
-    def counting_write(task, current, total, message=None):
+    def counting_write(task, current, total, src):
         writes.append((current, total))
-        real_write(task, current, total, message=message)
+        real_write(task, current, total, src)
 
     monkeypatch.setattr(soil.progress, "set_task_progress", counting_write)
     result = count_progress_writes.delay(100_000)

@@ -8,6 +8,7 @@ from celery.result import AsyncResult
 from django.urls import reverse
 
 from soil import DownloadBase
+from soil.conf import soil_conf
 from soil.decorators import SerialTaskBusy
 from soil.heartbeat import is_alive, record_heartbeat
 from soil.progress import get_task_status
@@ -127,7 +128,7 @@ def test_the_status_reports_is_alive_from_the_heartbeat(worker, alice_client, al
 def test_periodic_task_registers_itself_in_the_beat_schedule():
     entry = app.conf.beat_schedule["soil.tasks.heartbeat"]
     assert entry["task"] == heartbeat.name
-    assert entry["options"]["queue"] == "celery_periodic"
+    assert entry["options"].get("queue") == soil_conf.queue("periodic") == getattr(heartbeat, "queue", None)
     assert entry["schedule"] > 0
 
 

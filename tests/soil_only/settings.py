@@ -1,7 +1,8 @@
 """Settings of a project with soil as its only app: no exports, no django-celery-beat, no REDIS_URL.
 
 Everything soil needs: Django's auth and sessions (its views require login), a Redis cache for its
-records, and Celery on Redis. soil reads its own settings through soil.conf, all left at their defaults.
+records, and Celery on Redis. soil reads its own settings through soil.conf, all left at their
+defaults: soil's tasks name no queue, so Celery's default queue takes them.
 """
 import os
 from pathlib import Path
@@ -48,9 +49,6 @@ CELERY_ACCEPT_CONTENT = CELERY_RESULT_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_STORE_EAGER_RESULT = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-
-# The queues the test worker consumes: soil's own and the one tests/celery_tasks.py names.
-QUEUE_TABLE = {name: {} for name in ("celery", "celery_periodic", "background_queue", "export_download_queue")}
 
 # Test users only: a fast hasher keeps the run short.
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
