@@ -10,8 +10,9 @@ process sends the buffer to Redis in one pipelined round trip every MONITORING_F
 Monitoring must never break a task: a Redis error is swallowed, the records it lost are counted in
 the process and added to `monitoring:write_errors` with the next write that succeeds.
 
-Workers also write a heartbeat naming the queues they consume (and how many tasks each is running)
-every MONITORING_WORKER_HEARTBEAT_INTERVAL seconds; /health/ready/ and queue_status read it.
+Workers also write a heartbeat naming the queues they consume every MONITORING_WORKER_HEARTBEAT_INTERVAL
+seconds; /health/ready/, /metrics and queue_status read it. (What each worker is running, queue_status asks
+the workers themselves, through Celery's public `inspect().active()`.)
 """
 import atexit
 import json
@@ -281,7 +282,7 @@ def worker_window():
 
 
 class WorkerHeartbeat(threading.Thread):
-    """In the worker's main process: every interval, this worker's queues and running tasks per queue."""
+    """In the worker's main process: every interval, the queues this worker consumes."""
 
     def __init__(self, hostname, queues, interval):
         super().__init__(name="monitoring-heartbeat", daemon=True)
@@ -289,13 +290,7 @@ class WorkerHeartbeat(threading.Thread):
         self.stopped = threading.Event()
 
     def beat(self):
-        from celery.worker.state import active_requests
-
-        running = {}
-        for request in list(active_requests):
-            queue = (request.delivery_info or {}).get("routing_key") or DEFAULT_QUEUE
-            running[queue] = running.get(queue, 0) + 1
-        entry = {"queues": self.queues, "running": running, "at": time.time()}
+        entry = {"queues": self.queues, "at": time.time()}
         _write(lambda pipe: pipe.hset(WORKERS_KEY, self.hostname, json.dumps(entry)))
 
     def run(self):
@@ -343,7 +338,7 @@ def connect_hooks(task_hooks=True):
 # --- Reading it back (queue_status, /metrics, /health/ready/).
 
 def live_workers(now=None, conn=None):
-    """{hostname: {"queues": [...], "running": {queue: n}, "at": t}} of the workers heard from lately."""
+    """{hostname: {"queues": [...], "at": t}} of the workers heard from lately."""
     now = time.time() if now is None else now
     conn = conn or client()
     live, dead = {}, []

@@ -98,6 +98,15 @@ def test_monitoring_writes_swallow_redis_errors_and_count_them(redis_client):
     monitoring._unrecorded[0] = saved_lost
 
 
+def test_a_workers_heartbeat_names_the_queues_it_consumes(redis_client):
+    heartbeat = monitoring.WorkerHeartbeat("heartbeat-test@localhost", ["email_queue", "celery"], interval=10)
+    heartbeat.beat()
+    entry = monitoring.live_workers(conn=redis_client)["heartbeat-test@localhost"]
+    assert entry["queues"] == ["celery", "email_queue"]
+    heartbeat.stop()
+    assert "heartbeat-test@localhost" not in monitoring.live_workers(conn=redis_client)
+
+
 # --- /metrics --------------------------------------------------------------------------------
 
 
