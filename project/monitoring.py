@@ -44,8 +44,7 @@ TIME_TO_START_BUCKETS = (0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 900, 1
 DURATION_BUCKETS = (0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 900, 1800, 3600, 3 * 3600)
 WINDOW_SECONDS = 60 * 60      # the rolling window of p50/p95
 WINDOW_MAX_SAMPLES = 10_000   # per queue; the oldest go first in a busier hour
-# Tasks that report the rows they wrote ({"rows": n} in their return value).
-ROW_TASKS = frozenset({"exports.tasks.run_export", "exports.tasks.rebuild_saved_export"})
+# The reaper's return value counts what it did; those counts are added up.
 REAPER_TASK = "exports.tasks.reap_stuck_exports"
 
 _client = None
@@ -188,8 +187,9 @@ def _aggregated(records):
             _, task_name, state, duration, retval = record
             histogram("duration", task_name).add(duration, DURATION_BUCKETS)
             count(key("outcomes"), f"{task_name}|{state.lower()}")
-            if task_name in ROW_TASKS and isinstance(retval, dict) and isinstance(retval.get("rows"), int):
-                count(key("rows_written"), task_name, retval["rows"])
+            rows = built_rows(retval)
+            if rows is not None:
+                count(key("rows_written"), task_name, rows)
                 fields = floats.setdefault(key("build_seconds"), {})
                 fields[task_name] = fields.get(task_name, 0.0) + duration
             if task_name == REAPER_TASK and isinstance(retval, dict):
@@ -218,6 +218,17 @@ def _aggregated(records):
                 pipe.hincrbyfloat(name, field, number)
 
     return build
+
+
+def built_rows(retval):
+    """The rows of the file a task built, if its return value says so: {"rows": n, "bytes": size, ...}.
+
+    Any task may report this way (the export tasks do, whatever their name); a part of a partitioned
+    export returns its rows without bytes, and is not counted: its assembly counts the whole file.
+    """
+    if isinstance(retval, dict) and isinstance(retval.get("rows"), int) and isinstance(retval.get("bytes"), int):
+        return retval["rows"]
+    return None
 
 
 def record_time_to_start(queue, delay, task_id, now=None):
