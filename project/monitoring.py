@@ -10,8 +10,9 @@ process sends the buffer to Redis in one pipelined round trip every MONITORING_F
 Monitoring must never break a task: a Redis error is swallowed, the records it lost are counted in
 the process and added to `monitoring:write_errors` with the next write that succeeds.
 
-Workers also write a heartbeat naming the queues they consume (and how many tasks each is running)
-every MONITORING_WORKER_HEARTBEAT_INTERVAL seconds; /health/ready/ and queue_status read it.
+Workers also write a heartbeat naming the queues they consume every MONITORING_WORKER_HEARTBEAT_INTERVAL
+seconds; /health/ready/, /metrics and queue_status read it. (What each worker is running, queue_status asks
+the workers themselves, through Celery's public `inspect().active()`.)
 """
 import atexit
 import json
@@ -43,8 +44,7 @@ TIME_TO_START_BUCKETS = (0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 900, 1
 DURATION_BUCKETS = (0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 900, 1800, 3600, 3 * 3600)
 WINDOW_SECONDS = 60 * 60      # the rolling window of p50/p95
 WINDOW_MAX_SAMPLES = 10_000   # per queue; the oldest go first in a busier hour
-# Tasks that report the rows they wrote ({"rows": n} in their return value).
-ROW_TASKS = frozenset({"exports.tasks.run_export", "exports.tasks.rebuild_saved_export"})
+# The reaper's return value counts what it did; those counts are added up.
 REAPER_TASK = "exports.tasks.reap_stuck_exports"
 
 _client = None
@@ -187,8 +187,9 @@ def _aggregated(records):
             _, task_name, state, duration, retval = record
             histogram("duration", task_name).add(duration, DURATION_BUCKETS)
             count(key("outcomes"), f"{task_name}|{state.lower()}")
-            if task_name in ROW_TASKS and isinstance(retval, dict) and isinstance(retval.get("rows"), int):
-                count(key("rows_written"), task_name, retval["rows"])
+            rows = built_rows(retval)
+            if rows is not None:
+                count(key("rows_written"), task_name, rows)
                 fields = floats.setdefault(key("build_seconds"), {})
                 fields[task_name] = fields.get(task_name, 0.0) + duration
             if task_name == REAPER_TASK and isinstance(retval, dict):
@@ -217,6 +218,17 @@ def _aggregated(records):
                 pipe.hincrbyfloat(name, field, number)
 
     return build
+
+
+def built_rows(retval):
+    """The rows of the file a task built, if its return value says so: {"rows": n, "bytes": size, ...}.
+
+    Any task may report this way (the export tasks do, whatever their name); a part of a partitioned
+    export returns its rows without bytes, and is not counted: its assembly counts the whole file.
+    """
+    if isinstance(retval, dict) and isinstance(retval.get("rows"), int) and isinstance(retval.get("bytes"), int):
+        return retval["rows"]
+    return None
 
 
 def record_time_to_start(queue, delay, task_id, now=None):
@@ -281,7 +293,7 @@ def worker_window():
 
 
 class WorkerHeartbeat(threading.Thread):
-    """In the worker's main process: every interval, this worker's queues and running tasks per queue."""
+    """In the worker's main process: every interval, the queues this worker consumes."""
 
     def __init__(self, hostname, queues, interval):
         super().__init__(name="monitoring-heartbeat", daemon=True)
@@ -289,13 +301,7 @@ class WorkerHeartbeat(threading.Thread):
         self.stopped = threading.Event()
 
     def beat(self):
-        from celery.worker.state import active_requests
-
-        running = {}
-        for request in list(active_requests):
-            queue = (request.delivery_info or {}).get("routing_key") or DEFAULT_QUEUE
-            running[queue] = running.get(queue, 0) + 1
-        entry = {"queues": self.queues, "running": running, "at": time.time()}
+        entry = {"queues": self.queues, "at": time.time()}
         _write(lambda pipe: pipe.hset(WORKERS_KEY, self.hostname, json.dumps(entry)))
 
     def run(self):
@@ -343,7 +349,7 @@ def connect_hooks(task_hooks=True):
 # --- Reading it back (queue_status, /metrics, /health/ready/).
 
 def live_workers(now=None, conn=None):
-    """{hostname: {"queues": [...], "running": {queue: n}, "at": t}} of the workers heard from lately."""
+    """{hostname: {"queues": [...], "at": t}} of the workers heard from lately."""
     now = time.time() if now is None else now
     conn = conn or client()
     live, dead = {}, []

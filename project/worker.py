@@ -18,6 +18,17 @@ Both failures concern a connection that is already gone. Here they are logged, a
 reconnects and goes on. A message whose ack was lost stays in Redis's unacked set and is
 delivered again after the visibility timeout (or is gone with an empty Redis); our long tasks
 are idempotent.
+
+Upstream: the second close came with the fix of celery/celery#9705 (a worker that hung on
+reconnect; pull requests #10242 and #10570, both in 5.7.0). Closing a Redis channel whose
+connection was released is the crash of celery/kombu#582. No Celery or kombu release after 5.7.0
+exists yet to drop this for. tests/test_framework_workarounds.py fails when either version
+changes: then run tests/test_faults_redis.py without CELERY_WORKER_CONSUMER, and delete this
+module if the worker survives.
+
+The only framework internals used: the consumer methods overridden below (Celery's documented
+worker_consumer setting chooses the class) and `close` replaced on the one connection being
+given up.
 """
 import logging
 from functools import partial

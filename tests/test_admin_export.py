@@ -11,7 +11,7 @@ from django.contrib import admin
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.auth.models import Permission
 from django.core.cache import caches
-from django.http import QueryDict
+from django.http import HttpRequest, QueryDict
 from django.urls import reverse
 from django.utils import timezone
 
@@ -129,6 +129,21 @@ def test_a_user_without_view_permission_or_with_stale_filters_is_refused_in_word
         changelist_export.changelist_queryset(model_admin(), bob, "")
     with pytest.raises(changelist_export.ChangelistExportError, match="filters no longer apply"):
         changelist_export.changelist_queryset(model_admin(), sam, "no_such_field=1")
+
+
+@pytest.mark.django_db
+def test_a_search_the_changelist_refuses_is_refused_in_words_not_with_an_error(rows, sam):
+    # Django's changelist tells the user of an invalid search through the messages framework; the
+    # task's request keeps no messages, so the export ends in words instead.
+    with pytest.raises(changelist_export.ChangelistExportError, match="filters no longer apply"):
+        changelist_export.changelist_queryset(model_admin(), sam, "q=Kibera%00")
+
+
+def test_the_task_rebuilds_the_changelist_with_a_plain_request_of_the_user_and_query(sam):
+    request = changelist_export.changelist_request(model_admin(), sam, "form_name=Registration&q=Kibera")
+    assert type(request) is HttpRequest  # no test client's request, no middleware's attributes
+    assert (request.method, request.path, request.user) == ("GET", reverse(CHANGELIST), sam)
+    assert request.GET.dict() == {"form_name": "Registration", "q": "Kibera"}
 
 
 @pytest.mark.django_db

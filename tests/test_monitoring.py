@@ -98,6 +98,28 @@ def test_monitoring_writes_swallow_redis_errors_and_count_them(redis_client):
     monitoring._unrecorded[0] = saved_lost
 
 
+def test_the_rows_of_every_task_that_built_a_file_are_counted_by_its_return_value_not_its_name(redis_client):
+    redis_client.delete(monitoring.key("rows_written"), monitoring.key("build_seconds"))
+    monitoring.record_outcome("reports.tasks.monthly_report", "SUCCESS", 2.0, {"rows": 40, "bytes": 1200})
+    monitoring.record_outcome("exports.tasks.assemble_export", "SUCCESS", 1.0, {"built": True, "rows": 600, "bytes": 9})
+    monitoring.record_outcome("exports.tasks.build_export_part", "SUCCESS", 1.0, {"index": 0, "key": "k", "rows": 300})
+    monitoring.record_outcome("exports.tasks.run_export", "SUCCESS", 0.1, {"built": False})
+    monitoring.flush()
+    assert monitoring.float_hash(monitoring.key("rows_written"), redis_client) == {
+        "reports.tasks.monthly_report": 40, "exports.tasks.assemble_export": 600}  # a part's rows: in its assembly's
+    assert monitoring.float_hash(monitoring.key("build_seconds"), redis_client) == {
+        "reports.tasks.monthly_report": 2.0, "exports.tasks.assemble_export": 1.0}
+
+
+def test_a_workers_heartbeat_names_the_queues_it_consumes(redis_client):
+    heartbeat = monitoring.WorkerHeartbeat("heartbeat-test@localhost", ["email_queue", "celery"], interval=10)
+    heartbeat.beat()
+    entry = monitoring.live_workers(conn=redis_client)["heartbeat-test@localhost"]
+    assert entry["queues"] == ["celery", "email_queue"]
+    heartbeat.stop()
+    assert "heartbeat-test@localhost" not in monitoring.live_workers(conn=redis_client)
+
+
 # --- /metrics --------------------------------------------------------------------------------
 
 
@@ -112,7 +134,7 @@ def test_metrics_are_closed_by_default(client, settings):
 def test_metrics_refuse_an_unauthenticated_request_and_serve_histograms_to_an_authorised_one(client, settings):
     settings.METRICS_BEARER_TOKEN, settings.METRICS_ALLOWED_ADDRESSES = "metrics-token-for-tests", []
     monitoring.record_time_to_start("email_queue", 3.0, "metrics-test")
-    monitoring.record_outcome("exports.tasks.run_export", "SUCCESS", 2.0, {"built": True, "rows": 500})
+    monitoring.record_outcome("exports.tasks.run_export", "SUCCESS", 2.0, {"built": True, "rows": 500, "bytes": 9000})
     monitoring.flush()
     assert client.get("/metrics").status_code == 403
     assert client.get("/metrics", HTTP_AUTHORIZATION="Bearer wrong-token").status_code == 403

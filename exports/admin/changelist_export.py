@@ -20,11 +20,10 @@ from django.contrib.admin.sites import NotRegistered, all_sites
 from django.contrib.admin.utils import NotRelationField, get_fields_from_path, label_for_field
 from django.contrib.admin.views.main import ERROR_FLAG, PAGE_VAR
 from django.contrib.auth import get_user_model
-from django.contrib.messages.storage.cookie import CookieStorage
+from django.contrib.messages import MessageFailure
 from django.core.exceptions import FieldDoesNotExist
 from django.db import models
-from django.http import QueryDict
-from django.test import RequestFactory
+from django.http import HttpRequest, QueryDict
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.text import capfirst, slugify
@@ -92,12 +91,20 @@ def model_admin_for(site_name, model_label):
 
 
 def changelist_request(model_admin, user, query):
-    """A GET of the changelist page by `user` with `query`, as the admin would receive it."""
+    """The request the ModelAdmin sees when the task rebuilds its changelist: a plain HttpRequest,
+    a GET of the changelist's path by `user` with `query`, and nothing more.
+
+    Its `user`, `GET`, `method` and `path` are what a ModelAdmin's get_queryset(), list filters and
+    permission checks read. It has no session, cookies or message storage: a ModelAdmin that needs
+    more of a live request cannot be exported in the background.
+    """
     opts = model_admin.model._meta
-    url = reverse(f"{model_admin.admin_site.name}:{opts.app_label}_{opts.model_name}_changelist")
-    request = RequestFactory().get(url, QueryDict(query or ""))
+    request = HttpRequest()
+    request.method = "GET"
+    request.path = request.path_info = reverse(
+        f"{model_admin.admin_site.name}:{opts.app_label}_{opts.model_name}_changelist")
+    request.GET = QueryDict(query or "")
     request.user = user
-    request._messages = CookieStorage(request)  # the changelist may add a message; nobody reads it here
     return request
 
 
@@ -114,7 +121,9 @@ def changelist_queryset(model_admin, user, query, pks=None):
             % {"things": model_admin.model._meta.verbose_name_plural})
     try:
         queryset = model_admin.get_changelist_instance(request).queryset
-    except IncorrectLookupParameters:
+    except (IncorrectLookupParameters, MessageFailure):
+        # MessageFailure: the changelist wanted to tell the user something (Django's own says that
+        # the search is invalid); the request has nowhere to keep messages, and nobody would see them.
         raise ChangelistExportError(
             _("The list's filters no longer apply (a field or a choice is gone); filter the list again and "
               "export it from there.")) from None
