@@ -15,16 +15,16 @@ import json
 import logging
 import time
 import uuid
+from functools import lru_cache
 
-from celery import current_app
+import redis
 from django.conf import settings
 from django.db.models import Q
 
 from exports.files.export_file import planned_rows
 from exports.files.storage import delete_quietly, export_storage
 from exports.sources import get_source
-from soil.progress import PROGRESS
-from soil.redis_client import get_redis_client
+from soil import progress as soil_progress
 
 log = logging.getLogger(__name__)
 PARTS_FOLDER = "exports/parts"
@@ -227,7 +227,7 @@ class PartProgress:
 
     def report(self, current):
         try:
-            pipe = get_redis_client().pipeline()
+            pipe = counts_client().pipeline()
             pipe.hset(self.key, self.field, current)
             pipe.expire(self.key, PROGRESS_EXPIRY)
             pipe.hvals(self.key)
@@ -239,6 +239,15 @@ class PartProgress:
 
 def store_progress(task_id, current, total, message_format, started_at):
     """Write soil's progress record for `task_id` (the run's task, which may have ended)."""
-    meta = {"current": current, "total": total, "started_at": started_at, "updated_at": time.time(),
-            "message": message_format.format(current=current, total=total)}
-    current_app.backend.store_result(task_id, meta, PROGRESS)
+    soil_progress.store_progress(task_id, current, total, message_format.format(current=current, total=total),
+                                 started_at=started_at)
+
+
+@lru_cache(maxsize=4)
+def _redis(url):
+    return redis.Redis.from_url(url)
+
+
+def counts_client():
+    """The Redis that holds the parts' row counts: the project's (REDIS_URL)."""
+    return _redis(settings.REDIS_URL)
