@@ -13,6 +13,7 @@ from django.utils import timezone
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
+from exports.conf import exports_conf
 from exports.files.writers import WRITERS
 from exports.formatting import one_line
 from exports.sources import SourceError, get_source
@@ -122,7 +123,7 @@ def check_saved_exports_cap(definition):
     """A ValidationError if making `definition` a daily saved export goes over the domain's cap."""
     if not definition.is_daily_saved or definition.domain_id is None:
         return
-    cap = settings.SAVED_EXPORTS_MAX_PER_DOMAIN
+    cap = exports_conf.SAVED_EXPORTS_MAX_PER_DOMAIN
     others = ExportDefinition.objects.filter(domain_id=definition.domain_id, is_daily_saved=True)
     if definition.pk:
         others = others.exclude(pk=definition.pk)

@@ -6,11 +6,11 @@ import logging
 from celery import states
 from celery.exceptions import Ignore, SoftTimeLimitExceeded, TimeLimitExceeded
 from celery.signals import task_failure, worker_ready
-from django.conf import settings
 from django.utils import timezone, translation
 from django.utils.translation import gettext
 
 from exports.admin import changelist_export
+from exports.conf import exports_conf
 from exports.files import tempfiles
 from exports.files.export_file import ExportCancelled
 from exports.files.storage import sweep_partial_files
@@ -119,7 +119,7 @@ def sweep_at_worker_start(**kwargs):
         log.warning("Removed %d orphaned build files (%d bytes) and %d partial copies", files, size, partial)
 
 
-@periodic_task(run_every=settings.EXPORT_REAPER_INTERVAL, queue="celery_periodic")
+@periodic_task(run_every=exports_conf.EXPORT_REAPER_INTERVAL, queue="celery_periodic")
 def reap_stuck_exports():
     """Requeue or fail runs whose worker died or whose message was lost; sweep orphaned files."""
     return reaper.reap(timezone.now())
@@ -131,19 +131,19 @@ def send_export_ready_email(run_id):
     return services.send_ready_email(run_id)
 
 
-@periodic_task(run_every=settings.EXPORT_CLEANUP_INTERVAL, queue="celery_periodic")
+@periodic_task(run_every=exports_conf.EXPORT_CLEANUP_INTERVAL, queue="celery_periodic")
 def cleanup_expired_exports():
     """Delete expired export files and mark their runs expired."""
     return services.expire_runs()
 
 
-@periodic_task(run_every=settings.SAVED_EXPORTS_DISPATCH_INTERVAL, queue="celery_periodic")
+@periodic_task(run_every=exports_conf.SAVED_EXPORTS_DISPATCH_INTERVAL, queue="celery_periodic")
 def dispatch_saved_exports():
     """Queue the rebuild of every saved export whose local midnight has come."""
     return len(saved_exports.dispatch_due(timezone.now()))
 
 
-@serial_task("saved-export-{saved_id}", timeout=settings.SAVED_EXPORTS_LOCK_TTL, default_retry_delay=settings.SAVED_EXPORTS_LOCK_TTL,
+@serial_task("saved-export-{saved_id}", timeout=exports_conf.SAVED_EXPORTS_LOCK_TTL, default_retry_delay=exports_conf.SAVED_EXPORTS_LOCK_TTL,
              max_retries=30, queue="saved_exports_queue", acks_late=True)
 def rebuild_saved_export(saved_id):
     """Rebuild one saved export; never two runs of the same one at once."""
@@ -154,7 +154,7 @@ def rebuild_saved_export(saved_id):
         writer_class = get_writer(saved.definition.format)
         expose_blob_download(saved.file_key, 60 * 60, file_extension=writer_class.file_extension,
                              mimetype=writer_class.mimetype, content_disposition=saved.filename,
-                             storage_alias=settings.EXPORTS_STORAGE)
+                             storage_alias=exports_conf.EXPORTS_STORAGE)
     return {"rows": saved.rows, "bytes": saved.bytes}
 
 
@@ -176,13 +176,13 @@ def export_admin_changelist(site_name, model_label, query, pks, user_id, format_
             words = changelist_export.failure_words(exc, this.soft_time_limit)
             update_task_state(this, states.FAILURE, {"errors": [words]})
             raise Ignore() from None
-    expose_blob_download(built.key, settings.EXPORT_FILE_EXPIRY, file_extension=built.file_extension,
+    expose_blob_download(built.key, exports_conf.EXPORT_FILE_EXPIRY, file_extension=built.file_extension,
                          mimetype=built.mimetype, content_disposition=built.filename,
-                         storage_alias=settings.EXPORTS_STORAGE)
+                         storage_alias=exports_conf.EXPORTS_STORAGE)
     return {"rows": built.rows, "bytes": built.bytes}
 
 
-@periodic_task(run_every=settings.EXPORT_CLEANUP_INTERVAL, queue="celery_periodic")
+@periodic_task(run_every=exports_conf.EXPORT_CLEANUP_INTERVAL, queue="celery_periodic")
 def cleanup_admin_changelist_exports():
     """Delete admin changelist exports whose download has expired."""
     return changelist_export.sweep_expired()

@@ -16,7 +16,6 @@ writers (csv, xlsx, zipped csv) into exports' storage, and `soil` must not impor
 import functools
 
 from django import forms
-from django.conf import settings
 from django.contrib import messages
 from django.contrib.admin import helpers
 from django.contrib.admin.views.main import IS_POPUP_VAR
@@ -33,6 +32,7 @@ from exports.admin.changelist_export import (
     export_filename_stem,
     row_limit_words,
 )
+from exports.conf import exports_conf
 from exports.files.writers import WRITERS
 from exports.runs import queueing
 from soil import DownloadBase
@@ -86,7 +86,7 @@ class AsyncExportAdminMixin:
         return list(self.export_fields) if self.export_fields else default_export_fields(self, request)
 
     def get_export_max_rows(self, request):
-        return self.export_max_rows if self.export_max_rows is not None else settings.EXPORT_MAX_ROWS
+        return self.export_max_rows if self.export_max_rows is not None else exports_conf.EXPORT_MAX_ROWS
 
     def export_changelist_response(self, request, queryset):
         if not self.has_view_permission(request):

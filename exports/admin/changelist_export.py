@@ -14,7 +14,6 @@ from itertools import islice
 
 from celery.exceptions import SoftTimeLimitExceeded
 from django.apps import apps
-from django.conf import settings
 from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.admin.sites import NotRegistered, all_sites
 from django.contrib.admin.utils import NotRelationField, get_fields_from_path, label_for_field
@@ -29,6 +28,7 @@ from django.utils import timezone
 from django.utils.text import capfirst, slugify
 from django.utils.translation import gettext as _
 
+from exports.conf import exports_conf
 from exports.files import tempfiles
 from exports.files.storage import export_storage, publish
 from exports.files.writers import get_writer
@@ -234,7 +234,7 @@ def build_export(site_name, model_label, query, pks, user_id, format_name, field
     tz = timezone.get_default_timezone()
     columns = export_columns(model_admin, fields, tz=timezone.get_default_timezone_name())
     total = queryset.count()
-    max_rows = max_rows if max_rows is not None else settings.EXPORT_MAX_ROWS
+    max_rows = max_rows if max_rows is not None else exports_conf.EXPORT_MAX_ROWS
     if total > max_rows:
         raise ChangelistExportError(row_limit_words(total, max_rows))
     path = tempfiles.new_temp_path(writer_class.file_extension)
@@ -242,7 +242,7 @@ def build_export(site_name, model_label, query, pks, user_id, format_name, field
         with writer_class(path, [c.label for c in columns], [c.type for c in columns], tz=tz, name=name) as writer:
             if progress:
                 progress(0, total)
-            for chunk in row_chunks(queryset, columns, chunk_size or settings.EXPORT_CHUNK_SIZE):
+            for chunk in row_chunks(queryset, columns, chunk_size or exports_conf.EXPORT_CHUNK_SIZE):
                 writer.write_rows(chunk)
                 if progress:
                     progress(writer.rows_written, max(total, writer.rows_written))
@@ -275,7 +275,7 @@ def sweep_expired(now=None, expiry=None):
     storage = export_storage()
     if not storage.exists(EXPORT_FOLDER):
         return 0
-    cutoff = (now or timezone.now()) - datetime.timedelta(seconds=expiry or settings.EXPORT_FILE_EXPIRY)
+    cutoff = (now or timezone.now()) - datetime.timedelta(seconds=expiry or exports_conf.EXPORT_FILE_EXPIRY)
     removed = 0
     for name in storage.listdir(EXPORT_FOLDER)[1]:
         key = f"{EXPORT_FOLDER}/{name}"

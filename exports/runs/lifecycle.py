@@ -15,11 +15,11 @@ import time
 import uuid
 from dataclasses import dataclass
 
-from django.conf import settings
 from django.db import connection
 from django.db.models import F
 from django.utils import timezone
 
+from exports.conf import exports_conf
 from exports.files.liveness import holder_is_gone, this_process
 from exports.models import ExportRun
 from exports.runs import words
@@ -31,7 +31,7 @@ _LEASE_CLEARED = {"lease_id": "", "lease_owner": "", "lease_expires_at": None}
 
 
 def lease_deadline(now=None):
-    return (now or timezone.now()) + datetime.timedelta(seconds=settings.EXPORT_LEASE_SECONDS)
+    return (now or timezone.now()) + datetime.timedelta(seconds=exports_conf.EXPORT_LEASE_SECONDS)
 
 
 @dataclass(frozen=True)
@@ -61,7 +61,7 @@ def start(run_id, task_id, now=None):
         return None
     seen = ExportRun.objects.filter(pk=run_id, task_id=task_id, status=row["status"], lease_id=row["lease_id"],
                                     cancel_requested=False)
-    if row["attempts"] >= settings.EXPORT_MAX_ATTEMPTS:
+    if row["attempts"] >= exports_conf.EXPORT_MAX_ATTEMPTS:
         seen.update(status=Status.FAILED, error=words.WORKER_LOST_WORDS, finished_at=now, **_LEASE_CLEARED)
         return None
     lease = Lease(str(run_id), uuid.uuid4().hex)
@@ -172,7 +172,7 @@ class LeaseKeeper:
 
     def __init__(self, lease, interval=None):
         self.lease = lease
-        self.interval = interval or settings.EXPORT_LEASE_RENEW_SECONDS
+        self.interval = interval or exports_conf.EXPORT_LEASE_RENEW_SECONDS
         self.lost = threading.Event()
         self.cancel_requested = threading.Event()
         self._stop = threading.Event()

@@ -20,8 +20,7 @@ import os
 import shutil
 from zoneinfo import ZoneInfo
 
-from django.conf import settings
-
+from exports.conf import exports_conf
 from exports.files import tempfiles
 from exports.files.export_file import ExportCancelled, export_filename, planned_rows, write_export
 from exports.files.liveness import this_process
@@ -62,7 +61,7 @@ def start(lease, time_limit=None):
     """Send the parts of a run big enough to be built in parts, under its `lease`: how many were sent,
     or 0 when the run is to be built whole (by the caller, under the same lease).
     """
-    if not settings.EXPORT_PARTITION_ROWS or queueing.runs_eagerly():
+    if not exports_conf.EXPORT_PARTITION_ROWS or queueing.runs_eagerly():
         return 0  # eager (USE_CELERY=false): one process, nothing to run in parallel
     run = _running(lease)
     if run is None:

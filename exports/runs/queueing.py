@@ -9,9 +9,9 @@ never left.
 import logging
 
 from celery import chord, current_app
-from django.conf import settings
 from django.db import transaction
 
+from exports.conf import exports_conf
 from exports.runs import lifecycle, words
 from soil.util import start_download
 
@@ -43,7 +43,7 @@ def queue_run(run):
         try:
             start_download(task(RUN_EXPORT), args=[run_id], task_id=task_id,
                            download_id=run.download_id, owner_ids=[run.owner_id],
-                           expiry=settings.EXPORT_FILE_EXPIRY, message=f"Export of {run.definition.name}")
+                           expiry=exports_conf.EXPORT_FILE_EXPIRY, message=f"Export of {run.definition.name}")
         except Exception:
             log.exception("Could not queue export run %s", run_id)
             lifecycle.fail_active(run_id, words.UNAVAILABLE_WORDS, task_id=task_id)
@@ -60,7 +60,7 @@ def queue_ready_email(run):
 def queue_changelist_export(kwargs, owner_id, download_class, message):
     """Send an admin changelist export (JSON-safe `kwargs`) under a new soil download; returns the download."""
     return start_download(task(EXPORT_ADMIN_CHANGELIST), kwargs=kwargs, owner_ids=[owner_id],
-                          expiry=settings.EXPORT_FILE_EXPIRY, download_class=download_class, message=message)
+                          expiry=exports_conf.EXPORT_FILE_EXPIRY, download_class=download_class, message=message)
 
 
 def runs_eagerly():

@@ -15,6 +15,7 @@ from celery.result import AsyncResult
 from django.conf import settings
 from django.utils import timezone, translation
 
+from exports.conf import exports_conf
 from exports.files import partitions, storage, tempfiles
 from exports.models import ExportRun
 from exports.runs import lifecycle, queueing, words
@@ -39,7 +40,7 @@ def stuck_reason(run, now):
     """Why an active run will not finish by itself, or None if it may still."""
     if run.status == Status.RUNNING and lifecycle.is_free(run.status, run.lease_expires_at, run.lease_owner, now):
         return WORKER_LOST
-    grace = datetime.timedelta(seconds=settings.EXPORT_LOST_MESSAGE_GRACE)
+    grace = datetime.timedelta(seconds=exports_conf.EXPORT_LOST_MESSAGE_GRACE)
     if run.status == Status.QUEUED and run.queued_at and run.queued_at < now - grace:
         state, _ = _task_result(run.task_id)
         if state == states.PENDING:  # soil records SENT before publishing: no record, no message
@@ -76,7 +77,7 @@ def _settle_or_requeue(run, reason, now):
     limit = hard_time_limit(run.task_id) if reason == WORKER_LOST else None
     if limit is not None:
         return "failed" if lifecycle.settle(run, Status.FAILED, words.time_limit_words(limit), now) else None
-    if run.attempts >= settings.EXPORT_MAX_ATTEMPTS:
+    if run.attempts >= exports_conf.EXPORT_MAX_ATTEMPTS:
         lost_words = words.WORKER_LOST_WORDS if reason == WORKER_LOST else words.MESSAGE_LOST_WORDS
         return "failed" if lifecycle.settle(run, Status.FAILED, lost_words, now, last_progress=stopped_at) else None
     new_task_id = lifecycle.requeue(run, count_attempt=reason == MESSAGE_LOST, now=now)

@@ -3,7 +3,6 @@ import datetime
 import logging
 
 from celery import uuid
-from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
@@ -12,6 +11,7 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext
 from django.utils.translation import gettext as _
 
+from exports.conf import exports_conf
 from exports.files.export_file import ExportCancelled, build_and_store, export_filename
 from exports.files.parameters import ChoiceRefused, ExportRefused, export_parameters, parameters_key, query_parameters  # noqa: F401  (ChoiceRefused: the refusals callers catch are here too)
 from exports.files.storage import delete_quietly
@@ -151,7 +151,7 @@ def publish_run(lease, run, key, rows, size):
     fields = {
         "file_key": key, "rows": rows, "bytes": size, "duration": finished - run.started_at,
         "filename": export_filename(run.definition, writer_class.file_extension, finished),
-        "expires_at": finished + datetime.timedelta(seconds=settings.EXPORT_FILE_EXPIRY),
+        "expires_at": finished + datetime.timedelta(seconds=exports_conf.EXPORT_FILE_EXPIRY),
     }
     if not lifecycle.succeed(lease, fields, now=finished):
         log.warning("Export run %s: lease lost before publishing; deleting %s", run.pk, key)
@@ -159,9 +159,9 @@ def publish_run(lease, run, key, rows, size):
         return None
     run.refresh_from_db()
     expose_blob_download(
-        key, settings.EXPORT_FILE_EXPIRY, file_extension=writer_class.file_extension,
+        key, exports_conf.EXPORT_FILE_EXPIRY, file_extension=writer_class.file_extension,
         mimetype=writer_class.mimetype, content_disposition=run.filename, download_id=run.download_id,
-        owner_ids=[run.owner_id], storage_alias=settings.EXPORTS_STORAGE, extras=access.download_extras(run.domain),
+        owner_ids=[run.owner_id], storage_alias=exports_conf.EXPORTS_STORAGE, extras=access.download_extras(run.domain),
     )
     return run
 
@@ -237,7 +237,7 @@ def send_ready_email(run_id):
     run = ExportRun.objects.select_related("definition", "owner", "domain").get(pk=run_id)
     if not run.owner.email:
         return False
-    link = settings.SITE_URL.rstrip("/") + reverse("exports:run", args=[run.pk])
+    link = exports_conf.SITE_URL.rstrip("/") + reverse("exports:run", args=[run.pk])
     # In the run's language: exports.tasks runs this under translation.override(run.language).
     send_mail(
         subject=gettext("Your export '%(name)s' is ready") % {"name": one_line(run.definition.name)},

@@ -7,12 +7,12 @@ import functools
 import logging
 from functools import partial
 
-from django.conf import settings
 from django.db import transaction
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext
 
+from exports.conf import exports_conf
 from exports.files import parameters
 from exports.files.export_file import build_and_store, export_filename, export_storage
 from exports.files.storage import delete_quietly
@@ -71,7 +71,7 @@ def due_saved_exports(now):
     A saved export nobody downloaded for SAVED_EXPORTS_IDLE_DAYS (counted from its creation if never
     downloaded) is left alone until someone downloads it again.
     """
-    idle_since = now - datetime.timedelta(days=settings.SAVED_EXPORTS_IDLE_DAYS)
+    idle_since = now - datetime.timedelta(days=exports_conf.SAVED_EXPORTS_IDLE_DAYS)
     return (
         SavedExport.objects
         .filter(definition__is_daily_saved=True, next_build_at__lte=now)

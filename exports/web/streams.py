@@ -19,12 +19,12 @@ import json
 import time
 
 from asgiref.sync import sync_to_async
-from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.core.handlers.asgi import ASGIRequest
 from django.db import close_old_connections
 from django.http import StreamingHttpResponse
 
+from exports.conf import exports_conf
 from exports.models import ExportRun
 from exports.runs import reaper, selectors
 from exports.runs.status import run_status
@@ -42,9 +42,9 @@ class StatusStream:
 
     def __init__(self, run, now, poll=None, keepalive=None, lifetime=None):
         self.run_id = run.pk
-        self.poll = poll or settings.EXPORT_STREAM_POLL_SECONDS
-        self.keepalive = keepalive or settings.EXPORT_STREAM_KEEPALIVE_SECONDS
-        self.ends_at = now + (lifetime or settings.EXPORT_STREAM_MAX_SECONDS)
+        self.poll = poll or exports_conf.EXPORT_STREAM_POLL_SECONDS
+        self.keepalive = keepalive or exports_conf.EXPORT_STREAM_KEEPALIVE_SECONDS
+        self.ends_at = now + (lifetime or exports_conf.EXPORT_STREAM_MAX_SECONDS)
         self.last_status = None
         self.last_sent_at = now
         self.finished = False

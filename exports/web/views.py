@@ -1,7 +1,6 @@
 """Pages of the export service. Thin: they check input and call services and selectors."""
 from urllib.parse import urlencode
 
-from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
@@ -13,6 +12,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
+from exports.conf import exports_conf
 from exports.files.writers import get_writer
 from exports.models import ExportDefinition
 from exports.runs import reaper, selectors, services, words
@@ -215,7 +215,7 @@ def delete_run(request, run_id):
 
 def stored_file_response(key, filename, format):
     """Stream (or, on S3, redirect to) an export file in storage; Http404 if it is gone."""
-    return serve_storage_key(key, filename, get_writer(format).mimetype, storage_alias=settings.EXPORTS_STORAGE)
+    return serve_storage_key(key, filename, get_writer(format).mimetype, storage_alias=exports_conf.EXPORTS_STORAGE)
 
 
 def file_response_for_run(request, run):

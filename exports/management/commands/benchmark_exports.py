@@ -54,6 +54,7 @@ from django.db import connection
 from django.test import override_settings
 from openpyxl import Workbook
 
+from exports.conf import exports_conf
 from exports.demo import add_demo_rows, ensure_demo_domain
 from exports.files import export_file as building
 from exports.files import pg_copy
@@ -197,7 +198,7 @@ def machine_description():
         db = f"{connection.display_name} {'.'.join(map(str, connection.get_database_version()))}"
     return (f"{os.cpu_count()} CPUs, {memory}; {platform.system()} {platform.machine()}; "
             f"Python {platform.python_version()}; Django {django.__version__}; "
-            f"openpyxl {openpyxl.__version__}; {db}; EXPORT_CHUNK_SIZE={settings.EXPORT_CHUNK_SIZE}")
+            f"openpyxl {openpyxl.__version__}; {db}; EXPORT_CHUNK_SIZE={exports_conf.EXPORT_CHUNK_SIZE}")
 
 
 def bench_definition(rows, log=None):
@@ -237,7 +238,7 @@ def fetch_bare_rows(definition):
     tz = ZoneInfo(definition.domain.time_zone)
     datetime_indexes = [i for i, c in enumerate(columns) if c.type == "datetime"]
     rows = []
-    for row in queryset.values_list(*[c.key for c in columns]).iterator(chunk_size=settings.EXPORT_CHUNK_SIZE):
+    for row in queryset.values_list(*[c.key for c in columns]).iterator(chunk_size=exports_conf.EXPORT_CHUNK_SIZE):
         if datetime_indexes:
             row = list(row)
             for i in datetime_indexes:
@@ -259,10 +260,10 @@ def read_rows(definition, copy=False):
     if copy:
         with tempfile.TemporaryDirectory(prefix="bench-exports-") as tmp, \
                 CsvWriter(os.path.join(tmp, "unused.csv"), [c.label for c in columns], [c.type for c in columns]) as writer:
-            for _ in pg_copy.csv_chunks(queryset, columns, tz, writer, settings.EXPORT_CHUNK_SIZE):
+            for _ in pg_copy.csv_chunks(queryset, columns, tz, writer, exports_conf.EXPORT_CHUNK_SIZE):
                 pass
         return
-    chunks = building.row_chunks(queryset, [c.key for c in columns], settings.EXPORT_CHUNK_SIZE, tz=tz,
+    chunks = building.row_chunks(queryset, [c.key for c in columns], exports_conf.EXPORT_CHUNK_SIZE, tz=tz,
                         datetime_keys=[c.key for c in columns if c.type == "datetime"])
     for chunk in chunks:
         deque(chunk, maxlen=0)
@@ -483,7 +484,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, rows, formats, repeat, engine, header_cost, libraries, plain_reader, markdown, one,
                **options):
-        engine = engine or settings.EXPORT_XLSX_ENGINE
+        engine = engine or exports_conf.EXPORT_XLSX_ENGINE
         if one:
             result = run_one(one[0], int(one[1]), engine, header_cost, libraries, plain_reader)
             self.stdout.write(json.dumps(result, sort_keys=True))

@@ -31,6 +31,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.test import Client
 from django.utils import timezone
 
+from exports.conf import exports_conf
 from exports.demo import ensure_demo_domain
 from exports.models import ExportRun
 from exports.runs import lifecycle
@@ -116,7 +117,7 @@ class Command(BaseCommand):
         run, cookie = self._running_run()
         path = f"/exports/runs/{run.pk}/events/"
         self.stdout.write(f"machine: {os.cpu_count()} cores, load {os.getloadavg()[0]:.2f}; "
-                          f"stream poll {settings.EXPORT_STREAM_POLL_SECONDS} s, "
+                          f"stream poll {exports_conf.EXPORT_STREAM_POLL_SECONDS} s, "
                           f"database {settings.DATABASES['default']['ENGINE'].rsplit('.', 1)[-1]}")
         self.stdout.write("| server | streams | RSS before MB | RSS after MB | KB per stream | threads before/after "
                           "| CPU % of a core, idle | CPU ms/s per 100 streams | bytes/s received |")
