@@ -11,7 +11,6 @@ class ExportsConfig(AppConfig):
 
     def ready(self):
         from exports import demo  # noqa: F401  (registers the demo source, first in the registry)
-        from exports import preferences  # noqa: F401  (applies a user's stored language at login)
         from exports import tasks  # noqa: F401  (registers the tasks in every process: exports.runs.queueing sends them by name)
 
         # Modules that register export sources (exports.sources.register), imported in every process.

@@ -16,7 +16,7 @@ from exports.runs.limits import check_rows
 from exports.models import ExportDefinition, ExportRun, FormSubmission
 from exports.runs.services import query_parameters
 from exports.sources import get_source
-from exports.tokens import create_token
+from project.accounts.tokens import create_token
 from tests.conftest import wait_for
 
 Status = ExportRun.Status

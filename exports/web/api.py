@@ -18,9 +18,9 @@ from django.urls import reverse
 from django.utils.translation import gettext
 from django.views.decorators.csrf import csrf_exempt
 
+from project.accounts import throttling, tokens
 from soil.exceptions import caused_by_unavailable_redis
 
-from exports import throttling, tokens
 from exports.runs import reaper, selectors, services
 from exports.runs.status import run_status as live_status
 from exports.web.forms import StartExportForm

@@ -6,7 +6,7 @@ from django.conf import settings
 from django.utils.translation import gettext
 from django.utils import timezone
 
-from exports.models import ApiToken
+from project.accounts.models import ApiToken
 
 TOKEN_PREFIX = "exp_"
 
