@@ -19,6 +19,7 @@ from django.utils.translation import gettext
 from django.views.decorators.csrf import csrf_exempt
 
 from project.accounts import throttling, tokens
+from project.middleware import answers_json
 from soil.exceptions import caused_by_unavailable_redis
 
 from exports.runs import reaper, selectors, services
@@ -147,7 +148,7 @@ def api_view(*methods):
                 return JsonResponse(
                     {"error": gettext("Something went wrong on our side; it has been logged. Try again later.")}, status=500)
 
-        return csrf_exempt(wrapper)
+        return answers_json(csrf_exempt(wrapper))
 
     return decorate
 
