@@ -12,7 +12,6 @@ class ExportsConfig(AppConfig):
     def ready(self):
         from exports import (
             demo,  # noqa: F401  (registers the demo source, first in the registry)
-            preferences,  # noqa: F401  (applies a user's stored language at login)
             tasks,  # noqa: F401  (registers the tasks in every process: exports.runs.queueing sends them by name)
         )
 

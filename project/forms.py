@@ -11,7 +11,3 @@ class DemoForm(forms.Form):
                  ("raise", _("Fail by raising"))],
     )
 
-
-class TokenForm(forms.Form):
-    name = forms.CharField(max_length=100, label=_("Name"),
-                           help_text=_("What the token is for, e.g. 'nightly sync script'."))

@@ -11,7 +11,6 @@ import logging
 import time
 
 from django.conf import settings
-from django.db.models import Count
 from django.http import HttpResponse, HttpResponseForbidden
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
@@ -105,12 +104,11 @@ class ServiceCollector:
         yield beat
 
     def _runs_by_status(self):
-        from exports.models import ExportRun
+        from exports.metrics import run_counts
 
         runs = GaugeMetricFamily("exports_runs", "Export runs by status", labels=["status"])
-        counts = dict(ExportRun.objects.values_list("status").annotate(n=Count("pk")).values_list("status", "n"))
-        for status in ExportRun.Status.values:
-            runs.add_metric([status], counts.get(status, 0))
+        for status, count in run_counts().items():
+            runs.add_metric([status], count)
         return runs
 
 

@@ -13,13 +13,19 @@ log = logging.getLogger(__name__)
 
 UNAVAILABLE_MESSAGE = gettext_lazy("The export service is unavailable; try again in a minute.")
 RETRY_AFTER_SECONDS = 60
-# Views whose callers read JSON, whatever their Accept header says.
-JSON_VIEWS = {"download_status", "heartbeat_status", "exports:api_start", "exports:api_run", "exports:api_file"}
+# soil's views whose callers read JSON (soil, a library, knows nothing of this site); other apps mark theirs.
+SOIL_JSON_VIEWS = {"download_status", "heartbeat_status"}
+
+
+def answers_json(view):
+    """Mark `view` as one whose callers read JSON, whatever their Accept header says: its 503 and 429 are JSON."""
+    view.answers_json = True
+    return view
 
 
 def wants_json(request):
     match = request.resolver_match
-    if match is not None and match.view_name in JSON_VIEWS:
+    if match is not None and (match.view_name in SOIL_JSON_VIEWS or getattr(match.func, "answers_json", False)):
         return True
     return request.get_preferred_type(["text/html", "application/json"]) == "application/json"
 

@@ -46,6 +46,7 @@ INSTALLED_APPS = [
     # project first, so that its templates (base.html, soil/base.html, registration/) override the apps',
     # Django admin's password reset pages included.
     "project",
+    "project.accounts",
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -64,14 +65,14 @@ MIDDLEWARE = [
     # The language of a request: the language cookie (set by the footer's selector, and at login from
     # the user's stored choice), else the browser's Accept-Language. No database read.
     "django.middleware.locale.LocaleMiddleware",
-    "exports.preferences.LoginLanguageMiddleware",
+    "project.accounts.preferences.LoginLanguageMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    # A throttled client gets 429 with Retry-After (project.throttling).
-    "project.throttling.ThrottledMiddleware",
+    # A throttled client gets 429 with Retry-After (project.accounts.throttling).
+    "project.accounts.throttling.ThrottledMiddleware",
     # Last, so that it sees the views' exceptions first: Redis down answers 503, not 500.
     "project.middleware.RedisUnavailableMiddleware",
 ]

@@ -77,7 +77,7 @@ def runs(alice, transactional_db, redis_client):
     failed = run(Status.FAILED, error="The source table is gone: " + "a-very-long-word-" * 8)
     expired = run(Status.SUCCEEDED, rows=10, bytes=100, file_key="exports/gone.xlsx", filename="gone.xlsx",
                   expires_at=timezone.now() - datetime.timedelta(minutes=5))
-    from exports.tokens import create_token
+    from project.accounts.tokens import create_token
 
     create_token(alice, "nightly sync script")
     running = run(Status.QUEUED)

@@ -15,8 +15,8 @@ from exports.runs import services
 from exports.runs.limits import check_rows
 from exports.runs.services import query_parameters
 from exports.sources import SourceError, get_source
-from exports.tokens import create_token
 from exports.web.forms import ExportDialogForm
+from project.accounts.tokens import create_token
 from tests.conftest import wait_for
 
 Status = ExportRun.Status

@@ -286,7 +286,7 @@ def test_the_ready_email_is_sent_once(alice, definition):
 
 def bearer(user):
     """An Authorization header with an API token of the user's (made on first use)."""
-    from exports.tokens import create_token
+    from project.accounts.tokens import create_token
 
     if not hasattr(user, "api_header"):
         user.api_header = "Bearer " + create_token(user, "tests")[1]

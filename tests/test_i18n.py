@@ -13,9 +13,10 @@ from django.utils import timezone, translation
 
 from exports import formatting
 from exports.demo import add_demo_rows, ensure_demo_domain
-from exports.models import ExportDefinition, ExportRun, UserPreference
+from exports.models import ExportDefinition, ExportRun
 from exports.runs import limits
 from exports.tasks import send_export_ready_email
+from project.accounts.models import UserPreference
 from tests.po_file import read_po
 from tests.test_exports import start
 

@@ -186,7 +186,7 @@ def test_a_wrong_case_time_zone_on_an_existing_row_is_mended_by_migration_and_ex
     from django.apps import apps
 
     Domain.objects.filter(pk=domain.pk).update(time_zone="asia/kolkata")  # as saved before zones were checked
-    import_module("exports.migrations.0008_canonical_time_zones").canonical_time_zones(apps, None)
+    import_module("exports.migrations.0009_canonical_time_zones").canonical_time_zones(apps, None)
     assert Domain.objects.get(pk=domain.pk).time_zone == "Asia/Kolkata"
     with django_capture_on_commit_callbacks(execute=True):
         response = start(alice_client, definition, date_from="2000-01-01", date_to="2100-12-31")

@@ -19,7 +19,7 @@ LAYERS = [
     ("exports.runs",),
     ("exports.saved",),
     ("exports.web", "exports.admin", "exports.tasks", "exports.apps", "exports.demo", "exports.management",
-     "exports.templatetags", "exports.migrations", "exports.tokens", "exports.preferences", "exports.throttling"),
+     "exports.templatetags", "exports.migrations", "exports.metrics"),
 ]
 
 # What soil offers an app built on it (docs/soil.md, "Building an app on soil"): the contract of
@@ -97,6 +97,14 @@ def test_exports_imports_flow_one_way():
                 there = layer_of(target) if target.startswith("exports") else None
                 if there is not None and there > here:
                     broken.append(f"{path.relative_to(ROOT)}:{line} imports {target} (a higher layer)")
+    assert not broken, "\n".join(broken)
+
+
+def test_the_site_imports_of_exports_only_the_public_function_of_its_metrics():
+    """project/ includes exports' urls by name (project/urls.py) and calls exports.metrics; nothing else."""
+    broken = [f"{path.relative_to(ROOT)}:{line} imports {module} {names}"
+              for path in python_files("project") for line, module, names in imports_of(path)
+              if (module == "exports" or module.startswith("exports.")) and module != "exports.metrics"]
     assert not broken, "\n".join(broken)
 
 

@@ -151,6 +151,21 @@ def test_metrics_refuse_an_unauthenticated_request_and_serve_histograms_to_an_au
 
 
 @pytest.mark.django_db
+def test_metrics_count_export_runs_by_status_every_status_included(client, settings, alice):
+    from exports.demo import ensure_demo_domain
+    from exports.models import ExportRun
+
+    settings.METRICS_BEARER_TOKEN, settings.METRICS_ALLOWED_ADDRESSES = "metrics-token-for-tests", []
+    domain = ensure_demo_domain(members=[alice])
+    for key, status in [("a", "failed"), ("b", "failed"), ("c", "succeeded")]:
+        ExportRun.objects.create(owner=alice, domain=domain, definition=domain.definitions.first(),
+                                 parameters_key=key, status=status)
+    text = client.get("/metrics", HTTP_AUTHORIZATION="Bearer metrics-token-for-tests").content.decode()
+    assert 'exports_runs{status="failed"} 2.0' in text and 'exports_runs{status="succeeded"} 1.0' in text
+    assert 'exports_runs{status="cancelled"} 0.0' in text
+
+
+@pytest.mark.django_db
 def test_metrics_answer_an_allowed_address_only(client, settings):
     settings.METRICS_BEARER_TOKEN, settings.METRICS_ALLOWED_ADDRESSES = "", ["10.1.0.0/16", "192.0.2.7"]
     assert client.get("/metrics", REMOTE_ADDR="10.1.2.3").status_code == 200

@@ -8,7 +8,7 @@ from types import SimpleNamespace
 
 import pytest
 from django.test import RequestFactory
-from django.urls import reverse
+from django.urls import resolve, reverse
 from kombu.exceptions import OperationalError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -91,6 +91,18 @@ def test_a_client_that_asks_for_json_gets_json(alice):
     assert response["Content-Type"] == "application/json"
     assert response["Retry-After"] == "60"
     assert json.loads(response.content) == {"error": UNAVAILABLE_MESSAGE}
+
+
+@pytest.mark.parametrize("view_name, args", [("download_status", ["abc"]),
+                                             ("exports:api_run", ["00000000-0000-0000-0000-000000000000"])])
+def test_a_view_whose_callers_read_json_answers_json_whatever_they_accept(alice, view_name, args):
+    """soil's status (named in project.middleware) and the exports API (marked answers_json)."""
+    url = reverse(view_name, args=args)
+    request = RequestFactory().get(url, HTTP_ACCEPT="text/html")
+    request.resolver_match = resolve(url)
+    request.user = alice
+    response = answer(request, OperationalError("Error 111 connecting"))
+    assert response.status_code == 503 and response["Content-Type"] == "application/json"
 
 
 def test_other_exceptions_are_left_to_django(alice):

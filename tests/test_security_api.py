@@ -6,7 +6,8 @@ import pytest
 from django.urls import reverse
 
 from exports.demo import add_demo_rows, ensure_demo_domain
-from exports.models import ApiToken, ExportDefinition
+from exports.models import ExportDefinition
+from project.accounts.models import ApiToken
 
 pytestmark = pytest.mark.django_db
 
@@ -72,7 +73,7 @@ def test_staff_make_a_token_in_the_admin_and_it_is_shown_once(client, make_user,
     sam.user_permissions.add(*Permission.objects.filter(codename__endswith="_apitoken"))
     definition.domain.members.add(sam)
     client.force_login(sam)
-    response = client.post(reverse("admin:exports_apitoken_add"), {"name": "from the admin"}, follow=True)
+    response = client.post(reverse("admin:accounts_apitoken_add"), {"name": "from the admin"}, follow=True)
     assert response.status_code == 200
     message = next(str(m) for m in response.context["messages"] if "new token" in str(m))
     token = message.split("The new token is ", 1)[1].split(" ", 1)[0]
@@ -100,7 +101,7 @@ def test_basic_auth_with_a_password_is_off_by_default(client, alice, start_url, 
 
 @pytest.fixture
 def token_header(alice):
-    from exports.tokens import create_token
+    from project.accounts.tokens import create_token
 
     return "Bearer " + create_token(alice, "tests")[1]
 

@@ -3,8 +3,8 @@ import os
 
 import pytest
 
-from exports.models import ApiToken
-from exports.tokens import user_for_token
+from project.accounts.models import ApiToken
+from project.accounts.tokens import user_for_token
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

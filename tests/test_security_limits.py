@@ -59,7 +59,7 @@ def test_a_domain_may_have_only_so_many_active_runs(client, alice, bob, definiti
 
 
 def test_the_api_refuses_past_the_limit_in_words(client, alice, definition, settings):
-    from exports.tokens import create_token
+    from project.accounts.tokens import create_token
 
     settings.EXPORT_MAX_ACTIVE_RUNS_PER_USER = 1
     header = "Bearer " + create_token(alice, "t")[1]

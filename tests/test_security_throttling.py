@@ -82,7 +82,7 @@ def test_basic_auth_attempts_are_throttled_too(client, alice, settings):
 
 
 def test_api_requests_of_one_user_are_throttled(client, alice, settings):
-    from exports.tokens import create_token
+    from project.accounts.tokens import create_token
 
     settings.API_RATE_PER_USER = "3/m"
     header = "Bearer " + create_token(alice, "script")[1]

@@ -4,7 +4,6 @@ from django.core.exceptions import ImproperlyConfigured
 from django.urls import reverse
 
 from soil.conf import soil_conf
-
 from soil.util import expose_cached_download
 
 pytestmark = pytest.mark.django_db

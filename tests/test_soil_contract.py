@@ -12,6 +12,7 @@ from unittest import mock
 from unittest.mock import patch
 
 import pytest
+from celery import current_app as app
 from celery import states, uuid
 from celery.result import AsyncResult
 from django.http import HttpResponse, StreamingHttpResponse
@@ -19,7 +20,6 @@ from django.urls import reverse
 
 import soil
 import soil.progress
-from celery import current_app as app
 from soil import BlobDownload, CachedDownload, DownloadBase, FileDownload, MultipleTaskDownload
 from soil.conf import soil_conf
 from soil.exceptions import TaskFailedError

@@ -249,7 +249,7 @@ def test_the_default_site_url_and_run_sh_follow_host_and_port():
 
 @pytest.mark.django_db
 def test_api_token_times_say_their_zone(alice_client, alice):
-    from exports.tokens import create_token
+    from project.accounts.tokens import create_token
 
     create_token(alice, "nightly sync script")
     page = alice_client.get(reverse("api_tokens")).content.decode()

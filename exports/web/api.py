@@ -18,13 +18,14 @@ from django.urls import reverse
 from django.utils.translation import gettext
 from django.views.decorators.csrf import csrf_exempt
 
-from exports import throttling, tokens
 from exports.models import FORMAT_CHOICES
 from exports.runs import reaper, selectors, services
 from exports.runs.status import run_status as live_status
 from exports.validators import ISO_DATE_MESSAGE
 from exports.web.forms import StartExportForm
 from exports.web.views import file_response_for_run
+from project.accounts import throttling, tokens
+from project.middleware import answers_json
 from soil.exceptions import caused_by_unavailable_redis
 
 log = logging.getLogger(__name__)
@@ -146,7 +147,7 @@ def api_view(*methods):
                 return JsonResponse(
                     {"error": gettext("Something went wrong on our side; it has been logged. Try again later.")}, status=500)
 
-        return csrf_exempt(wrapper)
+        return answers_json(csrf_exempt(wrapper))
 
     return decorate
 

@@ -9,7 +9,7 @@ from django.contrib.auth.signals import user_logged_in
 from django.dispatch import receiver
 from django.utils import translation
 
-from exports.models import UserPreference
+from project.accounts.models import UserPreference
 
 
 def is_offered(code):
@@ -40,7 +40,7 @@ def set_language_cookie(response, code):
     )
 
 
-@receiver(user_logged_in, dispatch_uid="exports.apply_language_at_login")
+@receiver(user_logged_in, dispatch_uid="accounts.apply_language_at_login")
 def apply_language_at_login(sender, request, user, **kwargs):
     """At login, switch to the user's stored language; LoginLanguageMiddleware sets its cookie."""
     code = stored_language(user)

@@ -17,5 +17,5 @@ def canonical_time_zones(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("exports", "0007_run_last_progress")]
+    dependencies = [("exports", "0008_api_tokens_and_preferences_to_accounts")]
     operations = [migrations.RunPython(canonical_time_zones, migrations.RunPython.noop)]

@@ -6,7 +6,7 @@ from django.conf import settings
 from django.utils import timezone
 from django.utils.translation import gettext
 
-from exports.models import ApiToken
+from project.accounts.models import ApiToken
 
 TOKEN_PREFIX = "exp_"
 
