@@ -44,8 +44,6 @@ TIME_TO_START_BUCKETS = (0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 900, 1
 DURATION_BUCKETS = (0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 900, 1800, 3600, 3 * 3600)
 WINDOW_SECONDS = 60 * 60      # the rolling window of p50/p95
 WINDOW_MAX_SAMPLES = 10_000   # per queue; the oldest go first in a busier hour
-# The reaper's return value counts what it did; those counts are added up.
-REAPER_TASK = "exports.tasks.reap_stuck_exports"
 
 _client = None
 _started = {}       # task id -> perf_counter at task_prerun, in the process that runs it
@@ -192,7 +190,7 @@ def _aggregated(records):
                 count(key("rows_written"), task_name, rows)
                 fields = floats.setdefault(key("build_seconds"), {})
                 fields[task_name] = fields.get(task_name, 0.0) + duration
-            if task_name == REAPER_TASK and isinstance(retval, dict):
+            if task_name == settings.MONITORING_REAPER_TASK and isinstance(retval, dict):  # counts of what it did
                 for what, number in retval.items():
                     if isinstance(number, int):
                         count(key("reaper"), what, number)

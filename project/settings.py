@@ -250,6 +250,8 @@ MONITORING_TASK_HOOKS = env_bool("MONITORING_TASK_HOOKS", True)
 MONITORING_FLUSH_SECONDS = env_float("MONITORING_FLUSH_SECONDS", 0.5)
 # Workers write a heartbeat naming their queues this often; one older than three intervals is dead.
 MONITORING_WORKER_HEARTBEAT_INTERVAL = env_float("MONITORING_WORKER_HEARTBEAT_INTERVAL", 10.0)
+# The task whose returned counts /metrics shows as what the reaper did (requeued, failed, ...).
+MONITORING_REAPER_TASK = "exports.tasks.reap_stuck_exports"
 # /metrics answers a request that carries this bearer token or comes from one of these addresses or
 # networks (REMOTE_ADDR, e.g. "127.0.0.1,10.0.0.0/8"); with neither set it answers nobody.
 METRICS_BEARER_TOKEN = env_str("METRICS_BEARER_TOKEN", "")
