@@ -1,8 +1,12 @@
-"""Writes: starting, running, cancelling and expiring exports. Plain functions, no HTTP, no Celery."""
+"""Writes: starting, running, cancelling, deleting, emailing and expiring exports.
+
+Plain functions of users and rows: no request and no task object comes in (messages leave through
+exports.runs.queueing), so a view, a task and a test call them alike.
+"""
 import datetime
 import logging
+import uuid
 
-from celery import uuid
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
@@ -56,7 +60,7 @@ def start_export(user, definition, format=None, date_from=None, date_to=None, no
         with transaction.atomic():
             run = ExportRun.objects.create(
                 owner=user, domain=definition.domain, definition=definition, parameters=parameters,
-                parameters_key=key, task_id=uuid(), download_id=new_download_id(),
+                parameters_key=key, task_id=str(uuid.uuid4()), download_id=new_download_id(),
                 notify_by_email=notify_by_email, queued_at=timezone.now(), language=translation.get_language() or "",
             )
     except IntegrityError:
