@@ -15,6 +15,7 @@ from celery import Celery
 from exports.demo import add_demo_rows, ensure_demo_domain
 from exports.models import ExportDefinition, ExportRun, SavedExport
 from exports.runs import words
+from exports.saved.services import save_definition
 from tests.celery_tasks import GATE_KEY
 from tests.processes import wait_until
 
@@ -192,9 +193,8 @@ def test_the_hard_time_limit_fails_the_run_in_words_and_the_worker_goes_on(stack
 
 def test_a_rebuild_whose_process_is_killed_is_built_again_the_same_night(stack, alice, gated):
     env = {"SAVED_EXPORTS_LOCK_TTL": 2}  # a dead holder's lock lapses in 2 s; the retries come every 2 s
-    ExportDefinition.objects.filter(pk=gated.pk).update(is_daily_saved=True)
-    gated.refresh_from_db()
-    gated.save()  # schedules the saved export
+    gated.is_daily_saved = True
+    save_definition(gated)  # schedules the saved export
     saved = SavedExport.objects.get(definition=gated)
     web = stack.web(**env)
     worker = stack.worker(**env)
