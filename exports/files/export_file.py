@@ -69,8 +69,7 @@ def write_export(definition, parameters, path, progress=None, is_cancelled=None,
         write = writer.write_rows if chunks is None else writer.write_encoded
         if chunks is None:
             chunks = row_chunks(queryset, [column.key for column in columns], chunk_size, tz=tz,
-                                datetime_keys=[column.key for column in columns if column.type == "datetime"],
-                                fuse=getattr(writer, "set_source_expressions", None))
+                                datetime_keys=[column.key for column in columns if column.type == "datetime"])
         with closing(chunks):
             for chunk in chunks:
                 if is_cancelled and is_cancelled():
