@@ -18,7 +18,8 @@ import uuid
 
 from celery import current_app
 from django.conf import settings
-from django.db.models import Q
+from django.db.models import F, Q, QuerySet
+from django.db.models.expressions import Col
 
 from soil.progress import PROGRESS
 from soil.redis_client import get_redis_client
@@ -52,13 +53,26 @@ def key_fields(source_name, queryset):
     for name in get_source(source_name).ordering:
         if name.startswith("-") or "__" in name:
             return None
-        field = model._meta.pk if name == "pk" else model._meta.get_field(name)
-        if field.null or not field.concrete:
+        field = model_field(model, name)
+        if field is None or field.null:
             return None
         names.append(field.attname)
-    if not names or names[-1] != model._meta.pk.attname:
+    if not names or names[-1] != model_field(model, "pk").attname:
         return None
     return names
+
+
+def model_field(model, name):
+    """The concrete field of `model` that `name` (a field name, an attname or "pk") is a column of; else None.
+
+    Found through the public expression API (``F(name)`` resolved against a query of the model), so
+    that no underscore attribute of Django is needed: a name that does not resolve to a column of the
+    model's own table (a reverse relation, a many-to-many, a parent's field) gives None.
+    """
+    column = F(name).resolve_expression(QuerySet(model).query)
+    if not isinstance(column, Col) or column.target.model is not model:
+        return None
+    return column.target
 
 
 def key_ranges(queryset, keys, total, parts):
@@ -108,8 +122,7 @@ def encode_key(value):
 
 
 def _decode_key(model, keys, values):
-    fields = {field.attname: field for field in model._meta.concrete_fields}
-    return [fields[key].to_python(value) for key, value in zip(keys, values)]
+    return [model_field(model, key).to_python(value) for key, value in zip(keys, values)]
 
 
 # --- part files ---
