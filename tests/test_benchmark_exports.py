@@ -32,7 +32,7 @@ def test_one_paired_run_exports_every_row_and_times_its_baseline(fmt, extra):
     if fmt == "xlsx":
         assert result["styled_cpu"] > 0 and result["plain_cpu"] > 0
     else:
-        assert result["reader"] == "values_list"
+        assert result["reader"] == "reference"
         assert result["copy"] is (connection.vendor == "postgresql")  # PostgreSQL renders the csv
     lines, _ = bench.verdicts({(fmt, 40): [result]})
     assert lines[0].startswith(("PASS", "FAIL")) and "database read alone" in lines[0]

@@ -473,35 +473,15 @@ def test_error_inside_context_closes_quietly_and_propagates(cls, tmp_path):
 
 
 @pytest.mark.parametrize("cls", ALL_WRITERS, ids=WRITER_IDS)
-def test_source_expressions_run_before_the_writers_conversion(cls, tmp_path):
-    """``set_source_expressions`` (used by exports.files.export_file): raw rows in, same file out."""
-    raw = [("1", "2024-01-01T23:30:00+00:00", "=x"), ("2", None, "ok"), (None, "2024-03-04T05:06:07", None)]
-    ready = [(int(n) if n else None, dt.datetime.fromisoformat(at) if at else None, t) for n, at, t in raw]
-    sources = ["None if (v := r[0]) is None else db_int(v)",
-               "None if (v := r[1]) is None else db_parse(v)",
-               None]
-    names = {"db_int": int, "db_parse": dt.datetime.fromisoformat}
-    headers, types = ["N", "At", "Text"], ["integer", "datetime", "text"]
-
-    fused_path = tmp_path / f"fused{cls.file_extension}"
-    with cls(fused_path, headers, types, tz=KOLKATA) as writer:
-        writer.set_source_expressions(sources, names)
-        assert writer.write_rows(iter(raw)) == 3
-        with pytest.raises(ValueError):  # too late once rows are written
-            writer.set_source_expressions(sources, names)
-    plain_path = tmp_path / f"plain{cls.file_extension}"
-    write(cls, plain_path, ready, headers=headers, types=types, tz=KOLKATA)
-
-    if cls.format_name == "xlsx":
-        fused = xlsx_sheets(fused_path)
-        assert fused == xlsx_sheets(plain_path)
-        assert fused["Export"][1] == (1, dt.datetime(2024, 1, 2, 5, 0), "=x")
-    elif cls is CsvWriter:
-        assert fused_path.read_bytes() == plain_path.read_bytes()
-        assert read_csv_bytes(fused_path.read_bytes())[1] == ["1", "2024-01-02 05:00:00", "'=x"]
-    else:
-        with zipfile.ZipFile(fused_path) as fused, zipfile.ZipFile(plain_path) as plain:
-            assert fused.read("export.csv") == plain.read("export.csv")
+def test_rows_of_the_wrong_length_are_refused(cls, tmp_path):
+    """Every row has exactly one value per column: a short or long row is an error, not a shifted file."""
+    for bad in ([(1, "a")], [(1, "a", None, 4)], [(1, "a", None), (2, "b")]):
+        path = tmp_path / f"bad{cls.file_extension}"
+        with pytest.raises(ValueError, match="values"):
+            with cls(path, ["N", "Name", "At"], ["integer", "text", "datetime"]) as writer:
+                writer.write_rows(bad)
+        if path.exists():
+            os.remove(path)
 
 
 # -- memory --------------------------------------------------------------------------------

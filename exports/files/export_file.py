@@ -7,9 +7,9 @@ import re
 from contextlib import closing
 from zoneinfo import ZoneInfo
 
-from django.conf import settings
 from django.utils import timezone
 
+from exports.conf import exports_conf
 from exports.files import pg_copy, tempfiles
 from exports.files.parameters import query_parameters
 from exports.files.rows import row_chunks
@@ -54,7 +54,7 @@ def write_export(definition, parameters, path, progress=None, is_cancelled=None,
     A part of a partitioned build (exports.files.partitions) passes `key_range`, a filter on the rows,
     and may pass its own `writer_class` instead of the format's.
     """
-    chunk_size = chunk_size or settings.EXPORT_CHUNK_SIZE
+    chunk_size = chunk_size or exports_conf.EXPORT_CHUNK_SIZE
     queryset, columns = planned_rows(definition, parameters)
     if key_range is not None:
         queryset = queryset.filter(key_range)
@@ -72,8 +72,7 @@ def write_export(definition, parameters, path, progress=None, is_cancelled=None,
         write = writer.write_rows if chunks is None else writer.write_encoded
         if chunks is None:
             chunks = row_chunks(queryset, [column.key for column in columns], chunk_size, tz=tz,
-                                datetime_keys=[column.key for column in columns if column.type == "datetime"],
-                                fuse=getattr(writer, "set_source_expressions", None))
+                                datetime_keys=[column.key for column in columns if column.type == "datetime"])
         with closing(chunks):
             for chunk in chunks:
                 if is_cancelled and is_cancelled():

@@ -18,9 +18,9 @@ import uuid
 from functools import lru_cache
 
 import redis
-from django.conf import settings
 from django.db.models import Q
 
+from exports.conf import exports_conf
 from exports.files.export_file import planned_rows
 from exports.files.storage import delete_quietly, export_storage
 from exports.sources import get_source
@@ -35,10 +35,10 @@ PROGRESS_EXPIRY = 24 * 60 * 60
 
 def part_count(total):
     """How many parts an export of `total` rows is built in (1: built whole)."""
-    threshold = settings.EXPORT_PARTITION_ROWS
-    if not threshold or total < threshold or settings.EXPORT_PARTITIONS < 2:
+    threshold = exports_conf.EXPORT_PARTITION_ROWS
+    if not threshold or total < threshold or exports_conf.EXPORT_PARTITIONS < 2:
         return 1
-    return min(settings.EXPORT_PARTITIONS, total)
+    return min(exports_conf.EXPORT_PARTITIONS, total)
 
 
 def plan_parts(definition, parameters):
@@ -250,4 +250,4 @@ def _redis(url):
 
 def counts_client():
     """The Redis that holds the parts' row counts: the project's (REDIS_URL)."""
-    return _redis(settings.REDIS_URL)
+    return _redis(exports_conf.REDIS_URL)

@@ -18,6 +18,8 @@ from django.db import connections, models
 from django.db.models import F, Func, Value
 from django.db.models.expressions import Col
 
+from exports.conf import exports_conf
+
 __all__ = ["csv_chunks"]
 
 # ``CsvWriter``'s rendering of each column type, in SQL; %(expressions)s is the column (a plain
@@ -43,7 +45,7 @@ def csv_chunks(queryset, columns, tz, writer, chunk_size):
     ``data`` is bytes in UTF-8, CRLF after each row, for ``writer.write_encoded``. None when
     PostgreSQL cannot render this export exactly (the caller then reads rows as usual).
     """
-    if not settings.EXPORT_POSTGRES_COPY or len(columns) < 2:
+    if not exports_conf.EXPORT_POSTGRES_COPY or len(columns) < 2:
         return None
     connection = connections[queryset.db]
     zone = getattr(tz, "key", None)

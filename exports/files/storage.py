@@ -9,10 +9,10 @@ import os
 import re
 import secrets
 
-from django.conf import settings
 from django.core.files import File
 from django.core.files.storage import storages
 
+from exports.conf import exports_conf
 from exports.files.liveness import pid_is_gone
 
 log = logging.getLogger(__name__)
@@ -21,7 +21,7 @@ _PARTIAL_NAME = re.compile(r"^(\d+)-[0-9a-f]+")
 
 
 def export_storage():
-    return storages[settings.EXPORTS_STORAGE]
+    return storages[exports_conf.EXPORTS_STORAGE]
 
 
 def is_local(storage):

@@ -9,15 +9,14 @@ import secrets
 import tempfile
 from pathlib import Path
 
-from django.conf import settings
-
+from exports.conf import exports_conf
 from exports.files.liveness import pid_is_gone
 
 _NAME = re.compile(r"^export-(\d+)-[0-9a-f]+")
 
 
 def temp_dir():
-    folder = Path(settings.EXPORT_TEMP_DIR or Path(tempfile.gettempdir()) / "exports-build")
+    folder = Path(exports_conf.EXPORT_TEMP_DIR or Path(tempfile.gettempdir()) / "exports-build")
     folder.mkdir(mode=0o700, parents=True, exist_ok=True)
     return folder
 

@@ -2,7 +2,7 @@
 
 One module per format (``csv_file``, ``zip_csv``, and two xlsx engines: ``xlsx_streaming``, the
 default, and ``xlsx_openpyxl``, the compatibility engine), the protocol they share (``base``),
-the generated per-row converter (``convert``). Every writer keeps memory flat whatever the row
+the per-column value conversion (``convert``). Every writer keeps memory flat whatever the row
 count. ``get_writer("xlsx")`` gives the engine the ``EXPORT_XLSX_ENGINE`` setting names.
 """
 from exports.files.writers.base import COLUMN_TYPES, XLSX_MAX_ROWS, ExportWriter

@@ -16,10 +16,9 @@ naive ones are taken as local time already; a plain ``date`` in a datetime colum
 as a date; ``str`` values in text columns are text, never a formula (see each writer for how).
 """
 from datetime import timezone
-from itertools import chain, count, islice
-from operator import itemgetter
+from itertools import chain, islice
 
-from exports.files.writers.convert import build_converter
+from exports.files.writers.convert import convert_rows
 
 __all__ = ["COLUMN_TYPES", "XLSX_MAX_ROWS", "ExportWriter"]
 
@@ -29,7 +28,8 @@ COLUMN_TYPES = ("text", "integer", "decimal", "boolean", "date", "datetime")
 #: Rows in an xlsx sheet, header included (Excel's limit).
 XLSX_MAX_ROWS = 1_048_576
 
-_first = itemgetter(0)
+#: Rows converted and handed to a sink at a time when ``write_rows`` gets an iterator (memory stays flat).
+ROWS_PER_BLOCK = 1000
 
 
 class ExportWriter:
@@ -66,19 +66,20 @@ class ExportWriter:
         self.name = name or "export"
         self.rows_written = 0
         self.closed = False
-        self._convert = self._build_converter()
+        functions = tuple(self._column_function(t) for t in types)
+        #: One column function per column (or None: written as is), see ``convert.convert_rows``.
+        self._functions = functions if any(functions) else None
         # Rows left in the current sheet / file part; None means no limit.
         self._room = None
         self._sink = None  # consumes an iterable of (converted) rows
 
     # -- to be provided by subclasses ------------------------------------------------
 
-    def _converter_for(self, column_type):
-        """None, a callable, or an expression (see ``convert.build_converter``)."""
+    def _column_function(self, column_type):
+        """The function ``f(values)`` turning a chunk's values of a ``column_type`` column (a tuple,
+        None included) into what the format's sink takes, in order; or None where values go to the
+        sink as they are. See ``convert.convert_rows``."""
         return None
-
-    def _build_converter(self, sources=None, names=None):
-        return build_converter([self._converter_for(t) for t in self.types], sources, names)
 
     def _start_container(self):
         """Start the next sheet / part when the current one is full."""
@@ -92,34 +93,21 @@ class ExportWriter:
 
     # -- public interface --------------------------------------------------------------
 
-    def set_source_expressions(self, sources, names):
-        """For ``exports.files.export_file``: rows given to ``write_rows`` from now on are raw rows.
-
-        ``sources`` has one Python expression per column (or None for ``r[i]``) giving the
-        column's value from the raw row ``r``; ``names`` maps the names those expressions use
-        to objects (not ``r``, ``n``, ``v``, ``f<digits>`` or this writer's own names). Each
-        expression is evaluated first, then the value goes through this writer's conversion,
-        all in one generated function per row. Call it before the first row is written.
-        """
-        if self.rows_written:
-            raise ValueError("set_source_expressions() after rows were written")
-        self._convert = self._build_converter(sources, names)
-
     def write_rows(self, rows):
         """Write an iterable of rows (tuples or lists); returns how many were written."""
         if self.closed:
             raise ValueError("write_rows() on a closed writer")
-        convert = self._convert
-        if rows.__class__ is list or rows.__class__ is tuple:
-            # A sized chunk that fits in the current sheet / part (the usual case): no counting per row.
+        functions = self._functions
+        room = self._room
+        if (rows.__class__ is list or rows.__class__ is tuple) and (room is None or len(rows) <= room):
+            # A sized chunk that fits in the current sheet / part (the usual case): converted whole.
             n = len(rows)
-            room = self._room
-            if n and (room is None or n <= room):
-                self._sink(rows if convert is None else map(convert, rows))
+            if n:
+                self._sink(rows if functions is None else convert_rows(rows, functions))
                 self.rows_written += n
                 if room is not None:
                     self._room = room - n
-                return n
+            return n
         it = iter(rows)
         written = 0
         while True:
@@ -132,23 +120,15 @@ class ExportWriter:
                 self._start_container()
                 it = chain((first_row,), it)
                 room = self._room
-            source = it if room is None else islice(it, room)
-            counter = count()
-            # map/zip pull the row first, then the counter, so once the rows run out
-            # next(counter) is the number of rows consumed.
-            if convert is None:
-                source = map(_first, zip(source, counter))
-            else:
-                source = map(convert, source, counter)
-            self._sink(source)
-            n = next(counter)
+            block = list(islice(it, ROWS_PER_BLOCK if room is None else min(room, ROWS_PER_BLOCK)))
+            if not block:
+                break
+            self._sink(block if functions is None else convert_rows(block, functions))
+            n = len(block)
             written += n
             self.rows_written += n
-            if room is None:
-                break
-            self._room = room - n
-            if n < room:
-                break
+            if room is not None:
+                self._room = room - n
         return written
 
     def write_chunks(self, chunks):

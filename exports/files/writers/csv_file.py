@@ -48,21 +48,27 @@ class CsvWriter(ExportWriter):
     def _header_row(self):
         return [csv_text(h) for h in self.headers] if self.escape_formulas else self.headers
 
-    def _converter_for(self, column_type):
+    def _column_function(self, column_type):
         if column_type == "datetime":
-            # A naive datetime without microseconds is passed through: csv.writer's str() of it is
-            # exactly "YYYY-MM-DD HH:MM:SS", in C.
-            return ("v if v.__class__ is datetime and v.tzinfo is None and not v.microsecond "
-                    "else csv_datetime(v)",
-                    {"datetime": datetime, "csv_datetime": self._datetime_converter})
+            slow = self._datetime_converter
+
+            def cells(values):
+                # A naive datetime without microseconds is passed through: csv.writer's str() of it is
+                # exactly "YYYY-MM-DD HH:MM:SS", in C.
+                return [v if v.__class__ is datetime and v.tzinfo is None and not v.microsecond or v is None
+                        else slow(v) for v in values]
+            return cells
         if column_type == "boolean":
-            return '"TRUE" if v else "FALSE"'
+            def cells(values):
+                return [None if v is None else "TRUE" if v else "FALSE" for v in values]
+            return cells
         if column_type == "text" and self.escape_formulas:
-            # csv_text inlined for str values. Every formula character sorts before "A", so the one
-            # comparison settles most values.
-            return ("((\"'\" + v if v[:1] in csv_formula_first else v) if v < \"A\" else v) "
-                    "if v.__class__ is str else csv_text(v)",
-                    {"csv_formula_first": CSV_FORMULA_FIRST, "csv_text": csv_text})
+            def cells(values):
+                # csv_text inlined for str values. Every formula character sorts before "A", so the one
+                # comparison settles most values.
+                return [("'" + v if v < "A" and v[:1] in CSV_FORMULA_FIRST else v) if v.__class__ is str
+                        else None if v is None else csv_text(v) for v in values]
+            return cells
         return None
 
     #: Takes rows already rendered as bytes (``write_encoded``); a subclass that splits its output by

@@ -51,15 +51,21 @@ class OpenpyxlXlsxWriter(ExportWriter):
         self._widths = column_widths(self.headers, self.types)
         self._start_container()
 
-    def _converter_for(self, column_type):
+    def _column_function(self, column_type):
         # The common cases inline (a naive datetime, plain printable text), the rest through a call.
         if column_type == "datetime":
-            return ("v if v.__class__ is datetime and v.tzinfo is None else xlsx_local_naive(v)",
-                    {"datetime": datetime, "xlsx_local_naive": self._local_naive})
+            local = self._local_naive
+
+            def cells(values):
+                return [v if v.__class__ is datetime and v.tzinfo is None or v is None else local(v) for v in values]
+            return cells
         if column_type == "text":
-            return ("v if v.__class__ is str and v.isprintable() and v[:1] not in xlsx_special_first and '_x' not in v "
-                    "else xlsx_text(v)",
-                    {"xlsx_special_first": _SPECIAL_FIRST, "xlsx_text": self._text_converter})
+            text = self._text_converter
+
+            def cells(values):
+                return [v if v.__class__ is str and v.isprintable() and v[:1] not in _SPECIAL_FIRST and "_x" not in v
+                        else None if v is None else text(v) for v in values]
+            return cells
         return None
 
     @cached_property

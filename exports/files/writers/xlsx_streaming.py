@@ -19,7 +19,7 @@ from openpyxl.utils import get_column_letter
 from openpyxl.utils.datetime import to_excel
 
 from exports.files.writers.base import XLSX_MAX_ROWS, ExportWriter
-from exports.files.writers.convert import build_converter, local_naive
+from exports.files.writers.convert import local_naive
 from exports.files.writers.xlsx_layout import (
     DATE_FORMAT,
     DATETIME_FORMAT,
@@ -127,37 +127,40 @@ class StreamingXlsxWriter(ExportWriter):
 
     # -- cells ---------------------------------------------------------------------------
 
-    def _build_converter(self, sources=None, names=None):
-        return build_converter([self._converter_for(t) for t in self.types], sources, names,
-                               none="xlsx_empty", join=("<row>", "</row>"))
-
-    def _converter_for(self, column_type):
-        names = {"xlsx_empty": EMPTY_CELL, "xlsx_value": self._value_converter}
-        # Each type's common case inline, everything else (other types, edge values) through xlsx_value.
+    def _column_function(self, column_type):
+        # Each type's common case inline, everything else (other types, edge values) through _value.
+        value = self._value_converter
+        empty = EMPTY_CELL
         if column_type == "text":
             # Printable text needs only &, < and > escaped (no control characters, no CR, no "_xHHHH_").
-            return ("f'<c t=\"inlineStr\"><is><t xml:space=\"preserve\">"
-                    "{v.replace(\"&\", \"&amp;\").replace(\"<\", \"&lt;\").replace(\">\", \"&gt;\")}</t></is></c>' "
-                    "if v.__class__ is str and v and v.isprintable() and '_x' not in v else xlsx_value(v, True)", names)
-        if column_type == "integer":
-            return "f'<c><v>{v}</v></c>' if v.__class__ is int else xlsx_value(v)", names
-        if column_type == "decimal":
-            names["Decimal"] = Decimal
-            return ("f'<c><v>{v}</v></c>' if v.__class__ is Decimal and v.is_finite() "
-                    "or v.__class__ is int else xlsx_value(v)", names)
-        if column_type == "boolean":
-            return ("('<c t=\"b\"><v>1</v></c>' if v else '<c t=\"b\"><v>0</v></c>') "
-                    "if v.__class__ is bool else xlsx_value(v)", names)
-        if column_type == "date":
-            names["date"] = date
-            return (f"f'<c s=\"{DATE_STYLE}\"><v>{{d}}</v></c>' if v.__class__ is date and "
-                    f"(d := v.toordinal() - {EPOCH_ORDINAL}) >= {FIRST_PLAIN_SERIAL} else xlsx_value(v)", names)
-        # datetime
-        names.update({"datetime": datetime, "xlsx_epoch": EPOCH, "xlsx_day": DAY,
-                      "xlsx_first_datetime": FIRST_PLAIN_DATETIME})
-        return (f"f'<c s=\"{DATETIME_STYLE}\"><v>{{(v - xlsx_epoch) / xlsx_day}}</v></c>' "
-                "if v.__class__ is datetime and v.tzinfo is None and v >= xlsx_first_datetime "
-                "else xlsx_value(v)", names)
+            def cells(values):
+                return [('<c t="inlineStr"><is><t xml:space="preserve">'
+                         f'{v.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")}</t></is></c>')
+                        if v.__class__ is str and v and v.isprintable() and "_x" not in v
+                        else empty if v is None else value(v, True) for v in values]
+        elif column_type == "integer":
+            def cells(values):
+                return [f"<c><v>{v}</v></c>" if v.__class__ is int else empty if v is None else value(v)
+                        for v in values]
+        elif column_type == "decimal":
+            def cells(values):
+                return [f"<c><v>{v}</v></c>" if v.__class__ is Decimal and v.is_finite() or v.__class__ is int
+                        else empty if v is None else value(v) for v in values]
+        elif column_type == "boolean":
+            def cells(values):
+                return [('<c t="b"><v>1</v></c>' if v else '<c t="b"><v>0</v></c>') if v.__class__ is bool
+                        else empty if v is None else value(v) for v in values]
+        elif column_type == "date":
+            def cells(values):
+                return [f'<c s="{DATE_STYLE}"><v>{serial}</v></c>'
+                        if v.__class__ is date and (serial := v.toordinal() - EPOCH_ORDINAL) >= FIRST_PLAIN_SERIAL
+                        else empty if v is None else value(v) for v in values]
+        else:  # datetime
+            def cells(values):
+                return [f'<c s="{DATETIME_STYLE}"><v>{(v - EPOCH) / DAY}</v></c>'
+                        if v.__class__ is datetime and v.tzinfo is None and v >= FIRST_PLAIN_DATETIME
+                        else empty if v is None else value(v) for v in values]
+        return cells
 
     @cached_property
     def _value_converter(self):
@@ -225,9 +228,11 @@ class StreamingXlsxWriter(ExportWriter):
         return f"<definedNames>{filters}</definedNames>"
 
     def _write_rows(self, rows):
+        """Write rows of cells (strings, one per column) as the sheet's XML."""
         write = self._member.write
-        while block := "".join(islice(rows, ROWS_PER_WRITE)):
-            write(block.encode())
+        rows = map("".join, rows)
+        while block := list(islice(rows, ROWS_PER_WRITE)):
+            write(("<row>" + "</row><row>".join(block) + "</row>").encode())
 
     def _filter_ref(self, rows):
         return f"$A$1:${get_column_letter(len(self.headers))}${rows}"

@@ -18,8 +18,9 @@ hidden ``--one FORMAT N``) that measures, in this order:
 3. the baseline, paired with this export: the same rows fetched into memory (untimed, after the
    peak was read), then only the plainest writer timed: ``bare_xlsx`` (openpyxl write-only,
    ``ws.append`` per row) or ``bare_csv`` (one ``csv.writer.writerows``);
-4. with ``--plain-reader``, the export reads through ``values_list().iterator()`` instead of
-   ``exports.files.rows.row_chunks`` (what that module saves); with ``--header-cost`` (xlsx): the streaming engine with and without the header styling on
+4. with ``--plain-reader``, the export (and the database read) go through the reference reader,
+   ``values_list().iterator()`` (``row_chunks(..., reader="reference")``), instead of the fast one
+   (what the fast reader saves); with ``--header-cost`` (xlsx): the streaming engine with and without the header styling on
    those in-memory rows; with ``--libraries`` (xlsx): other xlsx libraries on the same rows,
    where installed (xlsxwriter constant_memory, rustpy-xlsxwriter), for the engine choice.
 
@@ -59,7 +60,7 @@ from exports.demo import add_demo_rows, ensure_demo_domain
 from exports.files import export_file as building
 from exports.files import pg_copy
 from exports.files.export_file import planned_rows, write_export
-from exports.files.rows import iter_chunks
+from exports.files.rows import reference_chunks
 from exports.files.writers import XLSX_ENGINES, CsvWriter, StreamingXlsxWriter, get_writer
 from exports.models import Domain, ExportDefinition, FormSubmission
 
@@ -250,7 +251,7 @@ def fetch_bare_rows(definition):
     return [c.label for c in columns], rows
 
 
-def read_rows(definition, copy=False):
+def read_rows(definition, copy=False, reader="fast"):
     """Read the export's rows as ``write_export`` does, and discard them: the database floor.
 
     ``copy``: the csv export's rows as PostgreSQL renders them (``exports.files.pg_copy``).
@@ -264,7 +265,7 @@ def read_rows(definition, copy=False):
                 pass
         return
     chunks = building.row_chunks(queryset, [c.key for c in columns], exports_conf.EXPORT_CHUNK_SIZE, tz=tz,
-                        datetime_keys=[c.key for c in columns if c.type == "datetime"])
+                                 datetime_keys=[c.key for c in columns if c.type == "datetime"], reader=reader)
     for chunk in chunks:
         deque(chunk, maxlen=0)
 
@@ -297,9 +298,9 @@ def library_candidates(path, headers, rows):
     return results
 
 
-def values_list_chunks(queryset, keys, chunk_size, tz=None, datetime_keys=(), fuse=None):
-    """``row_chunks`` done the plain way, ``values_list().iterator()``: what exports.files.rows saves."""
-    return iter_chunks(queryset.values_list(*keys).iterator(chunk_size=chunk_size), chunk_size)
+def reference_row_chunks(queryset, keys, chunk_size, tz=None, datetime_keys=(), reader=None):
+    """``row_chunks`` always by the reference reader (``values_list().iterator()``): what the fast one saves."""
+    return reference_chunks(queryset, keys, chunk_size, tz=tz, datetime_keys=datetime_keys)
 
 
 def run_one(fmt, rows, engine, header_cost=False, libraries=False, plain_reader=False):
@@ -308,9 +309,9 @@ def run_one(fmt, rows, engine, header_cost=False, libraries=False, plain_reader=
         domain__slug=f"bench-{rows}", name=DEFINITION_NAME)
     extension = get_writer(fmt).file_extension
     result = {"format": fmt, "rows": rows, "engine": engine if fmt == "xlsx" else None}
-    reader = patch.object(building, "row_chunks", values_list_chunks) if plain_reader else nullcontext()
+    reader = patch.object(building, "row_chunks", reference_row_chunks) if plain_reader else nullcontext()
     if plain_reader:
-        result["reader"] = "values_list"
+        result["reader"] = "reference"
     with tempfile.TemporaryDirectory(prefix="bench-exports-") as tmp, reader, \
             override_settings(EXPORT_XLSX_ENGINE=engine):
         path = os.path.join(tmp, f"export{extension}")
@@ -336,7 +337,7 @@ def run_one(fmt, rows, engine, header_cost=False, libraries=False, plain_reader=
                       export_peak_rss=export_peak, file_bytes=os.path.getsize(path))
         os.remove(path)
 
-        _, read_wall, read_cpu = timed(read_rows, definition, result["copy"])
+        _, read_wall, read_cpu = timed(read_rows, definition, result["copy"], "reference" if plain_reader else "fast")
         result.update(read_wall=read_wall, read_cpu=read_cpu)
 
         headers, bare_rows = fetch_bare_rows(definition)
@@ -477,8 +478,8 @@ class Command(BaseCommand):
         parser.add_argument("--libraries", action="store_true",
                             help="xlsx: also time other xlsx libraries on the same rows, where installed")
         parser.add_argument("--plain-reader", action="store_true",
-                            help="read rows with values_list().iterator() instead of exports.files.rows.row_chunks, "
-                                 "to measure what that module saves")
+                            help="read rows with the reference reader (values_list().iterator()) instead of "
+                                 "the fast one, to measure what the fast reader saves")
         parser.add_argument("--markdown", action="store_true", help="print the table as Markdown")
         parser.add_argument("--one", nargs=2, metavar=("FORMAT", "ROWS"), help=argparse.SUPPRESS)
 
