@@ -118,8 +118,11 @@ for pass in "${PASSES[@]}"; do
         url="$POSTGRES_URL"
       fi
       # Only the tests that reach the database, without the browser and sqlite_pass ones: those are the
-      # same on both databases and run in the SQLite pass (tests/suite.py). A -m of yours narrows this.
-      start_pass postgres PostgreSQL 1 "$url" --db-tests-only "$@"
+      # same on both databases and run in the SQLite pass (tests/suite.py). TEST_POSTGRES_ALL=1: the tests
+      # that never reach the database too. A -m of yours narrows this.
+      selection=--db-tests-only
+      [ -z "${TEST_POSTGRES_ALL:-}" ] || selection=--no-browser-tests
+      start_pass postgres PostgreSQL 1 "$url" "$selection" "$@"
       ;;
   esac
 done

@@ -93,6 +93,11 @@ def pytest_addoption(parser):
         help="a second database pass: only the tests that reach the database, without the browser and "
              "sqlite_pass ones (./test.sh's PostgreSQL pass); combines with -m",
     )
+    parser.addoption(
+        "--no-browser-tests", action="store_true",
+        help="without the browser and sqlite_pass tests (./test.sh's PostgreSQL pass with TEST_POSTGRES_ALL=1: "
+             "the tests that never reach the database too); combines with -m",
+    )
 
 
 @pytest.hookimpl(tryfirst=True)  # before -m and -k look at the markers
@@ -106,11 +111,12 @@ def pytest_collection_modifyitems(config, items):
                     if marker not in have:
                         item.add_marker(marker)
                         have.add(marker)
-    if config.getoption("db_tests_only"):
+    db_tests_only = config.getoption("db_tests_only")
+    if db_tests_only or config.getoption("no_browser_tests"):
         kept, dropped = [], []
         for item in items:
             same_anywhere = (item.get_closest_marker("browser") or item.get_closest_marker("sqlite_pass")
-                             or not reaches_database(item))
+                             or (db_tests_only and not reaches_database(item)))
             (dropped if same_anywhere else kept).append(item)
         if dropped:
             config.hook.pytest_deselected(items=dropped)
