@@ -1,10 +1,9 @@
 #!/usr/bin/env bash
 # Runs the whole test suite against real services, in two passes that run at the same time:
 #   1. SQLite: every test, the browser tests (Debian's Chromium driven by Playwright) included;
-#   2. PostgreSQL: every test that reaches the database, but the browser and sqlite_pass ones (the
-#      others are the same on any database: they run once, in the SQLite pass), on the server at
-#      TEST_DATABASE_URL if given, else on a private cluster of Debian's PostgreSQL started here (port
-#      TEST_POSTGRES_PORT, default 5440) and stopped at the end.
+#   2. PostgreSQL: every test but the browser and sqlite_pass ones (TEST_POSTGRES_DB_ONLY=1: only those
+#      that reach the database), on the server at TEST_DATABASE_URL if given, else on a private cluster
+#      of Debian's PostgreSQL started here (port TEST_POSTGRES_PORT, default 5440) and stopped at the end.
 # Both use a private Redis (started here, on its own port), each pass its own databases of it, and
 # Celery worker processes started by the tests. Each pass runs in TEST_WORKERS pytest-xdist workers
 # (default 2; 0: no xdist), each worker with its own Redis database, test database, MEDIA_ROOT and
@@ -117,11 +116,11 @@ for pass in "${PASSES[@]}"; do
         ensure_postgres 5440 --or-free-port
         url="$POSTGRES_URL"
       fi
-      # Only the tests that reach the database, without the browser and sqlite_pass ones: those are the
-      # same on both databases and run in the SQLite pass (tests/suite.py). TEST_POSTGRES_ALL=1: the tests
-      # that never reach the database too. A -m of yours narrows this.
-      selection=--db-tests-only
-      [ -z "${TEST_POSTGRES_ALL:-}" ] || selection=--no-browser-tests
+      # Without the browser and sqlite_pass tests: those are the same on both databases and run in the
+      # SQLite pass. TEST_POSTGRES_DB_ONLY=1: only the tests that reach the database (tests/suite.py);
+      # the others are the same on both too. A -m of yours narrows either, never widens it.
+      selection=--no-browser-tests
+      [ -z "${TEST_POSTGRES_DB_ONLY:-}" ] || selection=--db-tests-only
       start_pass postgres PostgreSQL 1 "$url" "$selection" "$@"
       ;;
   esac

@@ -5,8 +5,9 @@
   already gives each one its own test database (test_exports_gw1, .test-db.sqlite3_gw1).
 * Markers derived from fixtures: whoever uses a fixture gets its marker, so `-m` selects by what a
   test really starts (the worker process, Chromium, a private deployment) whatever its file says.
-* `--db-tests-only`: the selection of a second database pass (./test.sh's PostgreSQL pass): only the
-  tests that reach the database, none of the browser or sqlite_pass ones. Combines with any `-m`.
+* `--no-browser-tests`: the selection of a second database pass (./test.sh's PostgreSQL pass): none of
+  the browser or sqlite_pass tests; `--db-tests-only`: besides, only the tests that reach the
+  database. Both combine with any `-m`.
 * At the end, the seconds spent per group (fault, browser, worker, unit).
 """
 import os
@@ -91,12 +92,11 @@ def pytest_addoption(parser):
     parser.addoption(
         "--db-tests-only", action="store_true",
         help="a second database pass: only the tests that reach the database, without the browser and "
-             "sqlite_pass ones (./test.sh's PostgreSQL pass); combines with -m",
+             "sqlite_pass ones (./test.sh's PostgreSQL pass with TEST_POSTGRES_DB_ONLY=1); combines with -m",
     )
     parser.addoption(
         "--no-browser-tests", action="store_true",
-        help="without the browser and sqlite_pass tests (./test.sh's PostgreSQL pass with TEST_POSTGRES_ALL=1: "
-             "the tests that never reach the database too); combines with -m",
+        help="without the browser and sqlite_pass tests (./test.sh's PostgreSQL pass); combines with -m",
     )
 
 
