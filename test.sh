@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
-# Runs the whole test suite against real services, in two passes:
+# Runs the whole test suite against real services, in two passes that run at the same time:
 #   1. SQLite: every test, the browser tests (Debian's Chromium driven by Playwright) included;
-#   2. PostgreSQL: every test but the browser ones, on the server at TEST_DATABASE_URL if given, else on
-#      a private cluster of Debian's PostgreSQL started here (port TEST_POSTGRES_PORT, default 5440) and
-#      stopped at the end.
-# Both use a private Redis (started here, on its own port) and a Celery worker process started by the
-# tests. TEST_DATABASES=sqlite (or postgres) runs one pass only. Extra arguments go to pytest in both
-# passes, e.g. ./test.sh -k serial -x
+#   2. PostgreSQL: every test but the browser and sqlite_pass ones (TEST_POSTGRES_DB_ONLY=1: only those
+#      that reach the database), on the server at TEST_DATABASE_URL if given, else on a private cluster
+#      of Debian's PostgreSQL started here (port TEST_POSTGRES_PORT, default 5440) and stopped at the end.
+# Both use a private Redis (started here, on its own port), each pass its own databases of it, and
+# Celery worker processes started by the tests. Each pass runs in TEST_WORKERS pytest-xdist workers
+# (default 2; 0: no xdist), each worker with its own Redis database, test database, MEDIA_ROOT and
+# Celery worker. TEST_DATABASES=sqlite (or postgres) runs one pass only; TEST_SERIAL=1 runs the passes
+# one after the other. Extra arguments go to pytest in both passes, e.g. ./test.sh -k serial -x; a -m of
+# yours narrows each pass's own selection, never widens it.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
 cd "$ROOT"
@@ -19,49 +22,90 @@ for pass in ${databases//,/ }; do
     *) echo "TEST_DATABASES: unknown database '$pass'; use sqlite, postgres or sqlite,postgres" >&2; exit 2 ;;
   esac
 done
+WORKERS="${TEST_WORKERS:-2}"
+[[ "$WORKERS" =~ ^[0-9]+$ ]] || { echo "TEST_WORKERS: a number of xdist workers (0: no xdist), not '$WORKERS'" >&2; exit 2; }
 
 ensure_venv requirements-test.txt
 ensure_chromium
 ensure_axe_core
 ensure_libreoffice
 umask 077   # logs, test files and the PostgreSQL password are for this user only
-# A Redis of the tests' own, flushed at the start of every pass: never point this at real data.
-export REDIS_URL="${TEST_REDIS_URL:-redis://127.0.0.1:6390/0}"
-SUMMARY=() FAILED=0 RAN=0
+# A Redis of the tests' own, each pass's databases flushed at its start: never point this at real data.
+REDIS_URL="${TEST_REDIS_URL:-redis://127.0.0.1:6390/0}"
+if [[ "$REDIS_URL" =~ ^(rediss?://[^/]*)(/([0-9]+))?$ ]]; then
+  redis_server="${BASH_REMATCH[1]}" redis_db="${BASH_REMATCH[3]:-0}"
+else
+  echo "TEST_REDIS_URL: expected redis://HOST:PORT/DB, not '$REDIS_URL'" >&2; exit 2
+fi
+# The SQLite pass takes databases from redis_db on, the PostgreSQL pass from redis_db + 8; each xdist
+# worker two of them (its own and the next, for the session that test_soil_standalone nests).
+pass_redis_url() { echo "$redis_server/$((redis_db + $1 * 8))"; }
+STATUS_DIR="$STATE/test-status"
+PASS_PIDS=()
 summary() {
-  [ "${#SUMMARY[@]}" -gt 0 ] || return 0
-  printf '\n===== ./test.sh summary =====\n'
-  printf '%s\n' "${SUMMARY[@]}"
+  [ -d "$STATUS_DIR" ] || return 0
+  local file printed=""
+  for file in "$STATUS_DIR"/*.summary; do
+    [ -f "$file" ] || continue
+    [ -n "$printed" ] || printf '\n===== ./test.sh summary =====\n'
+    printed=1
+    cat "$file"
+  done
 }
-cleanup() { stop_started_postgres; stop_started_redis; summary; }
+cleanup() {
+  local pid
+  for pid in "${PASS_PIDS[@]}"; do   # interrupted: each pytest stops its worker processes as it ends
+    pid_alive "$pid" && kill -INT "$pid" 2>/dev/null || true
+  done
+  for pid in "${PASS_PIDS[@]}"; do
+    for _ in $(seq 300); do pid_alive "$pid" || break; sleep 0.1; done
+  done
+  stop_started_postgres; stop_started_redis; summary
+}
 trap cleanup EXIT
+trap 'exit 130' INT TERM
 ensure_redis "$REDIS_URL"
+rm -rf "$STATUS_DIR" && mkdir -p "$STATUS_DIR"
 
 # Production settings (DEBUG=false), served over plain http: no https redirect or https-only cookies.
 export SECRET_KEY="test-only-secret-key" DEBUG=false USE_CELERY=true HTTPS_ONLY=false
-export MEDIA_ROOT="$STATE/test-media"   # shared by the test process and the test worker
 
-run_pass() {  # run_pass LABEL DATABASE_URL PYTEST_ARGS...: one pytest session; an empty URL means SQLite
-  local label="$1" url="$2" started=$SECONDS status=0
-  shift 2
-  printf '\n===== ./test.sh: %s pass =====\n\n' "$label"
-  rm -rf "$MEDIA_ROOT"
-  if [ -z "$url" ]; then
-    env -u DATABASE_URL "$VENV/bin/python" -m pytest "$@" || status=$?
-  else
-    DATABASE_URL="$url" "$VENV/bin/python" -m pytest "$@" || status=$?
-  fi
+run_pass() {  # run_pass NAME LABEL INDEX DATABASE_URL PYTEST_ARGS...: one pytest session; no URL means SQLite
+  local name="$1" label="$2" index="$3" url="$4" started=$SECONDS status=0 xdist=()
+  shift 4
+  [ "$WORKERS" -eq 0 ] || xdist=(-n "$WORKERS" --dist worksteal)
+  # Shared by the test process and its worker processes; tests/suite.py adds -gwN for an xdist worker.
+  local media="$STATE/test-media-$name"
+  rm -rf "$media"*
+  local env=(-u DATABASE_URL)
+  [ -z "$url" ] || env=(DATABASE_URL="$url")
+  env+=(REDIS_URL="$(pass_redis_url "$index")" MEDIA_ROOT="$media")
+  # Its own temporary folder: two sessions at once must not clean up each other's.
+  env "${env[@]}" "$VENV/bin/python" -m pytest --basetemp="$STATE/pytest-$name" "${xdist[@]}" "$@" || status=$?
   local took="in $((SECONDS - started)) s"
   case "$status" in
-    0) SUMMARY+=("$label: passed $took"); RAN=1 ;;
-    5) SUMMARY+=("$label: no test selected $took") ;;
-    *) SUMMARY+=("$label: FAILED (pytest exit status $status) $took"); FAILED=1; RAN=1 ;;
-  esac
+    0) echo "$label: passed $took" ;;
+    5) echo "$label: no test selected $took" ;;
+    *) echo "$label: FAILED (pytest exit status $status) $took" ;;
+  esac > "$STATUS_DIR/$index-$name.summary"
+  echo "$status" > "$STATUS_DIR/$index-$name.status"
+}
+
+start_pass() {  # start_pass NAME LABEL INDEX URL ARGS...: in the foreground, or at once in the background
+  local name="$1" label="$2"
+  if [ -n "${TEST_SERIAL:-}" ] || [ "${#PASSES[@]}" -eq 1 ]; then
+    printf '\n===== ./test.sh: %s pass =====\n\n' "$label"
+    run_pass "$@"
+  else
+    printf '===== ./test.sh: %s pass started; its output goes to .run/test-%s.log =====\n' "$label" "$name"
+    run_pass "$@" > "$STATE/test-$name.log" 2>&1 &
+    PASS_PIDS+=($!)
+  fi
 }
 
 for pass in "${PASSES[@]}"; do
   case "$pass" in
-    sqlite) run_pass SQLite "" "$@" ;;
+    sqlite) start_pass sqlite SQLite 0 "" "$@" ;;
     postgres)
       if [ -n "${TEST_DATABASE_URL:-}" ]; then
         url="$TEST_DATABASE_URL"
@@ -72,12 +116,35 @@ for pass in "${PASSES[@]}"; do
         ensure_postgres 5440 --or-free-port
         url="$POSTGRES_URL"
       fi
-      # The browser tests and those marked sqlite_pass are the same on both databases: they run in the
-      # SQLite pass. A -m of yours wins.
-      run_pass PostgreSQL "$url" -m "not browser and not sqlite_pass" "$@"
+      # Without the browser and sqlite_pass tests: those are the same on both databases and run in the
+      # SQLite pass. TEST_POSTGRES_DB_ONLY=1: only the tests that reach the database (tests/suite.py);
+      # the others are the same on both too. A -m of yours narrows either, never widens it.
+      selection=--no-browser-tests
+      [ -z "${TEST_POSTGRES_DB_ONLY:-}" ] || selection=--db-tests-only
+      start_pass postgres PostgreSQL 1 "$url" "$selection" "$@"
       ;;
   esac
 done
 
+for pid in "${PASS_PIDS[@]}"; do wait "$pid" || true; done
+for pass in "${PASSES[@]}"; do
+  if [ "${#PASS_PIDS[@]}" -gt 0 ]; then
+    case "$pass" in sqlite) label=SQLite ;; postgres) label=PostgreSQL ;; esac
+    printf '\n===== ./test.sh: %s pass (.run/test-%s.log) =====\n\n' "$label" "$pass"
+    cat "$STATE/test-$pass.log"
+  fi
+done
+PASS_PIDS=()
+
+FAILED=0 RAN=0
+for file in "$STATUS_DIR"/*.status; do
+  [ -f "$file" ] || { FAILED=1; continue; }
+  case "$(cat "$file")" in
+    0) RAN=1 ;;
+    5) ;;
+    *) FAILED=1; RAN=1 ;;
+  esac
+done
+[ "$(ls "$STATUS_DIR"/*.status 2>/dev/null | wc -l)" -eq "${#PASSES[@]}" ] || FAILED=1
 [ "$FAILED" -eq 0 ] || exit 1
 [ "$RAN" -eq 1 ] || exit 5

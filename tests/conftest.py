@@ -5,6 +5,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 import redis
@@ -19,9 +20,12 @@ from tests.processes import database_url, wait_until
 pytest_plugins = ["tests.s3_server", "tests.processes"]  # SeaweedFS S3; private deployments for fault tests
 
 ROOT = Path(__file__).resolve().parent.parent
-WORKER_LOG = ROOT / ".run" / "test-worker.log"
+# One of each per session running at once (an xdist worker, a pass of ./test.sh): named after the
+# session's Redis database, which tests/suite.py and ./test.sh make its own.
+_REDIS_DB = int(urlsplit(soil_conf.redis_url).path.strip("/") or 0)
+WORKER_LOG = ROOT / ".run" / f"test-worker-redis{_REDIS_DB}.log"
 # The worker sends mail with Django's file backend, so that tests can read what it sent.
-WORKER_MAIL_DIR = ROOT / ".run" / "test-mail"
+WORKER_MAIL_DIR = ROOT / ".run" / f"test-mail-redis{_REDIS_DB}"
 CHROMIUM_FLAGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
     "--disable-background-networking", "--disable-component-update", "--disable-sync",

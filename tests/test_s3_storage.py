@@ -4,13 +4,14 @@ Downloads from an S3 storage are redirects to short-lived presigned URLs; these 
 URLs over HTTP from SeaweedFS itself, so signatures, expiry and headers are checked by a real server.
 """
 import csv
+import datetime
 import io
-import time
 import urllib.error
 import urllib.request
 import uuid
 from urllib.parse import parse_qs, quote, urlsplit
 
+import botocore.auth
 import pytest
 from django.core.files.base import ContentFile
 from django.shortcuts import resolve_url
@@ -144,13 +145,18 @@ def test_an_anonymous_visitor_is_sent_to_the_login_page_not_to_s3(client, blob, 
     assert s3_server.endpoint_url not in response["Location"]
 
 
-def test_an_expired_presigned_url_is_refused_by_seaweedfs(alice_client, blob, s3_server, settings):
+def test_an_expired_presigned_url_is_refused_by_seaweedfs(alice_client, blob, s3_server, settings, monkeypatch):
     key, download = blob
     settings.SOIL_PRESIGNED_URL_EXPIRY = 1
+    # Signed by a clock 3 s behind (instead of waiting): X-Amz-Date has whole seconds, so its 1 s of
+    # validity is over for SeaweedFS, whose clock is the real one.
+    signing_time = botocore.auth.get_current_datetime
+    monkeypatch.setattr(botocore.auth, "get_current_datetime",
+                        lambda *args, **kwargs: signing_time(*args, **kwargs) - datetime.timedelta(seconds=3))
     expiring = assert_presigned_redirect(alice_client.get(file_url(download.download_id)), s3_server, key)
+    monkeypatch.undo()
     assert parse_qs(urlsplit(expiring).query)["X-Amz-Expires"] == ["1"]
 
-    time.sleep(2.5)  # X-Amz-Date has whole seconds: 1 s of validity is over after at most 2 s
     status, _, body = fetch(expiring)
     assert status == 403
     assert PAYLOAD not in body

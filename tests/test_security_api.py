@@ -129,8 +129,11 @@ def test_dates_not_written_iso_get_400(client, start_url, token_header, written)
     assert "YYYY-MM-DD" in response.json()["fields"]["date_from"][0]["message"]
 
 
+NO_RUN = uuid.uuid5(uuid.NAMESPACE_URL, "no such run")  # the same in every xdist worker's collection
+
+
 @pytest.mark.parametrize("path", ["/exports/api/", "/exports/api/nothing/here/", "/exports/api/runs/not-a-uuid/",
-                                  f"/exports/api/runs/{uuid.uuid4()}/", f"/exports/api/runs/{uuid.uuid4()}/file/",
+                                  f"/exports/api/runs/{NO_RUN}/", f"/exports/api/runs/{NO_RUN}/file/",
                                   "/exports/api/nowhere/definitions/99/start/"])
 def test_every_address_under_the_api_answers_json_404(client, token_header, path):
     if path.endswith("start/"):
