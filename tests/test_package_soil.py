@@ -24,7 +24,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.sqlite_pass]
 
 ROOT = Path(__file__).resolve().parent.parent
 GUIDE = ROOT / "docs" / "soil.md"
-TEST_HELPERS = ["__init__.py", "conftest.py", "processes.py", "s3_server.py", "celery_tasks.py"]
+TEST_HELPERS = ["__init__.py", "conftest.py", "suite.py", "processes.py", "s3_server.py", "celery_tasks.py"]
 PROJECT_ENV = {"REDIS_URL", "DATABASE_URL", "DJANGO_SETTINGS_MODULE", "PYTEST_ADDOPTS", "PYTHONPATH",
                "VIRTUAL_ENV", "CELERY_BROKER_URL", "SECRET_KEY"}
 MANAGE_PY = """import os
@@ -104,7 +104,8 @@ def test_soils_own_tests_pass_against_the_installed_copy(venv_python, tmp_path):
     imported_from = run([venv_python, "-c", "import soil; print(soil.__file__)"], cwd=tmp_path).stdout.strip()
     assert imported_from.startswith(str(venv_python.parent.parent)), imported_from
 
-    env = clean_env(CELERY_BROKER_URL=neighbour_database(neighbour_database(soil_conf.redis_url)))
+    # The next database is this xdist worker's spare (tests/suite.py); the nested run flushes it.
+    env = clean_env(CELERY_BROKER_URL=neighbour_database(soil_conf.redis_url))
     result = subprocess.run(
         [str(venv_python), "-m", "pytest", "-p", "no:cacheprovider", "-q", "--ds", "tests.soil_only.settings",
          *(f"tests/{name}" for name in sorted(soil_tests))],
@@ -158,7 +159,7 @@ def test_the_adoption_guides_project_shows_progress_and_serves_the_file(venv_pyt
     login_page = site / "reports" / "templates" / "registration" / "login.html"  # a project has its own
     login_page.parent.mkdir(parents=True)
     login_page.write_text('<form method="post">{% csrf_token %}{{ form }}<button>Log in</button></form>')
-    redis_url = neighbour_database(neighbour_database(neighbour_database(soil_conf.redis_url)))
+    redis_url = neighbour_database(soil_conf.redis_url)  # this xdist worker's spare database (tests/suite.py)
     env = clean_env(REDIS_URL=redis_url, SECRET_KEY="guide-test-secret")
     python = str(venv_python)
 
