@@ -14,12 +14,12 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from exports.conf import exports_conf
-from exports.files.writers import WRITERS
 from exports.formatting import one_line
 from exports.sources import SourceError, get_source
 from exports.validators import DATE_ORDER_MESSAGE, validate_date_in_range, validate_time_zone
+from exports.writers import WRITERS
 
-# The formats are the writers' (exports.files.writers.WRITERS): xlsx, csv and zip, with the labels users see.
+# The formats are the writers' (exports.writers.WRITERS): xlsx, csv and zip, with the labels users see.
 FORMAT_CHOICES = [(name, writer.format_label) for name, writer in WRITERS.items()]
 
 

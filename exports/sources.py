@@ -25,8 +25,8 @@ from zoneinfo import ZoneInfo
 
 from django.utils.translation import gettext as _
 
-from exports.files.writers.base import COLUMN_TYPES
 from exports.formatting import one_line
+from exports.writers.base import COLUMN_TYPES
 
 
 class SourceError(ValueError):

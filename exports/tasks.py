@@ -14,10 +14,10 @@ from exports.conf import exports_conf
 from exports.files import tempfiles
 from exports.files.export_file import ExportCancelled
 from exports.files.storage import sweep_partial_files
-from exports.files.writers import get_writer
 from exports.formatting import ROWS_PROGRESS
 from exports.runs import lifecycle, partitioned_builds, queueing, reaper, selectors, services, words
 from exports.saved import services as saved_exports
+from exports.writers import get_writer
 from soil.decorators import periodic_task, serial_task, task
 from soil.downloads import download_id_for_task
 from soil.progress import TaskProgressManager, update_task_state

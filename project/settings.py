@@ -269,7 +269,7 @@ EXPORT_MAX_ACTIVE_RUNS_PER_DOMAIN = env_int("EXPORT_MAX_ACTIVE_RUNS_PER_DOMAIN",
 SAVED_EXPORTS_MAX_PER_DOMAIN = env_int("SAVED_EXPORTS_MAX_PER_DOMAIN", 25)
 EXPORT_CHUNK_SIZE = env_int("EXPORT_CHUNK_SIZE", 2_000)
 EXPORT_CLEANUP_INTERVAL = env_int("EXPORT_CLEANUP_INTERVAL", 15 * 60)
-# The xlsx writer (exports.files.writers.XLSX_ENGINES): "streaming" writes the sheet XML straight into the
+# The xlsx writer (exports.writers.XLSX_ENGINES): "streaming" writes the sheet XML straight into the
 # zip (fast, the default); "openpyxl" is the compatibility engine (openpyxl's write-only mode).
 EXPORT_XLSX_ENGINE = env_str("EXPORT_XLSX_ENGINE", "streaming")
 if EXPORT_XLSX_ENGINE not in ("streaming", "openpyxl"):

@@ -12,7 +12,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 # exports' layers, lowest first: a module may import its own layer and the layers below, never above.
 LAYERS = [
-    ("exports.conf", "exports.formatting", "exports.validators", "exports.files.writers"),
+    ("exports.conf", "exports.formatting", "exports.validators", "exports.writers"),
     ("exports.sources",),
     ("exports.models",),
     ("exports.files",),
@@ -131,5 +131,5 @@ def test_apps_use_only_soils_public_names(folder):
 def test_a_rule_breaker_is_caught(tmp_path):
     """The checks above can fail: an upward import is reported."""
     assert layer_of("exports.files.export_file") < layer_of("exports.runs.lifecycle")
-    assert layer_of("exports.files.writers.base") < layer_of("exports.models")
+    assert layer_of("exports.writers.base") < layer_of("exports.models")
     assert targets("exports.runs", ["lifecycle"]) == ["exports.runs.lifecycle"]

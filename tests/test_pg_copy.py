@@ -13,8 +13,8 @@ from django.test import override_settings
 from exports.demo import ensure_demo_domain
 from exports.files import pg_copy
 from exports.files.export_file import ExportCancelled, planned_rows, write_export
-from exports.files.writers import CsvWriter
 from exports.models import ExportDefinition, FormSubmission
+from exports.writers import CsvWriter
 
 UTC = dt.timezone.utc
 on_postgresql = pytest.mark.skipif(connection.vendor != "postgresql", reason="COPY is PostgreSQL's")

@@ -17,8 +17,8 @@ from django.db.models.functions import Lower
 from exports.demo import FORM_SUBMISSIONS, ensure_demo_domain
 from exports.files import rows as rows_module
 from exports.files.rows import fast_chunks, reference_chunks, row_chunks
-from exports.files.writers import CsvWriter, OpenpyxlXlsxWriter, StreamingXlsxWriter, ZipCsvWriter
 from exports.models import FormSubmission
+from exports.writers import CsvWriter, OpenpyxlXlsxWriter, StreamingXlsxWriter, ZipCsvWriter
 
 NEW_YORK = ZoneInfo("America/New_York")
 UTC = dt.timezone.utc

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from openpyxl import load_workbook
 
-from exports.files.writers import (
+from exports.writers import (
     WRITERS,
     XLSX_ENGINES,
     XLSX_MAX_ROWS,
@@ -28,7 +28,7 @@ from exports.files.writers import (
     get_writer,
     xlsx_engine,
 )
-from exports.files.writers.xlsx_layout import column_widths
+from exports.writers.xlsx_layout import column_widths
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -17,7 +17,7 @@ import pytest
 from openpyxl import load_workbook
 from python_calamine import CalamineWorkbook
 
-from exports.files.writers import XLSX_ENGINES
+from exports.writers import XLSX_ENGINES
 
 
 @pytest.fixture(scope="session", autouse=True)

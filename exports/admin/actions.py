@@ -33,8 +33,8 @@ from exports.admin.changelist_export import (
     row_limit_words,
 )
 from exports.conf import exports_conf
-from exports.files.writers import WRITERS
 from exports.runs import queueing
+from exports.writers import WRITERS
 from soil import DownloadBase
 
 ACTION_NAME = "export_changelist"

@@ -31,8 +31,8 @@ from django.utils.translation import gettext as _
 from exports.conf import exports_conf
 from exports.files import tempfiles
 from exports.files.storage import export_storage, publish
-from exports.files.writers import get_writer
 from exports.runs import words
+from exports.writers import get_writer
 
 #: Where changelist exports are stored (a folder of the exports storage), swept once expired.
 EXPORT_FOLDER = "admin-exports"
@@ -149,7 +149,7 @@ def _field_at(model, path):
 
 
 def column_type(field):
-    """The writer column type (exports.files.writers.COLUMN_TYPES) of a model field's values."""
+    """The writer column type (exports.writers.COLUMN_TYPES) of a model field's values."""
     if field.choices:
         return "text"
     if isinstance(field, models.BooleanField):

@@ -14,9 +14,9 @@ from exports.files import pg_copy, tempfiles
 from exports.files.parameters import query_parameters
 from exports.files.rows import row_chunks
 from exports.files.storage import export_storage, publish
-from exports.files.writers import get_writer
 from exports.formatting import one_line
 from exports.sources import get_source
+from exports.writers import get_writer
 
 __all__ = ["ExportCancelled", "build_and_store", "export_filename", "export_storage", "planned_rows", "write_export"]
 

@@ -10,9 +10,9 @@ import json
 
 from django.utils.translation import gettext as _
 
-from exports.files.writers import get_writer
 from exports.sources import SourceError, get_source
 from exports.validators import DATE_ORDER_MESSAGE
+from exports.writers import get_writer
 
 
 class ExportRefused(ValueError):

@@ -161,7 +161,7 @@ class TypedRowsWriter:
 
     Dates, datetimes (naive or aware), decimals and UUIDs are tagged so that `read_typed_rows` gives
     back equal values of the same types; the final writer then converts them as it would have.
-    The interface is the part of exports.files.writers' that exports.files.export_file uses.
+    The interface is the part of exports.writers' that exports.files.export_file uses.
     """
 
     file_extension = ".jsonl"

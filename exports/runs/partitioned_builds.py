@@ -36,13 +36,13 @@ from exports.files.partitions import (
     store_progress,
 )
 from exports.files.storage import export_storage, publish
-from exports.files.writers import get_writer
 from exports.formatting import ASSEMBLY_PROGRESS, PART_ROWS_PROGRESS
 from exports.models import ExportRun
 from exports.runs import lifecycle, queueing
 from exports.runs.services import publish_run
 from exports.runs.status import recorded_progress
 from exports.runs.words import failure_words
+from exports.writers import get_writer
 
 log = logging.getLogger(__name__)
 Status = ExportRun.Status

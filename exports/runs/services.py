@@ -19,12 +19,12 @@ from exports.conf import exports_conf
 from exports.files.export_file import ExportCancelled, build_and_store, export_filename
 from exports.files.parameters import ChoiceRefused, ExportRefused, export_parameters, parameters_key, query_parameters  # noqa: F401  (ChoiceRefused: the refusals callers catch are here too)
 from exports.files.storage import delete_quietly
-from exports.files.writers import get_writer
 from exports.formatting import format_local_time, format_rows, one_line
 from exports.models import ExportDefinition, ExportRun
 from exports.runs import access, lifecycle, limits, queueing, reaper, words
 from exports.runs.status import ProgressRecorder
 from exports.sources import get_source
+from exports.writers import get_writer
 from soil import DownloadBase
 from soil.downloads import new_download_id
 from soil.util import expose_blob_download

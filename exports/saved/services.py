@@ -16,10 +16,10 @@ from exports.conf import exports_conf
 from exports.files import parameters
 from exports.files.export_file import build_and_store, export_filename, export_storage
 from exports.files.storage import delete_quietly
-from exports.files.writers import get_writer
 from exports.models import Domain, ExportDefinition, SavedExport, canonical_time_zone
 from exports.runs import access, limits, queueing
 from exports.saved.scheduling import build_offset, due_and_next, first_due
+from exports.writers import get_writer
 from soil import DownloadBase
 from soil.downloads import new_download_id
 

@@ -8,8 +8,8 @@ keys otherwise (a source renamed since, or a key it no longer has): a history mu
 """
 from django.utils.translation import gettext as _
 
-from exports.files.writers import WRITERS
 from exports.sources import SourceError, get_source
+from exports.writers import WRITERS
 
 
 def describe_parameters(run):

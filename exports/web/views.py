@@ -13,7 +13,6 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from exports.conf import exports_conf
-from exports.files.writers import get_writer
 from exports.models import ExportDefinition
 from exports.runs import reaper, selectors, services, words
 from exports.runs.status import run_status, stopped_bar
@@ -21,6 +20,7 @@ from exports.saved import services as saved_exports
 from exports.sources import SourceError
 from exports.web.descriptions import describe_parameters
 from exports.web.forms import DefinitionForm, ExportDialogForm, RunFilterForm, StartExportForm
+from exports.writers import get_writer
 from soil.serving import serve_storage_key
 
 

@@ -61,8 +61,8 @@ from exports.files import export_file as building
 from exports.files import pg_copy
 from exports.files.export_file import planned_rows, write_export
 from exports.files.rows import reference_chunks
-from exports.files.writers import XLSX_ENGINES, CsvWriter, StreamingXlsxWriter, get_writer
 from exports.models import Domain, ExportDefinition, FormSubmission
+from exports.writers import XLSX_ENGINES, CsvWriter, StreamingXlsxWriter, get_writer
 
 SOURCE = "form_submissions"
 DEFINITION_NAME = "Benchmark (all columns)"
@@ -364,7 +364,7 @@ def run_one(fmt, rows, engine, header_cost=False, libraries=False, plain_reader=
         if fmt == "xlsx" and libraries:
             result["libraries"] = {
                 "openpyxl write-only (the bare baseline)": bare_cpu,
-                "exports.files.writers streaming engine": timed(write_with, StreamingXlsxWriter)[2],
+                "exports.writers streaming engine": timed(write_with, StreamingXlsxWriter)[2],
                 **library_candidates(path, headers, bare_rows),
             }
     return result

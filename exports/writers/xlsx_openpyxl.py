@@ -9,9 +9,9 @@ from openpyxl.cell import WriteOnlyCell
 from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
 
-from exports.files.writers.base import XLSX_MAX_ROWS, ExportWriter
-from exports.files.writers.convert import local_naive
-from exports.files.writers.xlsx_layout import ERROR_CODES, clean_text, column_widths, sheet_title, validate_sheet_rows
+from exports.writers.base import XLSX_MAX_ROWS, ExportWriter
+from exports.writers.convert import local_naive
+from exports.writers.xlsx_layout import ERROR_CODES, clean_text, column_widths, sheet_title, validate_sheet_rows
 
 __all__ = ["OpenpyxlXlsxWriter"]
 

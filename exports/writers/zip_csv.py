@@ -1,8 +1,8 @@
 """A zip of csv files, named after the export, split every ``max_rows_per_file`` rows."""
 import zipfile
 
-from exports.files.writers.base import XLSX_MAX_ROWS, ExportWriter
-from exports.files.writers.csv_file import CsvWriter, open_text
+from exports.writers.base import XLSX_MAX_ROWS, ExportWriter
+from exports.writers.csv_file import CsvWriter, open_text
 
 __all__ = ["ZipCsvWriter"]
 

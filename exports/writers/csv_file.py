@@ -5,7 +5,7 @@ import io
 from datetime import datetime
 from functools import cached_property
 
-from exports.files.writers.base import ExportWriter
+from exports.writers.base import ExportWriter
 
 __all__ = ["CSV_FORMULA_FIRST", "CsvWriter"]
 

@@ -5,11 +5,11 @@ default, and ``xlsx_openpyxl``, the compatibility engine), the protocol they sha
 the per-column value conversion (``convert``). Every writer keeps memory flat whatever the row
 count. ``get_writer("xlsx")`` gives the engine the ``EXPORT_XLSX_ENGINE`` setting names.
 """
-from exports.files.writers.base import COLUMN_TYPES, XLSX_MAX_ROWS, ExportWriter
-from exports.files.writers.csv_file import CsvWriter
-from exports.files.writers.xlsx_openpyxl import OpenpyxlXlsxWriter
-from exports.files.writers.xlsx_streaming import StreamingXlsxWriter
-from exports.files.writers.zip_csv import ZipCsvWriter
+from exports.writers.base import COLUMN_TYPES, XLSX_MAX_ROWS, ExportWriter
+from exports.writers.csv_file import CsvWriter
+from exports.writers.xlsx_openpyxl import OpenpyxlXlsxWriter
+from exports.writers.xlsx_streaming import StreamingXlsxWriter
+from exports.writers.zip_csv import ZipCsvWriter
 
 __all__ = [
     "COLUMN_TYPES", "DEFAULT_XLSX_ENGINE", "XLSX_ENGINES", "XLSX_MAX_ROWS", "WRITERS", "CsvWriter",

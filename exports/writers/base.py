@@ -18,7 +18,7 @@ as a date; ``str`` values in text columns are text, never a formula (see each wr
 from datetime import timezone
 from itertools import chain, islice
 
-from exports.files.writers.convert import convert_rows
+from exports.writers.convert import convert_rows
 
 __all__ = ["COLUMN_TYPES", "XLSX_MAX_ROWS", "ExportWriter"]
 

@@ -18,9 +18,9 @@ from xml.sax.saxutils import escape, quoteattr
 from openpyxl.utils import get_column_letter
 from openpyxl.utils.datetime import to_excel
 
-from exports.files.writers.base import XLSX_MAX_ROWS, ExportWriter
-from exports.files.writers.convert import local_naive
-from exports.files.writers.xlsx_layout import (
+from exports.writers.base import XLSX_MAX_ROWS, ExportWriter
+from exports.writers.convert import local_naive
+from exports.writers.xlsx_layout import (
     DATE_FORMAT,
     DATETIME_FORMAT,
     clean_text,
