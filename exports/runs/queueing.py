@@ -25,9 +25,6 @@ ASSEMBLE_EXPORT = "exports.tasks.assemble_export"
 # "Rebuild now" has a person watching its progress bar: it goes to a queue of the interactive worker
 # group, not behind the night's batch on saved_exports_queue.
 REBUILD_NOW_QUEUE = "export_download_queue"
-# Every task this module sends, for monitoring (project.monitoring names the queues' tasks from here).
-TASK_NAMES = (RUN_EXPORT, SEND_READY_EMAIL, REBUILD_SAVED_EXPORT, EXPORT_ADMIN_CHANGELIST, BUILD_EXPORT_PART,
-              ASSEMBLE_EXPORT)
 
 
 def task(name):

@@ -5,7 +5,6 @@ Plain functions: the Celery tasks in exports.tasks call them, and so do the test
 import datetime
 import functools
 import logging
-from functools import partial
 
 from django.db import transaction
 from django.db.models.functions import Coalesce
@@ -102,7 +101,7 @@ def dispatch_due(now, queue_rebuild=queueing.queue_saved_rebuild, batch_size=500
                 claimed = SavedExport.objects.filter(pk=saved_id, next_build_at=scheduled).update(
                     next_build_at=following, last_scheduled_at=now)
                 if claimed:
-                    transaction.on_commit(partial(queue_rebuild, saved_id))
+                    transaction.on_commit(functools.partial(queue_rebuild, saved_id))
                     queued.append(saved_id)
     return queued
 
