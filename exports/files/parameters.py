@@ -34,6 +34,21 @@ def export_parameters(definition, format=None, date_from=None, date_to=None, col
     definition's (its columns, no filter), so a run with the defaults has the same parameters, and the
     same dedupe key, as before they existed.
     """
+    source = get_source(definition.source)
+    chosen_columns = None
+    if columns:  # the run's own columns, kept only when they differ from the definition's
+        if not isinstance(columns, (list, tuple)) or not all(isinstance(key, str) for key in columns):
+            raise ChoiceRefused(_("Columns are given as a list of column keys."), "columns")
+        try:
+            keys = [column.key for column in source.columns_for(list(columns))]
+        except SourceError as exc:
+            raise ChoiceRefused(str(exc), "columns") from None
+        if keys != [column.key for column in source.columns_for(definition.columns)]:
+            chosen_columns = keys
+    try:  # the run's filters, empty values left out
+        chosen_filters = source.clean_filters(definition.domain, filters)
+    except SourceError as exc:
+        raise ChoiceRefused(str(exc), "filters") from None
     format = format or definition.format
     try:
         get_writer(format)
@@ -48,22 +63,10 @@ def export_parameters(definition, format=None, date_from=None, date_to=None, col
         "date_from": date_from.isoformat() if date_from else None,
         "date_to": date_to.isoformat() if date_to else None,
     }
-    source = get_source(definition.source)
-    if columns:  # the run's own columns, kept only when they differ from the definition's
-        if not isinstance(columns, (list, tuple)) or not all(isinstance(key, str) for key in columns):
-            raise ChoiceRefused(_("Columns are given as a list of column keys."), "columns")
-        try:
-            keys = [column.key for column in source.columns_for(list(columns))]
-        except SourceError as exc:
-            raise ChoiceRefused(str(exc), "columns") from None
-        if keys != [column.key for column in source.columns_for(definition.columns)]:
-            parameters["columns"] = keys
-    try:  # the run's filters, empty values left out
-        chosen = source.clean_filters(definition.domain, filters)
-    except SourceError as exc:
-        raise ChoiceRefused(str(exc), "filters") from None
-    if chosen:
-        parameters["filters"] = chosen
+    if chosen_columns is not None:
+        parameters["columns"] = chosen_columns
+    if chosen_filters:
+        parameters["filters"] = chosen_filters
     return parameters
 
 
