@@ -15,7 +15,7 @@ from exports.files import tempfiles
 from exports.files.export_file import ExportCancelled
 from exports.files.storage import sweep_partial_files
 from exports.formatting import ROWS_PROGRESS
-from exports.runs import lifecycle, partitioned_builds, queueing, reaper, selectors, services, words
+from exports.runs import access, lifecycle, partitioned_builds, queueing, reaper, selectors, services, words
 from exports.saved import services as saved_exports
 from exports.writers import get_writer
 from soil.decorators import periodic_task, serial_task, task
@@ -176,9 +176,11 @@ def export_admin_changelist(site_name, model_label, query, pks, user_id, format_
             words = changelist_export.failure_words(exc, this.soft_time_limit)
             update_task_state(this, states.FAILURE, {"errors": [words]})
             raise Ignore() from None
+    # The file is served only while its owner still has the rights it was made with (exports.runs.access).
     expose_blob_download(built.key, exports_conf.EXPORT_FILE_EXPIRY, file_extension=built.file_extension,
                          mimetype=built.mimetype, content_disposition=built.filename,
-                         storage_alias=exports_conf.EXPORTS_STORAGE)
+                         storage_alias=exports_conf.EXPORTS_STORAGE,
+                         extras=access.admin_export_extras(model_label, built.domains))
     return {"rows": built.rows, "bytes": built.bytes}
 
 

@@ -34,6 +34,7 @@ from exports.admin.changelist_export import (
 )
 from exports.conf import exports_conf
 from exports.runs import queueing
+from exports.runs.access import admin_export_extras
 from exports.writers import WRITERS
 from soil import DownloadBase
 
@@ -132,8 +133,10 @@ class AsyncExportAdminMixin:
         pks = None if select_across else [str(pk) for pk in queryset.values_list("pk", flat=True)]
         opts = self.model._meta
         name = export_filename_stem(self.model)
-        # The progress page names the file from the start ("Preparing form-submissions-2026-11-23.csv").
-        named_download = functools.partial(DownloadBase, filename=f"{name}{WRITERS[format_name].file_extension}")
+        # The progress page names the file from the start ("Preparing form-submissions-2026-11-23.csv"),
+        # and only staff who may still view the model see it; the task adds the rows' domains.
+        named_download = functools.partial(DownloadBase, filename=f"{name}{WRITERS[format_name].file_extension}",
+                                           extras=admin_export_extras(opts.label_lower))
         return queueing.queue_changelist_export(
             kwargs={
                 "site_name": self.admin_site.name,

@@ -62,6 +62,7 @@ class BuiltExport:
     bytes: int
     file_extension: str
     mimetype: str
+    domains: list  # the slugs of the domains the rows belong to (none for a model without domains)
 
 
 def changelist_query(get_params):
@@ -251,7 +252,14 @@ def build_export(site_name, model_label, query, pks, user_id, format_name, field
     finally:
         tempfiles.remove(path)
     return BuiltExport(key=key, filename=f"{name}{writer_class.file_extension}", rows=writer.rows_written,
-                       bytes=size, file_extension=writer_class.file_extension, mimetype=writer_class.mimetype)
+                       bytes=size, file_extension=writer_class.file_extension, mimetype=writer_class.mimetype,
+                       domains=exported_domains(model_admin, queryset))
+
+
+def exported_domains(model_admin, queryset):
+    """The domains of the exported rows, if the ModelAdmin knows them (exports.admin.site.DomainScopedAdmin)."""
+    domains_of_rows = getattr(model_admin, "exported_domains", None)
+    return list(domains_of_rows(queryset)) if domains_of_rows is not None else []
 
 
 def row_limit_words(total, max_rows):

@@ -22,6 +22,12 @@ class DomainScopedAdmin(admin.ModelAdmin):
             return queryset
         return queryset.filter(**{f"{self.domain_path}__members": request.user}).distinct()
 
+    def exported_domains(self, queryset):
+        """The slugs of the domains `queryset`'s rows belong to: an admin export records them, and its
+        file is only served to someone who is still a member of each (exports.runs.access)."""
+        domain_ids = queryset.order_by().values(self.domain_path)
+        return list(Domain.objects.filter(pk__in=domain_ids).values_list("slug", flat=True))
+
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         if db_field.name == "domain":
             kwargs["queryset"] = domains_of(request.user)

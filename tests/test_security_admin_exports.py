@@ -1,0 +1,103 @@
+"""An admin export's file is checked against its owner's rights when it is fetched, not only when it
+was made: staff status, the view permission on the exported model, and membership of every domain
+whose rows it holds."""
+import pytest
+from django.contrib.auth.models import Permission
+from django.urls import reverse
+
+from exports.runs.access import admin_export_extras, can_download
+from soil import DownloadBase
+from tests.test_admin_export import CHANGELIST, action_post, fetch, rows, wait_until_finished  # noqa: F401
+
+FORBIDDEN_WORDS = "This download belongs to someone else"
+
+
+@pytest.fixture
+def sam(make_user, mine):
+    """A staff member of `mine` who may view form submissions, nothing more."""
+    sam = make_user("sam", is_staff=True)
+    sam.user_permissions.add(Permission.objects.get(codename="view_formsubmission"))
+    mine.members.add(sam)
+    return sam
+
+
+def export_as(client, user, ticked, select_across=True):
+    """`user` exports the form submissions changelist (all of it, or only the `ticked` rows) on the worker;
+    returns the download id once the file is ready."""
+    client.force_login(user)
+    response = client.post(reverse(CHANGELIST), action_post(ticked, select_across=select_across, confirmed=True))
+    assert response.status_code == 302, response.content.decode()[:500]
+    download_id = response.url.rstrip("/").rsplit("/", 1)[-1]
+    assert wait_until_finished(client, download_id)["state"] == "success"
+    assert fetch(client, download_id)[0].status_code == 200
+    return download_id
+
+
+def refused(client, download_id):
+    """The file and the page both answer 403, in words."""
+    answer, content = fetch(client, download_id)
+    page = client.get(reverse("retrieve_download", args=[download_id]))
+    return (answer.status_code == 403 and FORBIDDEN_WORDS in content.decode()
+            and page.status_code == 403 and FORBIDDEN_WORDS in page.content.decode())
+
+
+def fresh(user):
+    """The user as the next request loads it (permissions are cached on the instance)."""
+    return type(user).objects.get(pk=user.pk)
+
+
+@pytest.mark.worker
+def test_an_admin_export_is_refused_once_its_owner_leaves_the_domain(worker, rows, sam, mine, client):
+    download_id = export_as(client, sam, rows["kibera"][:1])
+    mine.members.remove(sam)
+    assert refused(client, download_id)
+    mine.members.add(sam)
+    assert fetch(client, download_id)[0].status_code == 200  # the rule is read at each request
+
+
+@pytest.mark.worker
+def test_an_admin_export_is_refused_once_its_owner_is_no_longer_staff(worker, rows, sam, client):
+    download_id = export_as(client, sam, rows["kibera"][:1])
+    sam.is_staff = False
+    sam.save(update_fields=["is_staff"])
+    assert refused(client, download_id)
+
+
+@pytest.mark.worker
+def test_an_admin_export_is_refused_once_its_owner_may_no_longer_view_the_model(worker, rows, sam, client):
+    download_id = export_as(client, sam, rows["kibera"][:1])
+    sam.user_permissions.clear()
+    assert refused(client, download_id)
+
+
+@pytest.mark.worker
+def test_a_superusers_export_across_domains_needs_every_domain_once_demoted(worker, rows, sam, mine, client):
+    """A superuser exports rows of `mine` and `theirs`; demoted to a staff member of `mine` alone, the file
+    (which holds rows of `theirs`) is refused. An export of `mine`'s rows alone is still theirs to fetch."""
+    sam.is_superuser = True
+    sam.save(update_fields=["is_superuser"])
+    both = export_as(client, sam, rows["kibera"][:1])
+    only_mine = export_as(client, sam, rows["kibera"][:2], select_across=False)
+    sam.is_superuser = False
+    sam.save(update_fields=["is_superuser"])
+    client.force_login(sam)
+    assert refused(client, both)
+    assert fetch(client, only_mine)[0].status_code == 200
+
+
+@pytest.mark.django_db
+def test_the_access_rule_of_an_admin_export_reads_the_owners_current_rights(sam, mine, theirs, make_user):
+    download = DownloadBase(owner_ids=[sam.pk],
+                            extras=admin_export_extras("exports.formsubmission", domains=[mine.slug]))
+    assert can_download(fresh(sam), download)
+    across = DownloadBase(owner_ids=[sam.pk],
+                          extras=admin_export_extras("exports.formsubmission", domains=[mine.slug, theirs.slug]))
+    assert not can_download(fresh(sam), across)
+    not_started = DownloadBase(owner_ids=[sam.pk], extras=admin_export_extras("exports.formsubmission"))
+    assert can_download(fresh(sam), not_started)
+    sam.is_active = False
+    sam.save(update_fields=["is_active"])
+    assert not can_download(fresh(sam), not_started)
+    root = make_user("root", is_staff=True, is_superuser=True)
+    assert can_download(root, across)
+
