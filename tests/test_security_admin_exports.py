@@ -1,7 +1,8 @@
 """An admin export's file is checked against its owner's rights when it is fetched, not only when it
 was made: staff status, the view permission on the exported model, and membership of every domain
-whose rows it holds."""
+whose rows it holds. And the admin's actions refuse a selected id that is not an id, in a message."""
 import pytest
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.auth.models import Permission
 from django.urls import reverse
 
@@ -101,3 +102,25 @@ def test_the_access_rule_of_an_admin_export_reads_the_owners_current_rights(sam,
     root = make_user("root", is_staff=True, is_superuser=True)
     assert can_download(root, across)
 
+
+# --- a selected id that is not an id
+
+
+# Form submissions are read-only: they have no delete action.
+ACTIONS = [(CHANGELIST, "export_changelist"), ("admin:exports_exportrun_changelist", "export_changelist"),
+           ("admin:exports_exportrun_changelist", "delete_selected")]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("changelist", "action"), ACTIONS)
+@pytest.mark.parametrize("bad_id", ["abc", "1.5", "99999999999999999999999", ""])
+def test_an_admin_action_refuses_a_selected_id_that_is_not_an_id_in_a_message(
+        client, admin_user, changelist, action, bad_id):
+    client.force_login(admin_user)
+    url = reverse(changelist)
+    response = client.post(url, {"action": action, "select_across": "0", "index": "0",
+                                 ACTION_CHECKBOX_NAME: [bad_id]}, follow=True)
+    assert response.status_code == 200
+    assert response.redirect_chain == [(url, 302)]
+    messages = [str(message) for message in response.context["messages"]]
+    assert any("not an id" in message for message in messages), messages

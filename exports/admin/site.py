@@ -5,14 +5,16 @@ from django.contrib import admin
 from exports.admin.actions import AsyncExportAdminMixin
 from exports.models import Domain, ExportDefinition, ExportRun, FormSubmission, SavedExport
 from exports.saved import services as saved_exports
+from project.admin_actions import CheckedSelectionAdminMixin
 
 
 def domains_of(user):
     return Domain.objects.all() if user.is_superuser else Domain.objects.filter(members=user)
 
 
-class DomainScopedAdmin(admin.ModelAdmin):
-    """Rows, list filters and foreign-key choices limited to the staff user's domains."""
+class DomainScopedAdmin(CheckedSelectionAdminMixin, admin.ModelAdmin):
+    """Rows, list filters and foreign-key choices limited to the staff user's domains; actions refuse
+    selected ids that are not ids in a message (project.admin_actions)."""
 
     domain_path = "domain"  # how the model reaches its Domain
 
