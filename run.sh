@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs the service: web on http://127.0.0.1:8000, two Celery workers (the interactive and the batch queue
 # group), beat, and Flower on http://127.0.0.1:5555 (FLOWER_PORT; Basic auth FLOWER_BASIC_AUTH=user:password,
-# else the demo login). Installs what is missing first (virtualenv, packages, Redis). If one of them stops,
-# says which, shows the end of its log, stops the others and exits non-zero. Ctrl-C stops all (exit 130).
+# else user "flower" with a random password kept in .run/flower-password, never the demo login). Installs
+# what is missing first (virtualenv, packages, Redis). If one of them stops, says which, shows the end of
+# its log, stops the others and exits non-zero. Ctrl-C stops all (exit 130).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
 cd "$ROOT"
@@ -70,13 +71,17 @@ for group in interactive batch; do  # queues, concurrency, tasks per child, pref
 done
 start beat "$PY" -m celery -A project beat -l info --pidfile "$STATE/beat.pid"
 FLOWER_PORT="${FLOWER_PORT:-5555}"
-FLOWER_AUTH="${FLOWER_BASIC_AUTH:-demo:${DEMO_PASSWORD:-$(cat "$STATE/demo-password")}}"
+FLOWER_AUTH="$(flower_basic_auth "$STATE/flower-password")"
 # Flower reads its Basic auth from the environment, never from its command line (which ps shows).
 FLOWER_BASIC_AUTH="$FLOWER_AUTH" start flower "$PY" -m celery -A project flower --address=127.0.0.1 \
   --port="$FLOWER_PORT"
 start web "$PY" manage.py runserver "$HOST:$PORT"
 echo "Links in emails: $SITE_URL (SITE_URL)"
-echo "Flower: http://127.0.0.1:$FLOWER_PORT/ (Basic auth: user ${FLOWER_AUTH%%:*}, the demo password unless FLOWER_BASIC_AUTH is set)"
+if [ -n "${FLOWER_BASIC_AUTH:-}" ]; then
+  echo "Flower: http://127.0.0.1:$FLOWER_PORT/ (Basic auth: FLOWER_BASIC_AUTH, user ${FLOWER_AUTH%%:*})"
+else
+  echo "Flower: http://127.0.0.1:$FLOWER_PORT/ (Basic auth: user flower, password ${FLOWER_AUTH#*:} from .run/flower-password)"
+fi
 echo "Logs in .run/: worker-interactive.log worker-batch.log beat.log flower.log web.log   Ctrl-C stops everything."
 
 # When any of them stops, say which and why, and stop the others.

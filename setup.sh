@@ -50,6 +50,18 @@ site_url() {  # site_url HOST PORT: the address links in emails use for a web se
   echo "http://$host:$port"
 }
 
+flower_basic_auth() {  # flower_basic_auth FILE: FLOWER_BASIC_AUTH if set, else "flower:<password kept in FILE>"
+  # Not the demo login: that is an ordinary member, and Flower shows every user's task arguments.
+  # The password is random (128 bits), made once, readable by this user only.
+  local file="$1"
+  if [ -n "${FLOWER_BASIC_AUTH:-}" ]; then echo "$FLOWER_BASIC_AUTH"; return; fi
+  if [ ! -s "$file" ]; then
+    (umask 077; od -An -tx1 -N16 /dev/urandom | tr -d ' \n' >"$file")
+  fi
+  chmod 600 "$file"
+  echo "flower:$(cat "$file")"
+}
+
 port_answers() {  # port_answers PORT: something accepts TCP connections on 127.0.0.1:PORT
   "$VENV/bin/python" - "$1" <<'PY' 2>/dev/null
 import socket, sys
