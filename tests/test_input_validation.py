@@ -2,6 +2,7 @@
 import csv
 import datetime
 import io
+import json
 from importlib import import_module
 from zoneinfo import ZoneInfo
 
@@ -255,3 +256,54 @@ def test_control_characters_in_an_existing_name_stay_out_of_mail_subjects_and_fi
     assert services.send_ready_email(run.pk) is True
     (message,) = mail.outbox
     assert message.subject == "Your export 'Weekly Bcc: eve@example.com [31m report' is ready"
+
+
+# --- lone surrogates (not characters: no database or encoder can store them) ---
+
+SURROGATE_WORDS = "lone surrogate"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("payload", [
+    {"filters": {"submitted_by": "\ud800"}},
+    {"filters": {"form_name": "\ud800"}},
+    {"filters": {"submitted_by": "a\udfff"}},
+    {"columns": ["\udbff"]},
+    {"\ud800": 1},
+], ids=["submitted_by", "form_name", "after_a_letter", "column", "key"])
+def test_api_refuses_a_lone_surrogate_in_words(client, alice, definition, payload):
+    client.raise_request_exception = False
+    response = api_start(client, alice, definition, json.dumps(payload).encode())  # "\ud800" escapes
+    assert response.status_code == 400
+    assert SURROGATE_WORDS in response.json()["error"]
+    assert not ExportRun.objects.exists()
+
+
+def multipart_body(encoding, boundary, **fields):
+    """A form body in a charset that can carry a lone surrogate (Django decodes a multipart form in the
+    charset it declares; an urlencoded one must be UTF-8)."""
+    parts = [f'--{boundary}\r\nContent-Disposition: form-data; name="{key}"\r\n\r\n'.encode() + value.encode(encoding)
+             + b"\r\n" for key, value in fields.items()]
+    return b"".join(parts) + f"--{boundary}--\r\n".encode()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("encoding", ["unicode_escape", "utf-7"])
+def test_a_form_refuses_a_lone_surrogate_in_words(alice_client, domain, encoding):
+    alice_client.raise_request_exception = False
+    url = reverse("exports:definition_new", args=[domain.slug])
+    body = multipart_body(encoding, "fence", name="Weekly \ud800", source="form_submissions", format="csv")
+    response = alice_client.generic("POST", url, body,
+                                    content_type=f"multipart/form-data; boundary=fence; charset={encoding}")
+    assert response.status_code == 400
+    assert SURROGATE_WORDS.encode() in response.content
+    assert not ExportDefinition.objects.filter(name__startswith="Weekly").exists()
+
+
+@pytest.mark.django_db
+def test_a_query_string_with_a_lone_surrogate_is_refused_in_words(alice_client, domain):
+    response = alice_client.get(reverse("exports:mine"), QUERY_STRING="status=%5Cud800",
+                                CONTENT_TYPE="text/plain; charset=unicode_escape")
+    assert response.status_code == 400
+    assert SURROGATE_WORDS.encode() in response.content
+

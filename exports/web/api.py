@@ -26,6 +26,7 @@ from exports.web.forms import StartExportForm
 from exports.web.views import file_response_for_run
 from project.accounts import throttling, tokens
 from project.middleware import answers_json
+from project.text_input import LONE_SURROGATE_MESSAGE, holds_lone_surrogate
 from soil.exceptions import caused_by_unavailable_redis
 
 log = logging.getLogger(__name__)
@@ -206,6 +207,8 @@ def json_object(request):
         raise BodyRefused(gettext("The body must be JSON.")) from None
     if not isinstance(payload, dict):
         raise BodyRefused(gettext("The body must be a JSON object."))
+    if holds_lone_surrogate(payload):  # "\ud800" is valid JSON, but no database or encoder takes it
+        raise BodyRefused(str(LONE_SURROGATE_MESSAGE))
     return payload
 
 
