@@ -307,3 +307,47 @@ def test_a_query_string_with_a_lone_surrogate_is_refused_in_words(alice_client, 
     assert response.status_code == 400
     assert SURROGATE_WORDS.encode() in response.content
 
+
+# --- a definition named like another of its domain ---
+
+TAKEN = "This domain already has an export definition named"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("name", ["All form submissions", "Visits\x01(short)", "  Visits (short) "])
+def test_a_new_definition_named_like_an_existing_one_is_refused_next_to_the_name(alice_client, domain, name):
+    alice_client.raise_request_exception = False
+    url = reverse("exports:definition_new", args=[domain.slug])
+    response = alice_client.post(url, {"name": name, "source": "form_submissions", "format": "csv"})
+    assert response.status_code == 400
+    assert TAKEN in response.context["form"].errors["name"][0]
+    assert ExportDefinition.objects.filter(domain=domain).count() == 2
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("name", ["Visits (short)", "Visits\x01(short)"])
+def test_renaming_a_definition_to_a_taken_name_is_refused_next_to_the_name(alice_client, definition, name):
+    alice_client.raise_request_exception = False
+    url = reverse("exports:definition_edit", args=[definition.domain.slug, definition.pk])
+    response = alice_client.post(url, {"name": name, "source": "form_submissions", "format": "csv"})
+    assert response.status_code == 400
+    assert TAKEN in response.context["form"].errors["name"][0]
+    definition.refresh_from_db()
+    assert definition.name == "All form submissions"
+
+
+@pytest.mark.django_db
+def test_a_definition_saved_under_its_own_name_or_another_domains_name_is_saved(alice_client, alice, definition):
+    other = ensure_demo_domain(slug="other", name="Other", members=[alice])
+    url = reverse("exports:definition_edit", args=[definition.domain.slug, definition.pk])
+    response = alice_client.post(url, {"name": "All form submissions\x01", "source": "form_submissions",
+                                       "format": "xlsx"})
+    assert response.status_code == 302
+    url = reverse("exports:definition_new", args=[other.slug])
+    response = alice_client.post(url, {"name": "Weekly", "source": "form_submissions", "format": "csv"})
+    assert response.status_code == 302
+    response = alice_client.post(reverse("exports:definition_new", args=[definition.domain.slug]),
+                                 {"name": "Weekly", "source": "form_submissions", "format": "csv"})
+    assert response.status_code == 302
+    assert ExportDefinition.objects.filter(name="Weekly").count() == 2
+

@@ -1,6 +1,7 @@
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+from exports.formatting import one_line
 from exports.models import FORMAT_CHOICES, ExportDefinition, ExportRun
 from exports.runs.services import check_new_definition_name
 from exports.sources import FILTER_VALUE_MAX_LENGTH, SourceError, all_sources, get_source
@@ -59,6 +60,19 @@ class DefinitionForm(forms.ModelForm):
         except ValueError:
             columns = []
         self.fields["columns"].choices = [(c.key, c.label) for c in columns]
+        self.stored_name = self.instance.name if self.instance.pk else None
+
+    def clean(self):
+        """The (domain, name) constraint, in words next to the name: the form has no domain field, so
+        Django's own unique check never runs. The name is compared as it will be saved, on one line."""
+        data = super().clean()
+        name = one_line(data.get("name") or "")
+        if name and name != self.stored_name:
+            try:
+                check_new_definition_name(self.instance.domain, name)
+            except forms.ValidationError as error:
+                self.add_error(None, error)  # its dict puts the words next to the name
+        return data
 
 
 class RunFilterForm(forms.Form):
