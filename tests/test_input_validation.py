@@ -351,3 +351,30 @@ def test_a_definition_saved_under_its_own_name_or_another_domains_name_is_saved(
     assert response.status_code == 302
     assert ExportDefinition.objects.filter(name="Weekly").count() == 2
 
+
+# --- dates are written in ASCII digits ---
+
+NON_ASCII_DATES = ["٢٠٢٥-01-01", "2025-٠١-01", "２０２５-01-01", "2025-01-0\u0661"]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("value", NON_ASCII_DATES)
+def test_api_refuses_a_date_in_digits_other_than_ascii(client, alice, definition, value):
+    response = api_start(client, alice, definition, {"date_from": value})
+    assert response.status_code == 400
+    assert field_messages(response, "date_from") == ["date_from must be a date written YYYY-MM-DD, or null."]
+    assert not ExportRun.objects.exists()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("value", NON_ASCII_DATES)
+def test_forms_refuse_a_date_in_digits_other_than_ascii(alice_client, definition, value):
+    response = start(alice_client, definition, date_to=value)
+    assert response.status_code == 400
+    assert not ExportRun.objects.exists()
+    url = reverse("exports:definition_new", args=[definition.domain.slug])
+    response = alice_client.post(url, {"name": "Digits", "source": "form_submissions", "format": "csv",
+                                       "date_from": value})
+    assert response.status_code == 400
+    assert not ExportDefinition.objects.filter(name="Digits").exists()
+

@@ -5,7 +5,8 @@ from exports.formatting import one_line
 from exports.models import FORMAT_CHOICES, ExportDefinition, ExportRun
 from exports.runs.services import check_new_definition_name
 from exports.sources import FILTER_VALUE_MAX_LENGTH, SourceError, all_sources, get_source
-from exports.validators import DATE_ORDER_MESSAGE, EARLIEST_DATE, LATEST_DATE, validate_date_in_range
+from exports.validators import (DATE_ORDER_MESSAGE, EARLIEST_DATE, LATEST_DATE, is_ascii_date_text,
+                                validate_date_in_range)
 
 
 class ExportDateField(forms.DateField):
@@ -17,6 +18,11 @@ class ExportDateField(forms.DateField):
             "type": "date", "min": EARLIEST_DATE.isoformat(), "max": LATEST_DATE.isoformat()}))
         super().__init__(**kwargs)
         self.what = what
+
+    def to_python(self, value):
+        if not is_ascii_date_text(value):  # "٢٠٢٥-01-01" would read as 2025-01-01
+            raise forms.ValidationError(self.error_messages["invalid"], code="invalid")
+        return super().to_python(value)
 
     def validate(self, value):
         super().validate(value)
