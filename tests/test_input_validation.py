@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from exports.demo import add_demo_rows, ensure_demo_domain
 from exports.files.export_file import export_filename
+from exports.formatting import one_line
 from exports.models import Domain, ExportDefinition, ExportRun, SavedExport
 from exports.runs import services
 from exports.saved import services as saved_exports
@@ -378,3 +379,32 @@ def test_forms_refuse_a_date_in_digits_other_than_ascii(alice_client, definition
     assert response.status_code == 400
     assert not ExportDefinition.objects.filter(name="Digits").exists()
 
+
+# --- bidi controls ---
+
+BIDI_NAME = "Invoices \u202eslx.exe\u202c \u2066a\u2069\u200e\u200f\u061c\u202a\u202b\u202d\u2067\u2068 report"
+
+
+def test_one_line_strips_every_bidi_control():
+    assert one_line(BIDI_NAME) == "Invoices slx.exe a report"
+
+
+@pytest.mark.django_db
+def test_bidi_controls_stay_out_of_saved_names_mail_subjects_and_file_names(alice, alice_client, domain, definition):
+    url = reverse("exports:definition_new", args=[domain.slug])
+    response = alice_client.post(url, {"name": "Weekly \u202ecod.exe", "source": "form_submissions", "format": "csv"})
+    assert response.status_code == 302
+    assert ExportDefinition.objects.filter(domain=domain, name="Weekly cod.exe").exists()
+
+    ExportDefinition.objects.filter(pk=definition.pk).update(name=BIDI_NAME)  # stored before the rule
+    definition.refresh_from_db()
+    filename = export_filename(definition, ".csv", datetime.datetime(2025, 1, 1, tzinfo=datetime.UTC))
+    assert filename == "Invoices slx.exe a report 2025-01-01 0530.csv"
+    alice.email = "alice@example.com"
+    alice.save()
+    run, _ = services.start_export(alice, definition, format="csv", notify_by_email=True)
+    ExportRun.objects.filter(pk=run.pk).update(status=ExportRun.Status.SUCCEEDED, rows=5,
+                                               expires_at=datetime.datetime(2100, 1, 1, tzinfo=datetime.UTC))
+    assert services.send_ready_email(run.pk) is True
+    (message,) = mail.outbox
+    assert message.subject == "Your export 'Invoices slx.exe a report' is ready"
