@@ -111,8 +111,13 @@ ASSEMBLY_PROGRESS = RowProgressWords(ngettext_lazy(
 # paragraph separators: anything that can break a line or hide in a header. A run of them, with
 # the spaces around it, becomes one space.
 _LINE_BREAKING = re.compile(r"\s*[\x00-\x1f\x7f-\x9f\u2028\u2029]+\s*")
+# Bidirectional controls: embeddings, overrides and isolates (U+202A-U+202E, U+2066-U+2069) and the
+# marks (U+200E, U+200F, U+061C). In a subject or a file name they reorder what follows ("cod.exe" shown
+# for "exe.doc"); they are removed, not read as a space.
+_BIDI_CONTROLS = re.compile("[\u202a-\u202e\u2066-\u2069\u200e\u200f\u061c]")
 
 
 def one_line(text):
-    """`text` without control characters or line separators, each run of them read as a space."""
-    return _LINE_BREAKING.sub(" ", text).strip()
+    """`text` without control characters or line separators, each run of them read as a space, and
+    without bidirectional controls."""
+    return _LINE_BREAKING.sub(" ", _BIDI_CONTROLS.sub("", text)).strip()

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import datetime
+import re
 from functools import lru_cache
 from zoneinfo import available_timezones
 
@@ -18,6 +19,13 @@ LATEST_DATE = datetime.date(2100, 12, 31)
 DATE_ORDER_MESSAGE = gettext_lazy("The start date is after the end date.")
 # The words for a date the API cannot read; {field} is the parameter's name.
 ISO_DATE_MESSAGE = "{field} must be a date written YYYY-MM-DD, or null."
+# A date the API reads: ASCII digits only (r"\d" is any script's digit, "٢٠٢٥" too).
+ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+def is_ascii_date_text(value):
+    """Whether a typed date is in ASCII only: Python's date parsing takes any script's digits."""
+    return not isinstance(value, str) or value.isascii()
 
 
 def _in_words(day):

@@ -67,6 +67,8 @@ MIDDLEWARE = [
     "django.middleware.locale.LocaleMiddleware",
     "project.accounts.preferences.LoginLanguageMiddleware",
     "django.middleware.common.CommonMiddleware",
+    # A form or query string holding a lone surrogate (not a character) is refused in words (project.text_input).
+    "project.text_input.LoneSurrogateMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",

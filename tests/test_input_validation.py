@@ -2,6 +2,7 @@
 import csv
 import datetime
 import io
+import json
 from importlib import import_module
 from zoneinfo import ZoneInfo
 
@@ -12,6 +13,7 @@ from django.utils import timezone
 
 from exports.demo import add_demo_rows, ensure_demo_domain
 from exports.files.export_file import export_filename
+from exports.formatting import one_line
 from exports.models import Domain, ExportDefinition, ExportRun, SavedExport
 from exports.runs import services
 from exports.saved import services as saved_exports
@@ -255,3 +257,154 @@ def test_control_characters_in_an_existing_name_stay_out_of_mail_subjects_and_fi
     assert services.send_ready_email(run.pk) is True
     (message,) = mail.outbox
     assert message.subject == "Your export 'Weekly Bcc: eve@example.com [31m report' is ready"
+
+
+# --- lone surrogates (not characters: no database or encoder can store them) ---
+
+SURROGATE_WORDS = "lone surrogate"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("payload", [
+    {"filters": {"submitted_by": "\ud800"}},
+    {"filters": {"form_name": "\ud800"}},
+    {"filters": {"submitted_by": "a\udfff"}},
+    {"columns": ["\udbff"]},
+    {"\ud800": 1},
+], ids=["submitted_by", "form_name", "after_a_letter", "column", "key"])
+def test_api_refuses_a_lone_surrogate_in_words(client, alice, definition, payload):
+    client.raise_request_exception = False
+    response = api_start(client, alice, definition, json.dumps(payload).encode())  # "\ud800" escapes
+    assert response.status_code == 400
+    assert SURROGATE_WORDS in response.json()["error"]
+    assert not ExportRun.objects.exists()
+
+
+def multipart_body(encoding, boundary, **fields):
+    """A form body in a charset that can carry a lone surrogate (Django decodes a multipart form in the
+    charset it declares; an urlencoded one must be UTF-8)."""
+    parts = [f'--{boundary}\r\nContent-Disposition: form-data; name="{key}"\r\n\r\n'.encode() + value.encode(encoding)
+             + b"\r\n" for key, value in fields.items()]
+    return b"".join(parts) + f"--{boundary}--\r\n".encode()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("encoding", ["unicode_escape", "utf-7"])
+def test_a_form_refuses_a_lone_surrogate_in_words(alice_client, domain, encoding):
+    alice_client.raise_request_exception = False
+    url = reverse("exports:definition_new", args=[domain.slug])
+    body = multipart_body(encoding, "fence", name="Weekly \ud800", source="form_submissions", format="csv")
+    response = alice_client.generic("POST", url, body,
+                                    content_type=f"multipart/form-data; boundary=fence; charset={encoding}")
+    assert response.status_code == 400
+    assert SURROGATE_WORDS.encode() in response.content
+    assert not ExportDefinition.objects.filter(name__startswith="Weekly").exists()
+
+
+@pytest.mark.django_db
+def test_a_query_string_with_a_lone_surrogate_is_refused_in_words(alice_client, domain):
+    response = alice_client.get(reverse("exports:mine"), QUERY_STRING="status=%5Cud800",
+                                CONTENT_TYPE="text/plain; charset=unicode_escape")
+    assert response.status_code == 400
+    assert SURROGATE_WORDS.encode() in response.content
+
+
+# --- a definition named like another of its domain ---
+
+TAKEN = "This domain already has an export definition named"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("name", ["All form submissions", "Visits\x01(short)", "  Visits (short) "])
+def test_a_new_definition_named_like_an_existing_one_is_refused_next_to_the_name(alice_client, domain, name):
+    alice_client.raise_request_exception = False
+    url = reverse("exports:definition_new", args=[domain.slug])
+    response = alice_client.post(url, {"name": name, "source": "form_submissions", "format": "csv"})
+    assert response.status_code == 400
+    assert TAKEN in response.context["form"].errors["name"][0]
+    assert ExportDefinition.objects.filter(domain=domain).count() == 2
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("name", ["Visits (short)", "Visits\x01(short)"])
+def test_renaming_a_definition_to_a_taken_name_is_refused_next_to_the_name(alice_client, definition, name):
+    alice_client.raise_request_exception = False
+    url = reverse("exports:definition_edit", args=[definition.domain.slug, definition.pk])
+    response = alice_client.post(url, {"name": name, "source": "form_submissions", "format": "csv"})
+    assert response.status_code == 400
+    assert TAKEN in response.context["form"].errors["name"][0]
+    definition.refresh_from_db()
+    assert definition.name == "All form submissions"
+
+
+@pytest.mark.django_db
+def test_a_definition_saved_under_its_own_name_or_another_domains_name_is_saved(alice_client, alice, definition):
+    other = ensure_demo_domain(slug="other", name="Other", members=[alice])
+    url = reverse("exports:definition_edit", args=[definition.domain.slug, definition.pk])
+    response = alice_client.post(url, {"name": "All form submissions\x01", "source": "form_submissions",
+                                       "format": "xlsx"})
+    assert response.status_code == 302
+    url = reverse("exports:definition_new", args=[other.slug])
+    response = alice_client.post(url, {"name": "Weekly", "source": "form_submissions", "format": "csv"})
+    assert response.status_code == 302
+    response = alice_client.post(reverse("exports:definition_new", args=[definition.domain.slug]),
+                                 {"name": "Weekly", "source": "form_submissions", "format": "csv"})
+    assert response.status_code == 302
+    assert ExportDefinition.objects.filter(name="Weekly").count() == 2
+
+
+# --- dates are written in ASCII digits ---
+
+NON_ASCII_DATES = ["٢٠٢٥-01-01", "2025-٠١-01", "２０２５-01-01", "2025-01-0\u0661"]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("value", NON_ASCII_DATES)
+def test_api_refuses_a_date_in_digits_other_than_ascii(client, alice, definition, value):
+    response = api_start(client, alice, definition, {"date_from": value})
+    assert response.status_code == 400
+    assert field_messages(response, "date_from") == ["date_from must be a date written YYYY-MM-DD, or null."]
+    assert not ExportRun.objects.exists()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("value", NON_ASCII_DATES)
+def test_forms_refuse_a_date_in_digits_other_than_ascii(alice_client, definition, value):
+    response = start(alice_client, definition, date_to=value)
+    assert response.status_code == 400
+    assert not ExportRun.objects.exists()
+    url = reverse("exports:definition_new", args=[definition.domain.slug])
+    response = alice_client.post(url, {"name": "Digits", "source": "form_submissions", "format": "csv",
+                                       "date_from": value})
+    assert response.status_code == 400
+    assert not ExportDefinition.objects.filter(name="Digits").exists()
+
+
+# --- bidi controls ---
+
+BIDI_NAME = "Invoices \u202eslx.exe\u202c \u2066a\u2069\u200e\u200f\u061c\u202a\u202b\u202d\u2067\u2068 report"
+
+
+def test_one_line_strips_every_bidi_control():
+    assert one_line(BIDI_NAME) == "Invoices slx.exe a report"
+
+
+@pytest.mark.django_db
+def test_bidi_controls_stay_out_of_saved_names_mail_subjects_and_file_names(alice, alice_client, domain, definition):
+    url = reverse("exports:definition_new", args=[domain.slug])
+    response = alice_client.post(url, {"name": "Weekly \u202ecod.exe", "source": "form_submissions", "format": "csv"})
+    assert response.status_code == 302
+    assert ExportDefinition.objects.filter(domain=domain, name="Weekly cod.exe").exists()
+
+    ExportDefinition.objects.filter(pk=definition.pk).update(name=BIDI_NAME)  # stored before the rule
+    definition.refresh_from_db()
+    filename = export_filename(definition, ".csv", datetime.datetime(2025, 1, 1, tzinfo=datetime.UTC))
+    assert filename == "Invoices slx.exe a report 2025-01-01 0530.csv"
+    alice.email = "alice@example.com"
+    alice.save()
+    run, _ = services.start_export(alice, definition, format="csv", notify_by_email=True)
+    ExportRun.objects.filter(pk=run.pk).update(status=ExportRun.Status.SUCCEEDED, rows=5,
+                                               expires_at=datetime.datetime(2100, 1, 1, tzinfo=datetime.UTC))
+    assert services.send_ready_email(run.pk) is True
+    (message,) = mail.outbox
+    assert message.subject == "Your export 'Invoices slx.exe a report' is ready"

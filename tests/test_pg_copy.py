@@ -29,9 +29,10 @@ RECEIVED = [
     dt.datetime(2099, 12, 31, 23, 59, 59, tzinfo=UTC),
 ]
 # What csv quoting and the formula guard care about: separators, quotes, line breaks, a lone CR, leading
-# and trailing spaces, every formula character, empty text, 4-byte UTF-8.
+# and trailing spaces, every formula character (and spaces before "="), empty text, 4-byte UTF-8.
 TEXTS = ["Zoë 東京 🙂", "", "=1+2", "line\nbreak", 'say "hi", then go', "\rcarriage", " padded ", "+33 1 23",
-         "-5", "@sum", "\ttab", "'quoted", "a;b", "\\.", None, "#N/A"]
+         "-5", "@sum", "\ttab", "'quoted", "a;b", "\\.", None, "#N/A", " =1+1", "  =SUM(1;1)",
+         "\uff1d1+1", " +1", " ", "x =1"]
 WEIGHTS = [Decimal("61.25"), Decimal("0.00"), Decimal("-0.01"), Decimal("9999.99"), None, Decimal("0.10")]
 AGES = [0, None, -1, 2**31 - 1, 42, 7]
 DATES = [dt.date(2024, 2, 29), None, dt.date(1900, 3, 1), dt.date(9999, 12, 31), dt.date(2000, 1, 1), None]
@@ -69,6 +70,7 @@ def test_copy_writes_the_same_bytes_as_the_python_writer(definition, tmp_path, c
         assert write_export(definition, parameters, written, chunk_size=4) == len(TEXTS)
     assert copied.read_bytes() == written.read_bytes()
     assert b"'=1+2" in copied.read_bytes() and b'"line\nbreak"' in copied.read_bytes()
+    assert b"' =1+1" in copied.read_bytes() and b"'\xef\xbc\x9d" not in copied.read_bytes()
 
 
 @on_postgresql
@@ -93,7 +95,8 @@ def test_progress_counts_the_copied_rows_and_may_use_the_database_meanwhile(defi
         seen.append((current, total, FormSubmission.objects.filter(domain=definition.domain).count()))
 
     write_export(definition, {"format": "csv"}, tmp_path / "progress.csv", chunk_size=4, progress=progress)
-    assert seen == [(n, 16, 16) for n in (0, 4, 8, 12, 16)]
+    total = len(TEXTS)
+    assert seen == [(n, total, total) for n in (*range(0, total, 4), total)]
 
 
 def test_copy_is_not_used_where_it_cannot_render_exactly(definition, tmp_path):

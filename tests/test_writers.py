@@ -285,8 +285,18 @@ def test_csv_values_round_trip_to_python(tmp_path):
 
 
 def test_csv_formula_injection_guard(tmp_path):
-    dangerous = ["=1+2", "+1", "-2", "@SUM(A1)", "\tx", "\rx"]
-    harmless = ["plain", " =spaced", "a=b", "'quoted", ""]
+    """Cells a spreadsheet could evaluate get a leading quote; the others stay as they are.
+
+    Checked in LibreOffice 7.4 (soffice --headless --convert-to xlsx of a csv, then the cells' types
+    read): with the default import options only a cell starting with "=" becomes a formula; with
+    "Trim spaces" ticked, " =1+1" and "  =SUM(1;1)" do too. Never a formula there: full-width "＝1+1",
+    "＋", "－", "＠", spaces before "+", "-" or "@", a leading tab or no-break, ideographic or
+    zero-width space, a BOM or U+202E before "=". "+", "-", "@", TAB and CR are guarded for Excel
+    (OWASP's list).
+    """
+    dangerous = ["=1+2", "+1", "-2", "@SUM(A1)", "\tx", "\rx", " =1+1", "   =SUM(1;1)"]
+    harmless = ["plain", "a=b", "'quoted", "", "\uff1d1+1", " +1", " -1", " @SUM(A1)", "\u00a0=1+1",
+                "\u3000=1+1", " x =1"]
     rows = [(v, -5) for v in dangerous + harmless]
     path = tmp_path / "guarded.csv"
     write(CsvWriter, path, rows, headers=["=Text", "Number"], types=["text", "integer"])

@@ -27,7 +27,9 @@ __all__ = ["csv_chunks"]
 # text becomes NULL too: COPY would quote it ("") where csv.writer writes nothing.
 _FORMULA_FIRST = "'=', '+', '-', '@', chr(9), chr(13)"  # CSV_FORMULA_FIRST
 _TEXT = "NULLIF(%(expressions)s, '')"
-_GUARDED_TEXT = (f"CASE WHEN left(%(expressions)s, 1) IN ({_FORMULA_FIRST}) THEN '''' || %(expressions)s "
+# ltrim: spaces then "=" (csv_file.spaced_formula).
+_GUARDED_TEXT = (f"CASE WHEN left(%(expressions)s, 1) IN ({_FORMULA_FIRST}) "
+                 "OR left(ltrim(%(expressions)s, ' '), 1) = '=' THEN '''' || %(expressions)s "
                  "ELSE NULLIF(%(expressions)s, '') END")
 _RENDERERS = {
     "integer": (models.IntegerField, "%(expressions)s"),

@@ -7,7 +7,6 @@ import base64
 import binascii
 import json
 import logging
-import re
 from functools import wraps
 
 from django.conf import settings
@@ -21,17 +20,17 @@ from django.views.decorators.csrf import csrf_exempt
 from exports.models import FORMAT_CHOICES
 from exports.runs import reaper, selectors, services
 from exports.runs.status import run_status as live_status
-from exports.validators import ISO_DATE_MESSAGE
+from exports.validators import ISO_DATE, ISO_DATE_MESSAGE
 from exports.web.forms import StartExportForm
 from exports.web.views import file_response_for_run
 from project.accounts import throttling, tokens
 from project.middleware import answers_json
+from project.text_input import LONE_SURROGATE_MESSAGE, holds_lone_surrogate
 from soil.exceptions import caused_by_unavailable_redis
 
 log = logging.getLogger(__name__)
 
 _FORMATS = ", ".join(f'"{key}"' for key in sorted(key for key, _ in FORMAT_CHOICES))
-ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 # The JSON types each start parameter may have, and the message for any other; the form checks values.
 START_PARAMETER_TYPES = {
     "format": (str, f"{{field}} must be one of {_FORMATS}."),
@@ -206,6 +205,8 @@ def json_object(request):
         raise BodyRefused(gettext("The body must be JSON.")) from None
     if not isinstance(payload, dict):
         raise BodyRefused(gettext("The body must be a JSON object."))
+    if holds_lone_surrogate(payload):  # "\ud800" is valid JSON, but no database or encoder takes it
+        raise BodyRefused(str(LONE_SURROGATE_MESSAGE))
     return payload
 
 

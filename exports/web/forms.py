@@ -1,10 +1,12 @@
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+from exports.formatting import one_line
 from exports.models import FORMAT_CHOICES, ExportDefinition, ExportRun
 from exports.runs.services import check_new_definition_name
 from exports.sources import FILTER_VALUE_MAX_LENGTH, SourceError, all_sources, get_source
-from exports.validators import DATE_ORDER_MESSAGE, EARLIEST_DATE, LATEST_DATE, validate_date_in_range
+from exports.validators import (DATE_ORDER_MESSAGE, EARLIEST_DATE, LATEST_DATE, is_ascii_date_text,
+                                validate_date_in_range)
 
 
 class ExportDateField(forms.DateField):
@@ -16,6 +18,11 @@ class ExportDateField(forms.DateField):
             "type": "date", "min": EARLIEST_DATE.isoformat(), "max": LATEST_DATE.isoformat()}))
         super().__init__(**kwargs)
         self.what = what
+
+    def to_python(self, value):
+        if not is_ascii_date_text(value):  # "٢٠٢٥-01-01" would read as 2025-01-01
+            raise forms.ValidationError(self.error_messages["invalid"], code="invalid")
+        return super().to_python(value)
 
     def validate(self, value):
         super().validate(value)
@@ -59,6 +66,19 @@ class DefinitionForm(forms.ModelForm):
         except ValueError:
             columns = []
         self.fields["columns"].choices = [(c.key, c.label) for c in columns]
+        self.stored_name = self.instance.name if self.instance.pk else None
+
+    def clean(self):
+        """The (domain, name) constraint, in words next to the name: the form has no domain field, so
+        Django's own unique check never runs. The name is compared as it will be saved, on one line."""
+        data = super().clean()
+        name = one_line(data.get("name") or "")
+        if name and name != self.stored_name:
+            try:
+                check_new_definition_name(self.instance.domain, name)
+            except forms.ValidationError as error:
+                self.add_error(None, error)  # its dict puts the words next to the name
+        return data
 
 
 class RunFilterForm(forms.Form):

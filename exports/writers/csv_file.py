@@ -11,6 +11,8 @@ __all__ = ["CSV_FORMULA_FIRST", "CsvWriter"]
 
 # Leading characters that make a spreadsheet treat a csv field as a formula (OWASP list).
 CSV_FORMULA_FIRST = frozenset({"=", "+", "-", "@", "\t", "\r"})
+# And spaces before "=": LibreOffice evaluates " =1+1" when "Trim spaces" is ticked on import.
+# Full-width "＝" and spaces before "+", "-" or "@" evaluate nowhere we know of (tests/test_writers.py).
 
 
 class CsvWriter(ExportWriter):
@@ -21,8 +23,8 @@ class CsvWriter(ExportWriter):
     (Excel's own spelling); numbers -> ``str()`` (Decimals keep their digits, e.g. "1.50").
 
     Formula injection: with ``escape_formulas=True`` (the default), a text-column ``str`` value
-    starting with one of ``= + - @`` TAB CR gets a single quote prepended (OWASP's advice), so a
-    spreadsheet shows it as text: "=1+2" is written as "'=1+2". Strip one leading "'" from such
+    starting with one of ``= + - @`` TAB CR, or with spaces then ``=``, gets a single quote prepended
+    (OWASP's advice), so a spreadsheet shows it as text: "=1+2" is written as "'=1+2". Strip one leading "'" from such
     values to get the original back, or pass ``escape_formulas=False`` for a verbatim file.
     Numeric columns are never touched (negative numbers stay numbers).
     """
@@ -66,7 +68,8 @@ class CsvWriter(ExportWriter):
             def cells(values):
                 # csv_text inlined for str values. Every formula character sorts before "A", so the one
                 # comparison settles most values.
-                return [("'" + v if v < "A" and v[:1] in CSV_FORMULA_FIRST else v) if v.__class__ is str
+                return [("'" + v if v < "A" and (v[:1] in CSV_FORMULA_FIRST or v[:1] == " " and spaced_formula(v))
+                         else v) if v.__class__ is str
                         else None if v is None else csv_text(v) for v in values]
             return cells
         return None
@@ -121,9 +124,14 @@ def open_text(binary, encoding):
     return stream
 
 
+def spaced_formula(v):
+    """Whether `v` is spaces then "=": a formula to LibreOffice when it trims spaces on import."""
+    return v.lstrip(" ")[:1] == "="
+
+
 def csv_text(v, _first_chars=CSV_FORMULA_FIRST):
     try:
-        if v[:1] in _first_chars:
+        if v[:1] in _first_chars or v[:1] == " " and spaced_formula(v):
             return "'" + v
     except TypeError:  # not a str: csv.writer will str() it
         pass
