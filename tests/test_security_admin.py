@@ -111,3 +111,50 @@ def test_superusers_see_every_domain(client, make_user, their_definition):
     client.force_login(make_user("root", is_staff=True, is_superuser=True))
     page = client.get(reverse("admin:exports_exportdefinition_changelist")).content.decode()
     assert "Their secrets" in page
+
+
+@pytest.fixture
+def user_viewer(make_user, mine):
+    """A staff member of `mine` who may view and change users, and no superuser."""
+    viewer = make_user("vera", is_staff=True)
+    viewer.user_permissions.add(*Permission.objects.filter(content_type__app_label="auth",
+                                                           codename__in=["view_user", "change_user"]))
+    mine.members.add(viewer)
+    return viewer
+
+
+def test_staff_see_only_the_users_of_their_domains(client, user_viewer, alice, bob, theirs, make_user):
+    bob.email = "bob@theirs.example"
+    bob.save()
+    make_user("loner", email="loner@nowhere.example")
+    client.force_login(user_viewer)
+    page = client.get(reverse("admin:auth_user_changelist")).content.decode()
+    assert "alice" in page and "vera" in page
+    assert "bob" not in page and "loner" not in page
+    page = client.get(reverse("admin:auth_user_changelist") + "?q=theirs.example").content.decode()
+    assert "bob@theirs.example" not in page
+    assert client.get(reverse("admin:auth_user_change", args=[bob.pk])).status_code == 302  # "doesn't exist"
+    assert client.get(reverse("admin:auth_user_password_change", args=[bob.pk])).status_code == 404
+
+
+def test_staff_cannot_make_anyone_superuser_through_the_user_admin(client, user_viewer, alice):
+    client.force_login(user_viewer)
+    form = client.get(reverse("admin:auth_user_change", args=[user_viewer.pk])).context["adminform"].form
+    assert not {"is_superuser", "groups", "user_permissions"} & set(form.fields)
+    response = client.post(reverse("admin:auth_user_change", args=[user_viewer.pk]),
+                           {"username": "vera", "is_superuser": "on", "is_staff": "on", "is_active": "on",
+                            "date_joined_0": "2025-01-01", "date_joined_1": "00:00:00"})
+    assert response.status_code == 302  # saved, without the field it may not change
+    user_viewer.refresh_from_db()
+    assert not user_viewer.is_superuser
+
+
+def test_superusers_keep_the_whole_user_admin(client, make_user, alice, bob):
+    root = make_user("root", is_staff=True, is_superuser=True)
+    client.force_login(root)
+    page = client.get(reverse("admin:auth_user_changelist")).content.decode()
+    assert "alice" in page and "bob" in page
+    form = client.get(reverse("admin:auth_user_change", args=[bob.pk])).context["adminform"].form
+    assert {"is_superuser", "groups", "user_permissions"} <= set(form.fields)
+    assert client.get(reverse("admin:auth_user_add")).status_code == 200
+    assert client.get(reverse("admin:auth_user_password_change", args=[bob.pk])).status_code == 200

@@ -139,3 +139,48 @@ def test_the_demo_task_runs_on_its_own_queue(settings):
     assert demo_sleep.queue == "demo_queue"
     assert "demo_queue" in settings.QUEUE_TABLE
     assert settings.QUEUE_TIME_LIMITS["demo_queue"][0] > 600  # the longest demo ends in words
+
+
+def test_forty_simultaneous_api_starts_never_exceed_a_user_or_domain_limit(stack, make_user, clinic, definition):
+    """Eight users with five starts each, all at once, against a real server: the limits hold exactly."""
+    import json
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    from project.accounts.tokens import create_token
+
+    per_user, per_domain = 3, 20
+    web = stack.web(EXPORT_MAX_ACTIVE_RUNS_PER_USER=per_user, EXPORT_MAX_ACTIVE_RUNS_PER_DOMAIN=per_domain)
+    users = [make_user(f"user{index}") for index in range(8)]
+    clinic.members.add(*users)
+    tokens = {user.username: create_token(user, "load")[1] for user in users}
+    url = f"/exports/api/{clinic.slug}/definitions/{definition.pk}/start/"
+    starts = [(user.username, day) for user in users for day in range(1, 6)]  # five different exports each
+    go = threading.Event()
+
+    def start_one(username, day):
+        session = stack.session(web)
+        session.timeout = 60
+        go.wait(30)
+        status, _headers, body = session.request(
+            "POST", url, json_body={"format": "csv", "date_from": f"2025-01-{day:02d}", "date_to": f"2025-01-{day:02d}"},
+            headers={"Accept": "application/json", "Authorization": f"Bearer {tokens[username]}"})
+        return status, json.loads(body)
+
+    # Ten at a time: runserver's listen backlog is ten, so more would be reset before reaching Django.
+    # In this order each user's five starts are in flight together, with another user's.
+    with ThreadPoolExecutor(10) as pool:
+        futures = [pool.submit(start_one, *start) for start in starts]
+        go.set()
+        answers = [future.result() for future in futures]
+
+    statuses = sorted({status for status, _ in answers})
+    assert set(statuses) <= {202, 400}, answers
+    refusals = {body["error"] for status, body in answers if status == 400}
+    assert all("queued or running" in words for words in refusals), refusals
+    active = ExportRun.objects.filter(domain=clinic, status__in=ExportRun.ACTIVE)
+    per_owner = {user.username: active.filter(owner=user).count() for user in users}
+    assert max(per_owner.values()) <= per_user, per_owner
+    assert active.count() <= per_domain, per_owner
+    # Refusals only come at a limit, and 8 users x 3 > 20: the domain fills exactly, one row per 202.
+    assert active.count() == per_domain == sum(status == 202 for status, _ in answers), per_owner

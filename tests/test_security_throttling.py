@@ -90,3 +90,44 @@ def test_api_requests_of_one_user_are_throttled(client, alice, settings):
     for _ in range(3):
         assert client.get(url, HTTP_AUTHORIZATION=header).status_code == 404
     assert_throttled(client.get(url, HTTP_AUTHORIZATION=header))
+
+
+@pytest.mark.parametrize("spelling", ["ａｌｉｃｅ", "ALICE", "Ａｌｉce", " alice "])
+def test_another_spelling_of_a_locked_out_username_is_locked_out_too(client, alice, settings, spelling):
+    settings.LOGIN_FAILURE_RATE_PER_USERNAME = "5/h"
+    for _ in range(5):
+        assert client.post("/accounts/login/", {"username": "alice", "password": "wrong"}).status_code == 200
+    response = client.post("/accounts/login/", {"username": spelling, "password": alice.raw_password})
+    assert_throttled(response)
+    assert "_auth_user_id" not in client.session
+
+
+def test_failures_under_every_spelling_count_together(client, alice, settings):
+    settings.LOGIN_FAILURE_RATE_PER_USERNAME = "5/h"
+    for spelling in ["ａｌｉｃｅ", "ALICE", "Ａｌｉce", " alice ", "aliCE"]:
+        assert client.post("/accounts/login/", {"username": spelling, "password": "wrong"}).status_code == 200
+    assert_throttled(client.post("/accounts/login/", {"username": "alice", "password": alice.raw_password}))
+    assert_throttled(client.post("/admin/login/", {"username": "ａｌｉｃｅ", "password": alice.raw_password}))
+
+
+def test_a_full_width_spelling_with_the_right_password_logs_in_when_not_locked_out(client, alice):
+    """The normalised key takes nothing away from the person who types their name another way."""
+    response = client.post("/accounts/login/", {"username": "ａｌｉｃｅ", "password": alice.raw_password})
+    assert response.status_code == 302
+    assert client.session["_auth_user_id"] == str(alice.pk)
+
+
+def test_failures_count_against_the_user_the_name_resolves_to(client, make_user, settings, monkeypatch):
+    """A user model whose manager also takes the email (a common override): both names share the user's counter."""
+    from django.contrib.auth import get_user_model
+    from django.db.models import Q
+
+    settings.LOGIN_FAILURE_RATE_PER_USERNAME = "5/h"
+    alice = make_user("alice", email="alice@example.com")
+    manager = type(get_user_model()._default_manager)
+    monkeypatch.setattr(manager, "get_by_natural_key", lambda self, name: self.get(Q(username=name) | Q(email=name)))
+    assert client.post("/accounts/login/", {"username": "alice@example.com", "password": alice.raw_password}).status_code == 302
+    client.logout()
+    for _ in range(5):
+        assert client.post("/accounts/login/", {"username": "alice@example.com", "password": "wrong"}).status_code == 200
+    assert_throttled(client.post("/accounts/login/", {"username": "alice", "password": alice.raw_password}))

@@ -52,17 +52,20 @@ def start_export(user, definition, format=None, date_from=None, date_to=None, no
     if (existing := active.first()) and reaper.check_run(existing).is_active:
         return existing, False
     try:
-        limits.check_active_runs(user, definition.domain)
+        limits.check_active_runs(user, definition.domain)  # cheap, before counting rows; exact below
         limits.check_rows(definition, parameters)
-    except limits.LimitReached as limit:
-        raise ExportRefused(str(limit)) from None
-    try:
         with transaction.atomic():
+            # Insert first (on SQLite this takes the write lock), then lock the domain and count again
+            # with the new run included: concurrent starts cannot all pass a limit (exports.runs.limits).
             run = ExportRun.objects.create(
                 owner=user, domain=definition.domain, definition=definition, parameters=parameters,
                 parameters_key=key, task_id=str(uuid.uuid4()), download_id=new_download_id(),
                 notify_by_email=notify_by_email, queued_at=timezone.now(), language=translation.get_language() or "",
             )
+            limits.lock_active_runs(definition.domain)
+            limits.check_active_runs(user, definition.domain, including_new=True)
+    except limits.LimitReached as limit:
+        raise ExportRefused(str(limit)) from None
     except IntegrityError:
         # Another request created the same run between our check and our insert.
         return active.get(), False

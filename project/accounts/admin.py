@@ -1,7 +1,12 @@
 from django.contrib import admin, messages
+from django.contrib.auth import admin as auth_admin  # registers Django's UserAdmin, replaced below
+from django.contrib.auth import get_user_model
+from django.db.models import Q
 
 from . import tokens
 from .models import ApiToken
+
+User = get_user_model()
 
 
 @admin.register(ApiToken)
@@ -34,3 +39,29 @@ class ApiTokenAdmin(admin.ModelAdmin):
         if token:
             messages.warning(request, f"The new token is {token} (copy it now; it is not shown again).")
 
+
+
+class DomainScopedUserAdmin(auth_admin.UserAdmin):
+    """Django's UserAdmin, scoped: a staff member sees and changes only themselves and the people who share
+    a domain with them, and cannot grant superuser status, groups or permissions; superusers keep it all.
+
+    "domains" is the reverse name of the exports Domain's members (a lookup, not an import: project
+    imports nothing of exports but its metrics).
+    """
+
+    staff_readonly_fields = ["is_superuser", "groups", "user_permissions"]
+
+    def get_queryset(self, request):
+        queryset = super().get_queryset(request)
+        if request.user.is_superuser:
+            return queryset
+        shared = User._default_manager.filter(domains__members=request.user).values("pk")
+        return queryset.filter(Q(pk__in=shared) | Q(pk=request.user.pk))
+
+    def get_readonly_fields(self, request, obj=None):
+        fields = list(super().get_readonly_fields(request, obj))
+        return fields if request.user.is_superuser else fields + self.staff_readonly_fields
+
+
+admin.site.unregister(User)
+admin.site.register(User, DomainScopedUserAdmin)

@@ -10,8 +10,10 @@ covers every case here, including password resets and the API, where axes only w
 """
 import functools
 import logging
+import unicodedata
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.http import JsonResponse
 from django.shortcuts import render
 from django.utils.translation import ngettext_lazy
@@ -93,20 +95,49 @@ class ThrottledMiddleware:
         return None
 
 
+def login_name(typed):
+    """The username as Django's login form cleans it: stripped and NFKC-normalised ("ａｌｉｃｅ " is "alice")."""
+    return unicodedata.normalize("NFKC", typed[:150].strip())
+
+
+def login_username_key(name):
+    """The counter key of a cleaned username; casefold joins spellings that differ only in case, too."""
+    return name.casefold()
+
+
+def login_user_key(name):
+    """The pk of the user a cleaned username names, looked up as Django's backend does; None for nobody."""
+    users = get_user_model()._default_manager
+    try:
+        return str(users.get_by_natural_key(name).pk) if name else None
+    except users.model.DoesNotExist:
+        return None
+
+
 def login_failures_guard(view):
-    """Wrap a login view: refuse while the address or username has too many recent failures; count failures."""
+    """Wrap a login view: refuse while the address, the username or its user has too many recent failures; count failures.
+
+    The username is counted under its normalised key (login_username_key) and, when it names a user,
+    under that user's pk as well, so no other spelling of the same account starts a fresh count.
+    """
     @functools.wraps(view)
     def wrapper(request, *args, **kwargs):
         if request.method != "POST":
             return view(request, *args, **kwargs)
+        rate = settings.LOGIN_FAILURE_RATE_PER_USERNAME
         address = client_address(request)
-        username = request.POST.get("username", "")[:150].lower()
+        name = login_name(request.POST.get("username", ""))
+        username, user = login_username_key(name), login_user_key(name)
         check(request, "login-address", address, settings.LOGIN_FAILURE_RATE_PER_ADDRESS)
-        check(request, "login-username", username, settings.LOGIN_FAILURE_RATE_PER_USERNAME)
+        check(request, "login-username", username, rate)
+        if user is not None:
+            check(request, "login-user", user, rate)
         response = view(request, *args, **kwargs)
         if not request.user.is_authenticated:  # the form was refused
             count(request, "login-address", address, settings.LOGIN_FAILURE_RATE_PER_ADDRESS)
-            count(request, "login-username", username, settings.LOGIN_FAILURE_RATE_PER_USERNAME)
+            count(request, "login-username", username, rate)
+            if user is not None:
+                count(request, "login-user", user, rate)
         return response
 
     return wrapper
