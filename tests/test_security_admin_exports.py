@@ -108,7 +108,8 @@ def test_the_access_rule_of_an_admin_export_reads_the_owners_current_rights(sam,
 
 # Form submissions are read-only: they have no delete action.
 ACTIONS = [(CHANGELIST, "export_changelist"), ("admin:exports_exportrun_changelist", "export_changelist"),
-           ("admin:exports_exportrun_changelist", "delete_selected")]
+           ("admin:exports_exportrun_changelist", "delete_selected"),
+           ("admin:auth_user_changelist", "delete_selected"), ("admin:accounts_apitoken_changelist", "delete_selected")]
 
 
 @pytest.mark.django_db

@@ -5,6 +5,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
+from django.db import IntegrityError, transaction
 from django.http import Http404, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -242,9 +243,15 @@ def edit_definition(request, slug, definition_id=None):
                   else ExportDefinition(domain=domain))
     form = DefinitionForm(request.POST or None, instance=definition, domain=domain)
     if request.method == "POST" and form.is_valid():
-        saved_exports.save_definition(form.save(commit=False))
-        messages.success(request, _("Saved '%(name)s'.") % {"name": form.instance.name})
-        return redirect("exports:domain", domain.slug)
+        try:
+            with transaction.atomic():
+                saved_exports.save_definition(form.save(commit=False))
+        except IntegrityError:  # the same name, saved a moment ago by someone else
+            form.add_error("name", _("This domain already has an export definition named \"%(name)s\"; "
+                                     "choose another name.") % {"name": form.instance.name})
+        else:
+            messages.success(request, _("Saved '%(name)s'.") % {"name": form.instance.name})
+            return redirect("exports:domain", domain.slug)
     return render(request, "exports/definition_form.html", {"domain": domain, "form": form},
                   status=400 if form.errors else 200)
 

@@ -3,6 +3,8 @@ from django.contrib.auth import admin as auth_admin  # registers Django's UserAd
 from django.contrib.auth import get_user_model
 from django.db.models import Q
 
+from project.admin_actions import CheckedSelectionAdminMixin
+
 from . import tokens
 from .models import ApiToken
 
@@ -10,7 +12,7 @@ User = get_user_model()
 
 
 @admin.register(ApiToken)
-class ApiTokenAdmin(admin.ModelAdmin):
+class ApiTokenAdmin(CheckedSelectionAdminMixin, admin.ModelAdmin):
     """Tokens: a staff user sees and makes their own, a superuser anyone's. The token is shown once."""
 
     list_display = ["name", "user", "prefix", "created_at", "last_used_at"]
@@ -41,7 +43,7 @@ class ApiTokenAdmin(admin.ModelAdmin):
 
 
 
-class DomainScopedUserAdmin(auth_admin.UserAdmin):
+class DomainScopedUserAdmin(CheckedSelectionAdminMixin, auth_admin.UserAdmin):
     """Django's UserAdmin, scoped: a staff member sees and changes only themselves and the people who share
     a domain with them, and cannot grant superuser status, groups or permissions; superusers keep it all.
 
