@@ -4,6 +4,9 @@
 # else user "flower" with a random password kept in .run/flower-password, never the demo login). Installs
 # what is missing first (virtualenv, packages, Redis). If one of them stops, says which, shows the end of
 # its log, stops the others and exits non-zero. Ctrl-C stops all (exit 130).
+#
+#   ./run.sh manage COMMAND [ARGS...]   runs manage.py COMMAND in the same environment (installing what is
+#                                       missing, the database migrated first), e.g. ./run.sh manage createsuperuser
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
 cd "$ROOT"
@@ -14,6 +17,13 @@ export DEBUG="${DEBUG:-true}"
 export REDIS_URL="${REDIS_URL:-redis://127.0.0.1:6379/0}"
 STOP_TIMEOUT="${RUN_STOP_TIMEOUT:-15}"   # seconds the worker may take to finish its tasks at Ctrl-C
 LOG_LINES=40
+
+if [ "${1:-}" = manage ]; then
+  shift
+  [ "$#" -gt 0 ] || { echo "usage: ./run.sh manage COMMAND [ARGS...], e.g. ./run.sh manage createsuperuser" >&2; exit 2; }
+  "$VENV/bin/python" manage.py migrate --noinput -v 0
+  exec "$VENV/bin/python" manage.py "$@"
+fi
 
 declare -A SERVICE=()   # pid -> web, worker-interactive, worker-batch, beat or flower, while it runs
 GROUPS_STARTED=()       # every service's pid, which is also its process group's id

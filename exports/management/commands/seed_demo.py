@@ -31,7 +31,7 @@ class Command(BaseCommand):
         if missing > 0:
             add_demo_rows(domain, missing)
         self.stdout.write(self.style.SUCCESS(f"Open {url} and log in as {username} / {password}"))
-        self.stdout.write("More demo rows: .venv/bin/python manage.py seed_demo_rows --rows 1000000")
+        self.stdout.write("More demo rows: ./run.sh manage seed_demo_rows --rows 1000000")
 
     def _password(self):
         """DEMO_PASSWORD, else a random one kept in .run/ so it stays the same between runs."""
