@@ -1,5 +1,6 @@
 """The debug page hides URLs with passwords; `.run/` files are the owner's only; the demo login is an
 ordinary member; docs/operations.md says how to keep Redis private."""
+import io
 import os
 import secrets
 import stat
@@ -83,3 +84,33 @@ def test_operations_guide_says_how_to_keep_redis_private():
                      "LOGIN_FAILURE_RATE_PER_USERNAME", "API_RATE_PER_USER", "EXPORT_MAX_ACTIVE_RUNS_PER_USER",
                      "SAVED_EXPORTS_MAX_PER_DOMAIN"):
         assert variable in security
+
+
+@pytest.mark.django_db
+def test_a_restart_keeps_the_demo_password_changed_through_the_reset_flow(settings, tmp_path, monkeypatch):
+    monkeypatch.delenv("DEMO_PASSWORD", raising=False)
+    settings.BASE_DIR = tmp_path
+    call_command("seed_demo", rows=0, stdout=io.StringIO())
+    printed = (tmp_path / ".run" / "demo-password").read_text().strip()
+    demo = get_user_model().objects.get(username="demo")
+    demo.set_password("changed-through-the-reset-link")
+    demo.save()
+
+    output = io.StringIO()
+    call_command("seed_demo", rows=0, stdout=output)  # what ./run.sh does at its next start
+
+    demo.refresh_from_db()
+    assert demo.check_password("changed-through-the-reset-link") and not demo.check_password(printed)
+    assert printed not in output.getvalue()  # it would no longer open anything
+    assert "log in as demo with the password you gave it" in output.getvalue()
+
+
+@pytest.mark.django_db
+def test_a_restart_prints_the_demo_password_while_it_still_works(settings, tmp_path, monkeypatch):
+    monkeypatch.delenv("DEMO_PASSWORD", raising=False)
+    settings.BASE_DIR = tmp_path
+    call_command("seed_demo", rows=0, stdout=io.StringIO())
+    output = io.StringIO()
+    call_command("seed_demo", rows=0, stdout=output)
+    password = (tmp_path / ".run" / "demo-password").read_text().strip()
+    assert f"log in as demo / {password}" in output.getvalue()

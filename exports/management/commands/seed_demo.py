@@ -10,7 +10,8 @@ from exports.models import FormSubmission
 
 
 class Command(BaseCommand):
-    help = "Create (or reset) the demo login and the demo domain with some rows, and print where to log in."
+    help = ("Create the demo login (its password set only then) and the demo domain with some rows, and print "
+            "where to log in.")
 
     def add_arguments(self, parser):
         parser.add_argument("--username", default="demo")
@@ -20,17 +21,23 @@ class Command(BaseCommand):
 
     def handle(self, *args, username, rows, url, **options):
         password = self._password()
-        user, _ = get_user_model().objects.get_or_create(username=username)
+        user, created = get_user_model().objects.get_or_create(username=username)
         # An ordinary member of the demo domain: a password printed on a terminal opens no admin.
         user.is_staff = user.is_superuser = False
         user.email = user.email or f"{username}@example.com"
-        user.set_password(password)
+        if created:  # a password changed since (e.g. through the reset link) is the user's, kept across restarts
+            user.set_password(password)
         user.save()
         domain = ensure_demo_domain(members=[user])
         missing = rows - FormSubmission.objects.filter(domain=domain).count()
         if missing > 0:
             add_demo_rows(domain, missing)
-        self.stdout.write(self.style.SUCCESS(f"Open {url} and log in as {username} / {password}"))
+        if created or user.check_password(password):
+            self.stdout.write(self.style.SUCCESS(f"Open {url} and log in as {username} / {password}"))
+        else:
+            self.stdout.write(self.style.SUCCESS(
+                f"Open {url} and log in as {username} with the password you gave it (changed since it was made, "
+                f"so kept as it is; forgotten? the login page's reset link)"))
         self.stdout.write("More demo rows: ./run.sh manage seed_demo_rows --rows 1000000")
 
     def _password(self):
