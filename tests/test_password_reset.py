@@ -42,3 +42,14 @@ def test_the_reset_pages_are_the_sites_own_and_speak_french(client):
     assert "Identifiants de connexion oubliés" in page
     page = client.get("/accounts/reset/done/", HTTP_ACCEPT_LANGUAGE="fr").content.decode()
     assert "Vous pouvez maintenant vous connecter" in page
+
+
+@pytest.mark.django_db
+def test_the_reset_email_is_signed_with_the_products_name_not_the_host(client, alice, mailoutbox):
+    alice.email = "alice@example.com"
+    alice.save(update_fields=["email"])
+    client.post("/accounts/password_reset/", {"email": "alice@example.com"}, HTTP_HOST="127.0.0.1:8201")
+    (message,) = mailoutbox
+    assert message.subject == "Password reset on Exports"
+    assert "The Exports team" in message.body and "127.0.0.1:8201 team" not in message.body
+    assert "http://127.0.0.1:8201/accounts/reset/" in message.body  # the link still leads to this server

@@ -5,6 +5,7 @@ from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views import i18n
 from django.views.decorators.http import require_POST
 
@@ -47,5 +48,7 @@ def set_language(request):
 
 
 login = login_failures_guard(auth_views.LoginView.as_view())
-password_reset = password_reset_guard(auth_views.PasswordResetView.as_view())
+# The email signs with the product's name ("The Exports team"), not the host it was asked on.
+password_reset = password_reset_guard(auth_views.PasswordResetView.as_view(
+    extra_email_context={"site_name": gettext_lazy("Exports")}))
 admin_login = login_failures_guard(admin.site.login)
