@@ -2,7 +2,8 @@
 # Runs the service: web on http://127.0.0.1:8000, two Celery workers (the interactive and the batch queue
 # group), beat, and Flower on http://127.0.0.1:5555 (FLOWER_PORT; Basic auth FLOWER_BASIC_AUTH=user:password,
 # else user "flower" with a random password kept in .run/flower-password, never the demo login). Installs
-# what is missing first (virtualenv, packages, Redis). If one of them stops, says which, shows the end of
+# what is missing first (virtualenv, packages, Redis); ends its start-up output with the URL and the logins
+# in a box. If one of them stops, says which, shows the end of
 # its log, stops the others and exits non-zero. Ctrl-C stops all (exit 130).
 #
 #   ./run.sh manage COMMAND [ARGS...]   runs manage.py COMMAND in the same environment (installing what is
@@ -53,9 +54,10 @@ trap stop_everything EXIT
 
 ensure_redis "$REDIS_URL" --appendonly
 PY="$VENV/bin/python"
-"$PY" manage.py migrate --noinput
+echo "Migrating the database"
+"$PY" manage.py migrate --noinput -v 0
 "$PY" manage.py collectstatic --noinput -v 0
-"$PY" manage.py seed_demo
+LOGIN="$("$PY" manage.py seed_demo)"   # the URL and the demo login, printed in the box at the end
 
 start() {  # start NAME COMMAND...: in a session of its own (Ctrl-C reaches run.sh only), log in .run/NAME.log
   local name="$1"
@@ -85,14 +87,42 @@ FLOWER_AUTH="$(flower_basic_auth "$STATE/flower-password")"
 # Flower reads its Basic auth from the environment, never from its command line (which ps shows).
 FLOWER_BASIC_AUTH="$FLOWER_AUTH" start flower "$PY" -m celery -A project flower --address=127.0.0.1 \
   --port="$FLOWER_PORT"
-start web "$PY" manage.py runserver "$HOST:$PORT"
-echo "Links in emails: $SITE_URL (SITE_URL)"
+# Unbuffered: runserver's banner reaches the terminal before the box below.
+PYTHONUNBUFFERED=1 start web "$PY" manage.py runserver "$HOST:$PORT"
 if [ -n "${FLOWER_BASIC_AUTH:-}" ]; then
-  echo "Flower: http://127.0.0.1:$FLOWER_PORT/ (Basic auth: FLOWER_BASIC_AUTH, user ${FLOWER_AUTH%%:*})"
+  flower_login="Basic auth: FLOWER_BASIC_AUTH, user ${FLOWER_AUTH%%:*}"
 else
-  echo "Flower: http://127.0.0.1:$FLOWER_PORT/ (Basic auth: user flower, password ${FLOWER_AUTH#*:} from .run/flower-password)"
+  flower_login="Basic auth: user flower, password ${FLOWER_AUTH#*:} from .run/flower-password"
 fi
-echo "Logs in .run/: worker-interactive.log worker-batch.log beat.log flower.log web.log   Ctrl-C stops everything."
+web_answers() {  # web_answers URL: something accepts TCP connections at the URL's host and port
+  "$PY" - "$1" <<'PY' 2>/dev/null
+import socket, sys
+from urllib.parse import urlsplit
+url = urlsplit(sys.argv[1])
+socket.create_connection((url.hostname, url.port), timeout=1).close()
+PY
+}
+web_url="$(site_url "$HOST" "$PORT")" web_pid="$(awk '$1 == "web" {print $2}' "$STATE/run.pids")"
+for _ in $(seq 150); do   # up to about 30 s, so that the box comes after runserver's banner
+  if web_answers "$web_url" || ! pid_alive "$web_pid"; then break; fi
+  sleep 0.2
+done
+box() {  # box LINE...: the lines in a frame, so that they stand out from the logs around them
+  local line width=0 rule
+  for line in "$@"; do [ "${#line}" -le "$width" ] || width=${#line}; done
+  rule="+$(printf '%*s' $((width + 2)) '' | tr ' ' -)+"
+  echo "$rule"
+  for line in "$@"; do printf '| %-*s |\n' "$width" "$line"; done
+  echo "$rule"
+}
+mapfile -t login_lines <<<"$LOGIN"
+echo
+box "${login_lines[@]}" \
+  "Flower: http://127.0.0.1:$FLOWER_PORT/ ($flower_login)" \
+  "Links in emails: $SITE_URL (SITE_URL)" \
+  "Emails are printed, not sent: password reset in .run/web.log, export ready in .run/worker-interactive.log" \
+  "Logs in .run/: worker-interactive.log worker-batch.log beat.log flower.log web.log" \
+  "Ctrl-C stops everything."
 
 # When any of them stops, say which and why, and stop the others.
 died="" status=0
