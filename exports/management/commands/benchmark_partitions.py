@@ -27,6 +27,7 @@ import signal
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 
@@ -123,17 +124,18 @@ class Command(BaseCommand):
         return definition, user
 
     def _build(self, definition, user, format, concurrency, parts):
-        env = {**os.environ, "EXPORT_PARTITION_ROWS": "1" if parts else "0", "EXPORT_PARTITIONS": str(parts or 1),
-               "DEBUG": "false"}
+        # The worker runs without DEBUG, so it needs the key this process has (made up when DEBUG is on).
+        env = {"SECRET_KEY": settings.SECRET_KEY, **os.environ, "EXPORT_PARTITION_ROWS": "1" if parts else "0",
+               "EXPORT_PARTITIONS": str(parts or 1), "DEBUG": "false"}
         hostname = f"partition-bench-{uuid.uuid4().hex[:8]}@localhost"
+        log = tempfile.TemporaryFile()  # the worker's own words, for the error if it dies
         worker = subprocess.Popen(
             [sys.executable, "-m", "celery", "-A", "project", "worker", "-Q", "export_download_queue",
              "--concurrency", str(concurrency), "-n", hostname, "-l", "warning", "--without-gossip",
              "--without-mingle", "--without-heartbeat"],
-            cwd=settings.BASE_DIR, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            start_new_session=True)
+            cwd=settings.BASE_DIR, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         try:
-            self._wait_for_worker(worker, hostname)
+            self._wait_for_worker(worker, hostname, log)
             cpu_before = tree_cpu_seconds(worker.pid)
             run, _ = services.start_export(user, definition, format=format)
             deadline = time.monotonic() + 3600
@@ -146,20 +148,18 @@ class Command(BaseCommand):
                 raise CommandError(f"Run {run.pk} ended {run.status}: {run.error}")
             return (run.finished_at - run.started_at).total_seconds(), tree_cpu_seconds(worker.pid) - cpu_before
         finally:
-            os.killpg(worker.pid, signal.SIGTERM)
-            try:
-                worker.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(worker.pid, signal.SIGKILL)
-                worker.wait()
+            stop_process_group(worker)
+            log.close()
 
-    def _wait_for_worker(self, worker, hostname):
+    def _wait_for_worker(self, worker, hostname, log):
         app = Celery(broker=settings.CELERY_BROKER_URL, set_as_current=False)
         try:
             deadline = time.monotonic() + 60
             while not app.control.ping(destination=[hostname], timeout=0.5):
                 if worker.poll() is not None or time.monotonic() > deadline:
-                    raise CommandError("The benchmark worker did not start.")
+                    log.seek(0)
+                    words = log.read().decode(errors="replace")[-2000:]
+                    raise CommandError(f"The benchmark worker did not start. Its output:\n{words}")
         finally:
             app.close()
 
@@ -184,3 +184,18 @@ class Command(BaseCommand):
         verdict = "PASS" if statistics.median(pairs) >= TARGET else "FAIL"
         self.stdout.write(f"{verdict}: {format} speed-up with 2 worker processes >= {TARGET}× "
                           f"(median {statistics.median(pairs):.2f}×; load now {os.getloadavg()[0]:.2f})")
+
+
+def stop_process_group(process):
+    """SIGTERM, then SIGKILL after 30 s, to the process group of `process`; nothing if it has ended."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(process.pid, sig)
+        except ProcessLookupError:  # the group is gone already (the worker died on its own)
+            break
+        try:
+            process.wait(timeout=30)
+            break
+        except subprocess.TimeoutExpired:
+            continue
+    process.wait()
