@@ -175,6 +175,17 @@ def theirs(bob):
 
 
 @pytest.fixture
+def sam(make_user, mine):
+    """A staff member of `mine` who may view form submissions, nothing more (the admin export tests')."""
+    from django.contrib.auth.models import Permission
+
+    sam = make_user("sam", is_staff=True)
+    sam.user_permissions.add(Permission.objects.get(codename="view_formsubmission"))
+    mine.members.add(sam)
+    return sam
+
+
+@pytest.fixture
 def alice_client(client, alice):
     client.force_login(alice)
     return client

@@ -9,7 +9,6 @@ import openpyxl
 import pytest
 from django.contrib import admin
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
-from django.contrib.auth.models import Permission
 from django.core.cache import caches
 from django.http import HttpRequest, QueryDict
 from django.urls import reverse
@@ -46,15 +45,6 @@ def rows(mine, theirs):
         "vaccinations": submissions(mine, "Vaccination", ["Kibera"] * 2, start=20),
         "theirs": submissions(theirs, "Registration", ["Kibera"] * 2, start=30),
     }
-
-
-@pytest.fixture
-def sam(make_user, mine):
-    """A staff member of `mine` who may view form submissions, nothing more."""
-    sam = make_user("sam", is_staff=True)
-    sam.user_permissions.add(Permission.objects.get(codename="view_formsubmission"))
-    mine.members.add(sam)
-    return sam
 
 
 @pytest.fixture

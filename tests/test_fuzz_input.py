@@ -9,8 +9,9 @@ Each test is bounded by its number of examples (the whole file takes some second
 import json
 
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
 from django.urls import reverse
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from exports.demo import add_demo_rows, ensure_demo_domain
 from exports.models import ExportDefinition, ExportRun

@@ -242,6 +242,18 @@ def test_a_name_of_only_control_characters_is_refused_with_a_message(alice_clien
     assert not ExportDefinition.objects.exclude(name__in=["All form submissions", "Visits (short)"]).exists()
 
 
+
+def ready_email_subject(owner, definition):
+    """The subject of the "export ready" email of a (finished) run of `definition` by `owner`."""
+    owner.email = "alice@example.com"
+    owner.save()
+    run, _ = services.start_export(owner, definition, format="csv", notify_by_email=True)
+    ExportRun.objects.filter(pk=run.pk).update(status=ExportRun.Status.SUCCEEDED, rows=5,
+                                               expires_at=datetime.datetime(2100, 1, 1, tzinfo=datetime.UTC))
+    assert services.send_ready_email(run.pk) is True
+    (message,) = mail.outbox
+    return message.subject
+
 @pytest.mark.django_db
 def test_control_characters_in_an_existing_name_stay_out_of_mail_subjects_and_file_names(alice, definition):
     ExportDefinition.objects.filter(pk=definition.pk).update(name=BREAKING_NAME)
@@ -249,14 +261,7 @@ def test_control_characters_in_an_existing_name_stay_out_of_mail_subjects_and_fi
     filename = export_filename(definition, ".csv", datetime.datetime(2025, 1, 1, tzinfo=datetime.UTC))
     assert filename == "Weekly Bcc eveexample.com 31m report 2025-01-01 0530.csv"
 
-    alice.email = "alice@example.com"
-    alice.save()
-    run, _ = services.start_export(alice, definition, format="csv", notify_by_email=True)
-    ExportRun.objects.filter(pk=run.pk).update(status=ExportRun.Status.SUCCEEDED, rows=5,
-                                               expires_at=datetime.datetime(2100, 1, 1, tzinfo=datetime.UTC))
-    assert services.send_ready_email(run.pk) is True
-    (message,) = mail.outbox
-    assert message.subject == "Your export 'Weekly Bcc: eve@example.com [31m report' is ready"
+    assert ready_email_subject(alice, definition) == "Your export 'Weekly Bcc: eve@example.com [31m report' is ready"
 
 
 # --- lone surrogates (not characters: no database or encoder can store them) ---
@@ -400,11 +405,4 @@ def test_bidi_controls_stay_out_of_saved_names_mail_subjects_and_file_names(alic
     definition.refresh_from_db()
     filename = export_filename(definition, ".csv", datetime.datetime(2025, 1, 1, tzinfo=datetime.UTC))
     assert filename == "Invoices slx.exe a report 2025-01-01 0530.csv"
-    alice.email = "alice@example.com"
-    alice.save()
-    run, _ = services.start_export(alice, definition, format="csv", notify_by_email=True)
-    ExportRun.objects.filter(pk=run.pk).update(status=ExportRun.Status.SUCCEEDED, rows=5,
-                                               expires_at=datetime.datetime(2100, 1, 1, tzinfo=datetime.UTC))
-    assert services.send_ready_email(run.pk) is True
-    (message,) = mail.outbox
-    assert message.subject == "Your export 'Invoices slx.exe a report' is ready"
+    assert ready_email_subject(alice, definition) == "Your export 'Invoices slx.exe a report' is ready"

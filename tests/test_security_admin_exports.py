@@ -3,7 +3,6 @@ was made: staff status, the view permission on the exported model, and membershi
 whose rows it holds. And the admin's actions refuse a selected id that is not an id, in a message."""
 import pytest
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
-from django.contrib.auth.models import Permission
 from django.urls import reverse
 
 from exports.runs.access import admin_export_extras, can_download
@@ -11,15 +10,6 @@ from soil import DownloadBase
 from tests.test_admin_export import CHANGELIST, action_post, fetch, rows, wait_until_finished  # noqa: F401
 
 FORBIDDEN_WORDS = "This download belongs to someone else"
-
-
-@pytest.fixture
-def sam(make_user, mine):
-    """A staff member of `mine` who may view form submissions, nothing more."""
-    sam = make_user("sam", is_staff=True)
-    sam.user_permissions.add(Permission.objects.get(codename="view_formsubmission"))
-    mine.members.add(sam)
-    return sam
 
 
 def export_as(client, user, ticked, select_across=True):
