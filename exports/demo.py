@@ -95,6 +95,6 @@ FORM_SUBMISSIONS = register(ExportSource(
     ],
     filters=[
         FilterField("form_name", _("Form name"), choices=distinct_values(_form_submissions, "form_name")),
-        FilterField("submitted_by", _("Submitted by")),  # free text: the exact user name
+        FilterField("submitted_by", _("Submitted by"), choices=distinct_values(_form_submissions, "submitted_by")),
     ],
 ))

@@ -5,8 +5,13 @@ from exports.formatting import one_line
 from exports.models import FORMAT_CHOICES, ExportDefinition, ExportRun
 from exports.runs.services import check_new_definition_name
 from exports.sources import FILTER_VALUE_MAX_LENGTH, SourceError, all_sources, get_source
-from exports.validators import (DATE_ORDER_MESSAGE, EARLIEST_DATE, LATEST_DATE, is_ascii_date_text,
-                                validate_date_in_range)
+from exports.validators import (
+    DATE_ORDER_MESSAGE,
+    EARLIEST_DATE,
+    LATEST_DATE,
+    is_ascii_date_text,
+    validate_date_in_range,
+)
 
 
 class ExportDateField(forms.DateField):
@@ -134,8 +139,9 @@ class ExportDialogForm(StartExportForm):
                 label=_("Position of %(column)s") % {"column": column.label},
                 widget=forms.NumberInput(attrs={"class": "position"}))
         for filter_field in self.source.filters:
-            if filter_field.choices:
-                choices = [("", _("Any"))] + [(value, value) for value in filter_field.choices(definition.domain)]
+            values = filter_field.choices(definition.domain) if filter_field.choices else None
+            if values is not None:  # a list to pick from; None when there are too many values to list
+                choices = [("", _("Any"))] + [(value, value) for value in values]
                 field = forms.ChoiceField(required=False, choices=choices, label=filter_field.label)
             else:
                 field = forms.CharField(required=False, label=filter_field.label, max_length=FILTER_VALUE_MAX_LENGTH,
