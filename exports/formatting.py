@@ -47,11 +47,13 @@ def format_decimal(value, places):
 
 
 def format_duration(value, empty=""):
-    """'0.4 s', '2.4 s', '3 min 5 s', '2 h 5 min' from a timedelta or seconds; `empty` for None."""
+    """'under 0.1 s', '0.4 s', '2.4 s', '3 min 5 s', '2 h 5 min' from a timedelta or seconds; `empty` for None."""
     if value is None:
         return empty
     seconds = value.total_seconds() if isinstance(value, datetime.timedelta) else float(value)
     seconds = max(seconds, 0.0)
+    if seconds < 0.1:  # "0.0 s" reads as nothing happened
+        return gettext("under 0.1 s")
     if seconds < 10:
         return gettext("%(seconds)s s") % {"seconds": format_decimal(seconds, 1)}
     if seconds < 60:

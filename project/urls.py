@@ -4,7 +4,7 @@ from django.urls import include, path
 from . import health, metrics, views
 
 urlpatterns = [
-    path("", views.home, name="home"),
+    path("", include("exports.web.home_urls")),  # the home page is the user's exports
     path("demo/", views.demo, name="demo"),
     # The account pages, and throttled login and password reset: ahead of the includes that hold the plain views.
     path("", include("project.accounts.urls")),

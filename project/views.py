@@ -1,5 +1,4 @@
 from django.contrib.admin.views.decorators import staff_member_required
-from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 
@@ -7,11 +6,6 @@ from soil.util import start_download
 
 from .forms import DemoForm
 from .tasks import DEMO_FILE_EXPIRY, demo_sleep
-
-
-@login_required
-def home(request):
-    return render(request, "home.html")
 
 
 @staff_member_required

@@ -57,7 +57,7 @@ def test_dialog_errors_show_next_to_their_fields_and_keep_the_input(logged_in_pa
     page = logged_in_page
     page.goto(live_server.url + dialog_path(short))
     page.get_by_label("Position of Submitted by").fill("10")
-    page.get_by_role("group", name="Filters").get_by_label("Submitted by").fill("amina")
+    page.get_by_role("group", name="Filters").get_by_label("Submitted by").select_option("amina")
     page.get_by_role("button", name="Export", exact=True).click()
     error = page.locator("#id_position_submitted_by_error")
     assert "same position (10) as Received on" in error.inner_text()

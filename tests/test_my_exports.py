@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from exports.demo import add_demo_rows, ensure_demo_domain
 from exports.files.storage import export_storage
+from exports.formatting import format_local_time
 from exports.models import ExportDefinition, ExportRun
 from exports.runs import lifecycle, reaper, selectors, services
 from exports.web.descriptions import describe_parameters
@@ -154,13 +155,18 @@ def test_delete_is_post_only_and_says_what_it_deleted(alice_client, alice, clini
     run = make_run(alice, clinic)
     assert alice_client.get(reverse("exports:delete", args=[run.pk])).status_code == 405
     back = reverse("exports:mine") + "?status=failed&page=1"
-    response = alice_client.post(reverse("exports:delete", args=[run.pk]), {"next": back})
+    named = f"“All form submissions” (CSV, started {format_local_time(run.created_at, clinic.time_zone)})"
+    # The first press asks, naming the run by its format and time (a definition may have many runs).
+    asked = alice_client.post(reverse("exports:delete", args=[run.pk]), {"next": back})
+    assert asked.status_code == 200 and ExportRun.objects.filter(pk=run.pk).exists()
+    assert f"The export {named} and its file will be deleted." in asked.content.decode()
+    response = alice_client.post(reverse("exports:delete", args=[run.pk]), {"next": back, "confirm": "yes"})
     assert response.status_code == 302 and response["Location"] == back
     page = alice_client.get(back).content.decode()
-    assert "Deleted the export “All form submissions” and its file." in page
+    assert f"Deleted the export {named} and its file." in page
     assert not ExportRun.objects.filter(pk=run.pk).exists()
     other_site = alice_client.post(reverse("exports:delete", args=[make_run(alice, clinic).pk]),
-                                   {"next": "https://elsewhere.example/"})
+                                   {"next": "https://elsewhere.example/", "confirm": "yes"})
     assert other_site["Location"] == reverse("exports:mine")
 
 
@@ -281,7 +287,11 @@ def test_a_cancelled_build_keeps_where_it_stopped(alice_client, forty_rows):
     assert run.status == Status.CANCELLED
     assert run.last_progress["percent"] in (25, 50)  # 10 rows, or 20 if the thread answered a chunk late
     page = alice_client.get(reverse("exports:run", args=[run.pk])).content.decode()
-    assert f'aria-valuenow="{run.last_progress["percent"]}"' in page and "soil-failed" in page
+    # Cancelled is its own state: a grey bar and its own words, never "Failed." in red.
+    assert f'aria-valuenow="{run.last_progress["percent"]}"' in page and "run-cancelled-bar" in page
+    assert "soil-failed" not in page and "Failed." not in page and "Cancelled." in page
+    status = alice_client.get(reverse("exports:run_status", args=[run.pk])).json()
+    assert (status["run_status"], status["errors"], status["message"]) == ("cancelled", [], "Cancelled by the user.")
 
 
 @pytest.mark.django_db

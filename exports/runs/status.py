@@ -10,6 +10,7 @@ from django.urls import reverse
 from django.utils.translation import gettext
 
 from exports.models import ExportRun
+from exports.runs.words import CANCELLED_WORDS
 from soil.heartbeat import is_alive
 from soil.progress import TaskProgress, get_task_progress
 from soil.status import status_shape
@@ -80,20 +81,24 @@ def stopped_progress(run):
 
 
 def run_status(run):
-    """soil's status shape for `run`, plus the run's own status and whether a cancel was asked."""
+    """soil's status shape for `run`, plus the run's own status and whether a cancel was asked.
+
+    soil knows no cancelled state: a cancelled run is soil's "failed" with no error, its words in the
+    message, and "run_status": "cancelled", which the run page shows in its own words and colour."""
     status = run.display_status
     progress, alive = live_progress(run) if status == Status.RUNNING else (stopped_progress(run), True)
     ready = status == Status.SUCCEEDED
     words = {Status.QUEUED: gettext("Waiting for a worker"), Status.EXPIRED: gettext("This export has expired; run it again.")}
+    cancelled = status == Status.CANCELLED  # not a failure: its words are the message, not an error
     shape = status_shape(
         run.download_id,
         state=SOIL_STATE[status],
         percent=100 if ready else (progress.percent or 0),
         current=run.rows if ready else progress.current,
         total=run.rows if ready else progress.total,
-        message=progress.message or words.get(status, ""),
+        message=(run.error or str(CANCELLED_WORDS)) if cancelled else (progress.message or words.get(status, "")),
         eta_seconds=progress.eta_seconds if status == Status.RUNNING else None,
-        errors=[run.error] if status in (Status.FAILED, Status.CANCELLED) and run.error else (),
+        errors=[run.error] if status == Status.FAILED and run.error else (),
         is_ready=ready,
         has_file=ready,
         download_url=reverse("exports:download", args=[run.pk]) if ready else None,

@@ -8,6 +8,7 @@ keys otherwise (a source renamed since, or a key it no longer has): a history mu
 """
 from django.utils.translation import gettext as _
 
+from exports.formatting import format_local_time
 from exports.sources import SourceError, get_source
 from exports.writers import WRITERS
 
@@ -25,6 +26,15 @@ def describe_parameters(run):
     if filters and isinstance(filters, dict):
         described.extend((labels.get(str(key), str(key)), filter_value(value)) for key, value in filters.items())
     return described
+
+
+def describe_run(run):
+    """One run among others of the same definition, by name, format and start time:
+    '“All form submissions” (CSV, started 2026-12-05 14:05 IST)'."""
+    parameters = run.parameters if isinstance(run.parameters, dict) else {}
+    return _("“%(name)s” (%(format)s, started %(started)s)") % {
+        "name": run.definition.name, "format": format_label(parameters.get("format")),
+        "started": format_local_time(run.created_at, run.domain.time_zone)}
 
 
 def column_labels(source_name):

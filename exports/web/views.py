@@ -19,10 +19,20 @@ from exports.runs import reaper, selectors, services, words
 from exports.runs.status import run_status, stopped_bar
 from exports.saved import services as saved_exports
 from exports.sources import SourceError
-from exports.web.descriptions import describe_parameters
+from exports.web.descriptions import date_range, describe_parameters, describe_run
 from exports.web.forms import DefinitionForm, ExportDialogForm, RunFilterForm, StartExportForm
 from exports.writers import get_writer
 from soil.serving import serve_storage_key
+
+
+@login_required
+def site_home(request):
+    """The site's home page, where login lands: the exports themselves (the one domain's page, or the list
+    of domains), not links to them."""
+    domains = list(selectors.domains_for(request.user))
+    if len(domains) == 1:
+        return _domain_page(request, domains[0])
+    return render(request, "exports/home.html", {"domains": domains})
 
 
 @login_required
@@ -34,13 +44,18 @@ def exports_home(request):
 
 
 def _domain_page(request, domain, status=200, start_errors=None):
-    definitions = domain.definitions.all()
+    definitions = list(domain.definitions.all())
+    start_errors = start_errors or {}
     context = {
         "domain": domain,
-        "definitions": [(d, StartExportForm(initial={"format": d.format}, prefix=f"d{d.pk}")) for d in definitions],
+        "definitions": [(d, StartExportForm(initial={"format": d.format}, prefix=f"d{d.pk}"),
+                         date_range(d.date_from, d.date_to)) for d in definitions],
+        "row_counts": selectors.row_counts(domain, definitions),
         "saved": saved_exports.saved_exports_for(domain),
         "runs": selectors.recent_runs(request.user, domain),
-        "start_errors": start_errors or {},
+        "start_errors": start_errors,
+        "start_error_links": [(f"#id_d{d.pk}-format", f"{d.name}: {start_errors[d.pk]}")
+                              for d in definitions if d.pk in start_errors],
     }
     return render(request, "exports/domain.html", context, status=status)
 
@@ -69,6 +84,7 @@ def start_export(request, slug, definition_id):
 
 
 SAVE_ACTION = "save"
+EXPORT_EMPTY_ACTION = "export_empty"  # "Export anyway", after the warning that no rows match
 # A saved definition's fields that the dialog shows; errors of any other go above the form.
 _DIALOG_FIELDS = {"name", "columns", "date_from", "date_to", "format"}
 
@@ -78,7 +94,9 @@ def export_dialog(request, slug, definition_id):
     """Choose columns, dates, filters and format for one export of a definition, then export it or save
     the choices as a new definition (the "save" button)."""
     definition = selectors.definition_for(request.user, slug, definition_id)
-    saving = request.POST.get("action") == SAVE_ACTION
+    action = request.POST.get("action")
+    saving = action == SAVE_ACTION
+    no_rows = False
     try:
         form = ExportDialogForm(request.POST or None, definition=definition, saving=saving)
     except SourceError as problem:  # a definition whose source or columns are gone: edit it first
@@ -88,6 +106,8 @@ def export_dialog(request, slug, definition_id):
         if saving:
             if saved := _save_as_definition(request, definition, form):
                 return redirect("exports:export_dialog", slug, saved.pk)
+        elif action != EXPORT_EMPTY_ACTION and not selectors.has_rows(definition, **form.export_arguments()):
+            no_rows = True  # the page again, warning, with "Export anyway"
         else:
             try:
                 run, created = services.start_export(request.user, definition, **form.export_arguments())
@@ -101,7 +121,7 @@ def export_dialog(request, slug, definition_id):
                 if form.cleaned_data["notify_by_email"] and not services.can_email(request.user):
                     messages.error(request, words.NO_EMAIL_WORDS)
                 return redirect("exports:run", run.pk)
-    context = {"domain": definition.domain, "definition": definition, "form": form}
+    context = {"domain": definition.domain, "definition": definition, "form": form, "no_rows": no_rows}
     return render(request, "exports/export_dialog.html", context, status=400 if form.errors else 200)
 
 
@@ -198,20 +218,27 @@ def my_exports(request):
     return render(request, "exports/my_exports.html", context, status=400 if form.errors else 200)
 
 
+DELETE_CONFIRMED = "yes"
+
+
 @login_required
 @require_POST
 def delete_run(request, run_id):
+    """Delete a finished run: the first POST (Delete on My exports) asks for confirmation on a page that
+    names the run by its time and format; the second, with confirm=yes, deletes it."""
     run = selectors.run_for(request.user, run_id)
+    back = request.POST.get("next", "")
+    if not url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
+        back = reverse("exports:mine")
+    if request.POST.get("confirm") != DELETE_CONFIRMED and not run.is_active:
+        return render(request, "exports/delete_run.html", {"run": run, "named": describe_run(run), "back": back})
     try:
         services.delete_run(request.user, run)
     except services.DeleteRefused as refusal:
         messages.error(request, str(refusal))
     else:
-        messages.success(request, _("Deleted the export “%(name)s” and its file.") % {"name": run.definition.name})
-    back = request.POST.get("next", "")
-    if url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
-        return redirect(back)
-    return redirect("exports:mine")
+        messages.success(request, _("Deleted the export %(run)s and its file.") % {"run": describe_run(run)})
+    return redirect(back)
 
 
 def stored_file_response(key, filename, format):

@@ -17,6 +17,13 @@ document.addEventListener("soil:status", function (event) {
   document.getElementById("run-status").textContent = s.run_status_display;
   if (s.cancel_requested) cancelRequested();
   line.classList.toggle("run-failed", s.run_status === "failed");
+  line.classList.toggle("run-cancelled", s.run_status === "cancelled");
+  if (s.run_status === "cancelled") {  // soil calls it failed; it is its own state, in its own words and colour
+    var widget = event.target;
+    widget.classList.remove("soil-failed");
+    widget.classList.add("run-cancelled-bar");
+    widget.querySelector(".soil-state").textContent = line.dataset.cancelledText;
+  }
   var finished = s.run_status !== "queued" && s.run_status !== "running";
   if (finished && s.run_status !== line.dataset.runStatus) {
     line.dataset.runStatus = s.run_status;
