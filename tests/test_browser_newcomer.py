@@ -237,6 +237,7 @@ def test_the_home_page_is_the_exports_and_the_words_read_right(logged_in_page, l
     chosen = definition(clinic)
     assert page.locator(f"#definition-{chosen.pk} .definition-dates").inner_text() == "all dates"
     assert "Form submissions: 300 rows in this domain." in page.locator("main").inner_text()
+    assert "{#" not in page.locator("main").inner_text()  # no template comment leaks onto the page
     run = make_run(alice, chosen, Status.SUCCEEDED, rows=3, bytes=100, file_key="exports/y.csv", filename="y.csv",
                    duration=datetime.timedelta(milliseconds=30), finished_at=timezone.now(),
                    expires_at=timezone.now() + datetime.timedelta(hours=2))
@@ -286,4 +287,16 @@ def test_the_changed_pages_have_no_serious_axe_violations(logged_in_page, live_s
     page.locator("#delete-what").wait_for()
     found += serious_axe_violations(page, "delete confirmation")
     assert page.evaluate("() => document.documentElement.scrollWidth") <= width
+    page.goto(f"{live_server.url}/account/tokens/")
+    page.locator("main form").first.evaluate("form => { form.noValidate = true; }")
+    page.click("#create-token")
+    page.locator("#error-summary").wait_for()
+    found += serious_axe_violations(page, "tokens with an error")
+    page.context.clear_cookies()
+    page.goto(f"{live_server.url}/accounts/login/")
+    page.fill("input[name=username]", alice.username)
+    page.fill("input[name=password]", "not the password")
+    page.click("main button[type=submit]")
+    page.locator("#error-summary").wait_for()
+    found += serious_axe_violations(page, "login with an error")
     assert not found, f"axe-core at {width}x{height}:\n" + "\n".join(found)

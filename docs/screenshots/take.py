@@ -3,7 +3,7 @@
     .venv/bin/python docs/screenshots/take.py http://127.0.0.1:8000 demo <the demo password>
 
 It logs in, opens the demo domain, starts a csv export, waits for it, and saves the main pages as PNG
-files next to this script, at 1280x800 and the domain page also at a 390x844 phone.
+files next to this script, at 1280x800, and the domain page and My exports also at a 390x844 phone.
 """
 import shutil
 import sys
@@ -29,7 +29,7 @@ def main(url, username, password):
         page.fill("input[name=username]", username)
         page.fill("input[name=password]", password)
         page.click("main button[type=submit]")
-        page.goto(f"{url}/exports/")
+        page.goto(f"{url}/exports/")  # the one domain's page (also the home page, where login lands)
         domain_url = page.url
         shoot(page, "domain")
         page.click("main .dialog-link a")
@@ -45,6 +45,8 @@ def main(url, username, password):
         phone.context.add_cookies(page.context.cookies())
         phone.goto(domain_url)
         shoot(phone, "domain-phone")
+        phone.goto(f"{url}/exports/mine/")
+        shoot(phone, "my-exports-phone")
         browser.close()
 
 
