@@ -273,3 +273,19 @@ def test_error_pages_are_the_sites_own_in_words_with_a_way_on(alice_client, rf):
     assert b"Something went wrong" in response.content and b'<html lang="en">' in response.content
     french = alice_client.get(f"/exports/runs/{uuid.uuid4()}/", HTTP_ACCEPT_LANGUAGE="fr")
     assert "Page introuvable" in french.content.decode()
+
+
+@pytest.mark.django_db
+def test_the_new_words_read_in_french(alice_client, alice, definition):
+    """Issue 23's new strings (a cancelled run, the delete question, the domain's rows, a quick build) in French."""
+    french = {"HTTP_ACCEPT_LANGUAGE": "fr"}
+    cancelled = make_run(alice, definition, status=Status.CANCELLED, error="Annulé par l’utilisateur.",
+                         last_progress={"current": 1, "total": 4, "percent": 25})
+    page = alice_client.get(reverse("exports:run", args=[cancelled.pk]), **french).content.decode()
+    assert "Annulé." in page and "Échec." not in page
+    asked = alice_client.post(reverse("exports:delete", args=[cancelled.pk]), **french).content.decode()
+    assert "Supprimer cet export\u202f?" in asked and "« All form submissions » (CSV, lancé le 23/11/2026" in asked
+    quick = make_run(alice, definition, duration=datetime.timedelta(milliseconds=20))
+    assert "moins de 0,1 s" in alice_client.get(reverse("exports:run", args=[quick.pk]), **french).content.decode()
+    domain_page = alice_client.get(reverse("exports:domain", args=[definition.domain.slug]), **french).content.decode()
+    assert "Form submissions\u202f: 0 ligne dans ce domaine." in domain_page and "toutes les dates" in domain_page
