@@ -20,7 +20,7 @@ from django.http import Http404, HttpResponseNotAllowed, JsonResponse
 from django.urls import URLPattern, path, reverse
 from django.utils.translation import gettext
 from django.views.decorators.csrf import csrf_exempt
-from ninja import NinjaAPI, Router, Status
+from ninja import Field, NinjaAPI, Router, Schema, Status
 from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as SchemaError
 from ninja.openapi.views import openapi_view
@@ -223,6 +223,14 @@ def run_file(request, run_id: uuid.UUID):
     return file_response_for_run(request, run)
 
 
+class Pages(PageNumberPagination):
+    """Pages of MY_EXPORTS_PER_PAGE runs (page_size up to 100); a page number past any database's offset is refused."""
+
+    class Input(Schema):
+        page: int = Field(1, ge=1, le=1_000_000)
+        page_size: int | None = Field(None, ge=1, le=100)
+
+
 def docs_for_people(view):
     """The interactive page for logged-in users only; the schema itself (no data in it) for any client."""
     return login_required(view) if getattr(view, "func", None) is openapi_view else view
@@ -257,7 +265,7 @@ def start(request, slug: str, definition_id: int, payload: StartExportIn = None)
 
 
 @runs.get("/runs", response={200: list[RunOut], **ERRORS}, url_name="runs")
-@paginate(PageNumberPagination, page_size=MY_EXPORTS_PER_PAGE)
+@paginate(Pages, page_size=MY_EXPORTS_PER_PAGE, max_page_size=100)
 def list_runs(request, status: str = None, domain: str = None, created_from: datetime.date = None,
               created_to: datetime.date = None):
     """Your runs, newest first, as "My exports" lists them; filtered by status, domain (its slug) and the
