@@ -152,6 +152,14 @@ class FilterFieldOut(Schema):
     choices: list[str] | None = Field(None, description="The values to pick from; null: free text.")
 
 
+def _source(definition):
+    """The definition's source, or None when it is gone (the definition offers nothing until it is edited)."""
+    try:
+        return get_source(definition.source)
+    except SourceError:
+        return None
+
+
 class DefinitionOut(Schema):
     id: int
     name: str
@@ -167,26 +175,23 @@ class DefinitionOut(Schema):
 
     @staticmethod
     def resolve_columns(definition):
+        source = _source(definition)
         try:
-            return get_source(definition.source).columns_for(definition.columns)
-        except SourceError:  # a source or column gone: nothing to offer until the definition is edited
+            return source.columns_for(definition.columns) if source else []
+        except SourceError:  # a column gone: nothing to offer until the definition is edited
             return []
 
     @staticmethod
     def resolve_available_columns(definition):
-        try:
-            return get_source(definition.source).columns
-        except SourceError:
-            return []
+        source = _source(definition)
+        return source.columns if source else []
 
     @staticmethod
     def resolve_filter_fields(definition):
-        try:
-            filters = get_source(definition.source).filters
-        except SourceError:
-            return []
+        source = _source(definition)
         return [{"key": f.key, "label": f.label, "kind": f.kind,
-                 "choices": list(f.choices(definition.domain)) if f.choices else None} for f in filters]
+                 "choices": list(f.choices(definition.domain)) if f.choices else None}
+                for f in (source.filters if source else [])]
 
     @staticmethod
     def resolve_start_url(definition):
