@@ -231,12 +231,19 @@ class Pages(PageNumberPagination):
         page_size: int | None = Field(None, ge=1, le=100)
 
 
+class ExportsAPI(NinjaAPI):
+    """Operations named for what they do (list_runs, start_export…), for client generators."""
+
+    def get_openapi_operation_id(self, operation):
+        return operation.view_func.__name__
+
+
 def docs_for_people(view):
     """The interactive page for logged-in users only; the schema itself (no data in it) for any client."""
     return login_required(view) if getattr(view, "func", None) is openapi_view else view
 
 
-api = configure(NinjaAPI(
+api = configure(ExportsAPI(
     title="Exports API", version="1", urls_namespace=API, auth=api_auth(), parser=JsonObjectParser(),
     description=__doc__.split("\n\n")[0], docs_url="/docs", docs_decorator=docs_for_people,
 ))
@@ -259,7 +266,7 @@ def list_definitions(request, slug: str):
 
 @domains.post("/domains/{slug:slug}/definitions/{int:definition_id}/runs", auth=api_auth(write=True),
               response={200: RunOut, 202: RunOut, **ERRORS}, url_name="start")
-def start(request, slug: str, definition_id: int, payload: StartExportIn = None):
+def start_export(request, slug: str, definition_id: int, payload: StartExportIn = None):
     """Start an export (202); the same export already queued or running is answered with that run (200)."""
     return start_run(request, slug, definition_id, payload)
 
@@ -295,14 +302,14 @@ def get_run_status(request, run_id: uuid.UUID):
 
 @runs.post("/runs/{uuid:run_id}/cancel", auth=api_auth(write=True), response={200: RunOut, **ERRORS},
            url_name="run_cancel")
-def cancel(request, run_id: uuid.UUID):
+def cancel_run(request, run_id: uuid.UUID):
     """Cancel a queued run at once, a running one within a few seconds; a finished run is left as it is."""
     return services.cancel_export(request.user, selectors.run_for(request.user, run_id))
 
 
 @runs.post("/runs/{uuid:run_id}/rerun", auth=api_auth(write=True), response={200: RunOut, 202: RunOut, **ERRORS},
            url_name="run_rerun")
-def rerun(request, run_id: uuid.UUID):
+def rerun_run(request, run_id: uuid.UUID):
     """Start the run's export again with the same parameters (202), or get the same export under way (200)."""
     try:
         run, created = services.rerun(request.user, selectors.run_for(request.user, run_id))
@@ -312,7 +319,7 @@ def rerun(request, run_id: uuid.UUID):
 
 
 @runs.delete("/runs/{uuid:run_id}", auth=api_auth(write=True), response={204: None, **ERRORS}, url_name="run_delete")
-def delete(request, run_id: uuid.UUID):
+def delete_run(request, run_id: uuid.UUID):
     """Delete a finished run and its file; a queued or running run is refused (cancel it first)."""
     try:
         services.delete_run(request.user, selectors.run_for(request.user, run_id))
@@ -328,7 +335,7 @@ def get_run_file(request, run_id: uuid.UUID):
 
 
 @saved.get("/domains/{slug:slug}/saved", response={200: list[SavedExportOut], **ERRORS}, url_name="saved_exports")
-def list_saved(request, slug: str):
+def list_saved_exports(request, slug: str):
     """A domain's saved exports: rebuilt every night, each with a stable link to its latest file."""
     return saved_exports.saved_exports_for(selectors.domain_for(request.user, slug)).select_related("definition__domain")
 
@@ -342,7 +349,7 @@ def _saved_export(request, slug, definition_id):
 
 @saved.get("/domains/{slug:slug}/saved/{int:definition_id}/file", response=ERRORS, openapi_extra=FILE_RESPONSES,
            url_name="saved_file")
-def saved_file(request, slug: str, definition_id: int):
+def get_saved_file(request, slug: str, definition_id: int):
     """The stable link for BI tools: always the latest file of a saved export (404 until its first build)."""
     found = _saved_export(request, slug, definition_id)
     if not found.has_file:
@@ -353,7 +360,7 @@ def saved_file(request, slug: str, definition_id: int):
 
 @saved.post("/domains/{slug:slug}/saved/{int:definition_id}/rebuild", auth=api_auth(write=True),
             response={200: RebuildOut, 202: RebuildOut, **ERRORS}, url_name="saved_rebuild")
-def rebuild_saved(request, slug: str, definition_id: int):
+def rebuild_saved_export(request, slug: str, definition_id: int):
     """Rebuild a saved export now (202), or follow the rebuild already under way (200)."""
     found = _saved_export(request, slug, definition_id)
     try:
