@@ -108,6 +108,17 @@ def test_a_run_is_started_read_cancelled_rerun_and_deleted_with_the_pages_rules(
     assert api.get(reverse("api_v1:run", args=[run["id"]])).status_code == 404
 
 
+def test_email_me_is_asked_for_a_run_or_refused_in_words_without_an_address(api, alice, definition):
+    run, _ = services.start_export(alice, definition, format="csv")
+    url = reverse("api_v1:run_notify", args=[run.pk])
+    refused = api.post(url, content_type="application/json")
+    assert refused.status_code == 400 and refused.json()["error"] == str(words.NO_EMAIL_WORDS)
+    type(alice).objects.filter(pk=alice.pk).update(email="alice@example.org")
+    assert api.post(url, content_type="application/json").status_code == 200
+    run.refresh_from_db()
+    assert run.notify_by_email
+
+
 def test_refusals_are_in_the_words_of_the_pages(api, definition, settings):
     wrong = api.post(start_url(definition), {"format": "pdf", "date_from": "2025-1-2", "colour": "red"},
                      content_type="application/json")
@@ -154,6 +165,7 @@ def test_a_read_only_token_reads_but_cannot_change_anything(reader, alice, defin
     for response in (reader.post(start_url(definition), {}, content_type="application/json"),
                      reader.post(reverse("api_v1:run_cancel", args=[run.pk]), content_type="application/json"),
                      reader.post(reverse("api_v1:run_rerun", args=[run.pk]), content_type="application/json"),
+                     reader.post(reverse("api_v1:run_notify", args=[run.pk]), content_type="application/json"),
                      reader.delete(reverse("api_v1:run_delete", args=[run.pk]))):
         assert response.status_code == 403 and "read-only" in response.json()["error"]
     run.refresh_from_db()

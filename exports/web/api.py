@@ -307,6 +307,16 @@ def cancel_run(request, run_id: uuid.UUID):
     return services.cancel_export(request.user, selectors.run_for(request.user, run_id))
 
 
+@runs.post("/runs/{uuid:run_id}/notify", auth=api_auth(write=True), response={200: RunOut, **ERRORS},
+           url_name="run_notify")
+def notify_run(request, run_id: uuid.UUID):
+    """Email me when it is ready (at once if it is): 400 when the account has no email address."""
+    try:
+        return services.request_email(request.user, selectors.run_for(request.user, run_id))
+    except services.NoEmailAddress as refusal:
+        return error(request, refusal, 400)
+
+
 @runs.post("/runs/{uuid:run_id}/rerun", auth=api_auth(write=True), response={200: RunOut, 202: RunOut, **ERRORS},
            url_name="run_rerun")
 def rerun_run(request, run_id: uuid.UUID):
