@@ -51,7 +51,6 @@ from soil.exceptions import caused_by_unavailable_redis
 
 log = logging.getLogger(__name__)
 
-INVALID = "Invalid parameters."
 # The errors any view may answer (401, 403, 404, 429 and 503 come to every one); their shape is one.
 ERRORS = {code: ErrorOut for code in (400, 401, 403, 404, 405, 409, 410, 413, 415, 429, 500, 503)}
 # A file: its bytes in the writer's type (or, on S3, a redirect to a short-lived link).
@@ -61,11 +60,7 @@ FILE_RESPONSES = {"responses": {
 
 
 class BodyRefused(ValueError):
-    """The request body cannot be read as a JSON object; the message says why, in words."""
-
-    def __init__(self, message, status=400):
-        super().__init__(message)
-        self.status = status
+    """The request body cannot be read as a JSON object; the message says why, in words (a 400)."""
 
 
 def sends_other_than_json(request):
@@ -97,12 +92,12 @@ class JsonObjectParser(Parser):
         return payload
 
 
-def error(request, message, http_status, **extra):
+def error(message, http_status, **extra):
     return JsonResponse({"error": str(message), **extra}, status=http_status)
 
 
-def invalid(request, fields):
-    return error(request, gettext(INVALID), 400, fields=fields)
+def invalid(fields):
+    return error(gettext("Invalid parameters."), 400, fields=fields)
 
 
 def _schema_errors(exc):
@@ -124,37 +119,37 @@ def _schema_errors(exc):
 
 def _unauthenticated(request, exc):
     message = str(exc) if isinstance(exc, CredentialsRefused) else unauthenticated_message(request)
-    response = error(request, message, 401)
+    response = error(message, 401)
     response["WWW-Authenticate"] = 'Bearer realm="exports"'
     return response
 
 
 def _http_error(request, exc):
     if isinstance(exc.__cause__, BodyRefused):  # ninja wraps what the parser refused
-        return error(request, exc.__cause__, exc.__cause__.status)
+        return error(exc.__cause__, 400)
     if exc.status_code == 403 and str(exc) == "CSRF check Failed":
-        return error(request, "CSRF check failed; scripts send an API token instead.", 403)
-    return error(request, exc, exc.status_code)
+        return error("CSRF check failed; scripts send an API token instead.", 403)
+    return error(exc, exc.status_code)
 
 
 def _unexpected(request, exc):
     if isinstance(exc, RequestDataTooBig):
-        return error(request, gettext("The body is too large."), 413)
+        return error(gettext("The body is too large."), 413)
     if isinstance(exc, PermissionDenied):
-        return error(request, str(exc) or "Forbidden.", 403)
+        return error(str(exc) or "Forbidden.", 403)
     if isinstance(exc, (BadRequest, SuspiciousOperation, throttling.Throttled)) or caused_by_unavailable_redis(exc):
         raise exc  # Django answers 400; the project's middleware 429 (throttled) and 503 (Redis down)
     # The text of an unexpected error can name servers and paths: it goes to the log only.
     log.exception("API request %s %s failed", request.method, request.path)
-    return error(request, gettext("Something went wrong on our side; it has been logged. Try again later."), 500)
+    return error(gettext("Something went wrong on our side; it has been logged. Try again later."), 500)
 
 
 def configure(api):
     """Every answer of `api` in JSON with words, errors included."""
     api.add_exception_handler(AuthenticationError, _unauthenticated)
     api.add_exception_handler(HttpError, _http_error)
-    api.add_exception_handler(SchemaError, lambda request, exc: invalid(request, _schema_errors(exc)))
-    api.add_exception_handler(Http404, lambda request, exc: error(request, gettext("Not found."), 404))
+    api.add_exception_handler(SchemaError, lambda request, exc: invalid(_schema_errors(exc)))
+    api.add_exception_handler(Http404, lambda request, exc: error(gettext("Not found."), 404))
     api.add_exception_handler(Exception, _unexpected)
     return api
 
@@ -166,11 +161,11 @@ def json_urls(patterns):
         @functools.wraps(view)
         def json_view(request, *args, **kwargs):
             if sends_other_than_json(request):
-                return error(request, gettext("Send the body as JSON, with Content-Type: application/json."), 415)
+                return error(gettext("Send the body as JSON, with Content-Type: application/json."), 415)
             response = view(request, *args, **kwargs)
             if isinstance(response, HttpResponseNotAllowed):
                 allowed = response["Allow"]
-                response = error(request, gettext("Use %(methods)s here.") % {
+                response = error(gettext("Use %(methods)s here.") % {
                     "methods": " or ".join(allowed.split(", "))}, 405)
                 response["Allow"] = allowed
             return response
@@ -185,7 +180,7 @@ def json_urls(patterns):
 @answers_json
 def not_found(request, *args, **kwargs):
     """Every other address under an API prefix: a JSON 404, not an HTML page."""
-    return error(request, gettext("Not found."), 404)
+    return error(gettext("Not found."), 404)
 
 
 # --- the views: each calls what its page calls ---
@@ -197,14 +192,14 @@ def start_run(request, slug, definition_id, payload):
     form = StartExportForm({"format": payload.format or definition.format, "date_from": payload.date_from,
                             "date_to": payload.date_to, "notify_by_email": payload.notify_by_email})
     if not form.is_valid():
-        return invalid(request, form.errors.get_json_data())
+        return invalid(form.errors.get_json_data())
     try:
         run, created = services.start_export(request.user, definition, **form.cleaned_data,
                                              columns=payload.columns, filters=payload.filters)
     except services.ChoiceRefused as refusal:
-        return invalid(request, {refusal.field: [{"message": str(refusal), "code": "invalid_choice"}]})
+        return invalid({refusal.field: [{"message": str(refusal), "code": "invalid_choice"}]})
     except services.ExportRefused as refusal:
-        return error(request, refusal, 400)
+        return error(refusal, 400)
     return Status(202 if created else 200, run)
 
 
@@ -217,9 +212,9 @@ def run_file(request, run_id: uuid.UUID):
     run = selectors.run_for(request.user, run_id)
     status = run.display_status
     if status == run.Status.EXPIRED:
-        return error(request, gettext("This export has expired; start it again."), 410)
+        return error(gettext("This export has expired; start it again."), 410)
     if status != run.Status.SUCCEEDED:
-        return error(request, gettext("The export is %(status)s, not ready.") % {"status": status}, 409, status=status)
+        return error(gettext("The export is %(status)s, not ready.") % {"status": status}, 409, status=status)
     return file_response_for_run(request, run)
 
 
@@ -314,7 +309,7 @@ def notify_run(request, run_id: uuid.UUID):
     try:
         return services.request_email(request.user, selectors.run_for(request.user, run_id))
     except services.NoEmailAddress as refusal:
-        return error(request, refusal, 400)
+        return error(refusal, 400)
 
 
 @runs.post("/runs/{uuid:run_id}/rerun", auth=api_auth(write=True), response={200: RunOut, 202: RunOut, **ERRORS},
@@ -324,7 +319,7 @@ def rerun_run(request, run_id: uuid.UUID):
     try:
         run, created = services.rerun(request.user, selectors.run_for(request.user, run_id))
     except services.ExportRefused as refusal:
-        return error(request, refusal, 400)
+        return error(refusal, 400)
     return Status(202 if created else 200, run)
 
 
@@ -334,7 +329,7 @@ def delete_run(request, run_id: uuid.UUID):
     try:
         services.delete_run(request.user, selectors.run_for(request.user, run_id))
     except services.DeleteRefused as refusal:
-        return error(request, refusal, 409)
+        return error(refusal, 409)
     return Status(204, None)
 
 
@@ -363,7 +358,7 @@ def get_saved_file(request, slug: str, definition_id: int):
     """The stable link for BI tools: always the latest file of a saved export (404 until its first build)."""
     found = _saved_export(request, slug, definition_id)
     if not found.has_file:
-        return error(request, gettext("%(name)s has not been built yet") % {"name": found.definition.name}, 404)
+        return error(gettext("%(name)s has not been built yet") % {"name": found.definition.name}, 404)
     saved_exports.record_download(found)
     return stored_file_response(found.file_key, found.filename, found.definition.format)
 
@@ -376,7 +371,7 @@ def rebuild_saved_export(request, slug: str, definition_id: int):
     try:
         download, created = saved_exports.rebuild_now(request.user, found)
     except services.ExportRefused as refusal:
-        return error(request, refusal, 400)
+        return error(refusal, 400)
     message = (gettext("Rebuilding %(name)s") % {"name": found.definition.name} if created
                else gettext("A rebuild is already under way; here it is."))
     return Status(202 if created else 200, {"download_id": download.download_id, "created": created, "message": message,
