@@ -55,6 +55,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django_celery_beat",
     "django_ratelimit",
+    "ninja",  # the API's interactive page serves its own copy of Swagger UI (no CDN)
     "soil",
     "exports",
 ]

@@ -12,6 +12,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("downloads/", include("soil.urls")),
     path("exports/", include("exports.web.urls")),
+    path("api/v1/", include("exports.web.api_urls")),
     path("health/", health.live, name="health_live"),
     path("health/ready/", health.ready, name="health_ready"),
     path("metrics", metrics.metrics, name="metrics"),

@@ -41,6 +41,7 @@ def test_a_token_and_a_language_stored_before_the_move_are_there_and_used_after_
     token = ApiToken.objects.get()
     assert (token.user, token.name, token.digest) == (alice, "nightly sync", digest(TOKEN))
     assert user_for_token(TOKEN) == alice
+    assert token.scope == ApiToken.Scope.WRITE  # made before scopes existed: it may still do everything
     assert UserPreference.objects.get().user == alice and stored_language(alice) == "fr"
     # The content type moved with its model: the same row, so permissions and admin history stay.
     assert ContentType.objects.get_for_model(ApiToken).pk == old_type.pk

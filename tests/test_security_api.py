@@ -24,9 +24,9 @@ def start_url(definition):
     return reverse("exports:api_start", args=[definition.domain.slug, definition.pk])
 
 
-def make_token_on_the_page(client, user, name="sync script"):
+def make_token_on_the_page(client, user, name="sync script", scope="write"):
     client.force_login(user)
-    response = client.post(reverse("api_tokens"), {"name": name})
+    response = client.post(reverse("api_tokens"), {"name": name, "scope": scope})
     assert response.status_code == 200
     token = response.context["new_token"]
     assert token in response.content.decode()
@@ -73,7 +73,8 @@ def test_staff_make_a_token_in_the_admin_and_it_is_shown_once(client, make_user,
     sam.user_permissions.add(*Permission.objects.filter(codename__endswith="_apitoken"))
     definition.domain.members.add(sam)
     client.force_login(sam)
-    response = client.post(reverse("admin:accounts_apitoken_add"), {"name": "from the admin"}, follow=True)
+    response = client.post(reverse("admin:accounts_apitoken_add"), {"name": "from the admin", "scope": "write"},
+                           follow=True)
     assert response.status_code == 200
     message = next(str(m) for m in response.context["messages"] if "new token" in str(m))
     token = message.split("The new token is ", 1)[1].split(" ", 1)[0]
@@ -155,6 +156,6 @@ def test_a_user_may_hold_only_so_many_tokens(client, alice, settings):
     settings.API_TOKENS_PER_USER = 1
     make_token_on_the_page(client, alice)
     client.force_login(alice)
-    response = client.post(reverse("api_tokens"), {"name": "one more"})
+    response = client.post(reverse("api_tokens"), {"name": "one more", "scope": "read"})
     assert response.status_code == 400 and "revoke one first" in response.content.decode()
     assert ApiToken.objects.filter(user=alice).count() == 1

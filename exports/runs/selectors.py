@@ -69,14 +69,19 @@ def runs_with_display_status(runs, status, now=None):
     return runs.filter(status=status)
 
 
-def my_runs(user, status=None, domain=None):
+def my_runs(user, status=None, domain=None, created_from=None, created_to=None):
     """Every run of `user` in the domains they still belong to, newest first ("My exports").
 
-    `status` narrows to one display status, `domain` to one of their domains.
+    `status` narrows to one display status, `domain` to one of their domains, `created_from` and
+    `created_to` (dates, both included) to the days they were created on.
     """
     runs = ExportRun.objects.filter(owner=user, domain__in=domains_for(user)).select_related("definition", "domain")
     if domain is not None:
         runs = runs.filter(domain=domain)
     if status:
         runs = runs_with_display_status(runs, status)
+    if created_from:
+        runs = runs.filter(created_at__date__gte=created_from)
+    if created_to:
+        runs = runs.filter(created_at__date__lte=created_to)
     return runs.order_by("-created_at", "pk")

@@ -1,4 +1,4 @@
-from django.urls import path, re_path
+from django.urls import include, path, re_path
 
 from exports.web import api, streams, views
 
@@ -15,9 +15,8 @@ urlpatterns = [
     path("runs/<uuid:run_id>/notify/", views.notify_run, name="notify"),
     path("runs/<uuid:run_id>/rerun/", views.rerun, name="rerun"),
     path("runs/<uuid:run_id>/delete/", views.delete_run, name="delete"),
-    path("api/<slug:slug>/definitions/<int:definition_id>/start/", api.start, name="api_start"),
-    path("api/runs/<uuid:run_id>/", api.run_status, name="api_run"),
-    path("api/runs/<uuid:run_id>/file/", api.run_file, name="api_file"),
+    # The first API's addresses (api_start, api_run, api_file), deprecated: /api/v1/ replaces them.
+    path("api/", include(api.json_urls(api.legacy_api.urls[0]))),
     re_path(r"^api/", api.not_found, name="api_not_found"),  # JSON 404 for anything else under api/
     path("<slug:slug>/", views.domain_exports, name="domain"),
     path("<slug:slug>/definitions/new/", views.edit_definition, name="definition_new"),

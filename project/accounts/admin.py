@@ -15,7 +15,7 @@ User = get_user_model()
 class ApiTokenAdmin(CheckedSelectionAdminMixin, admin.ModelAdmin):
     """Tokens: a staff user sees and makes their own, a superuser anyone's. The token is shown once."""
 
-    list_display = ["name", "user", "prefix", "created_at", "last_used_at"]
+    list_display = ["name", "user", "scope", "prefix", "created_at", "last_used_at"]
     search_fields = ["name", "user__username", "prefix"]
     readonly_fields = ["prefix", "created_at", "last_used_at"]
 
@@ -25,8 +25,8 @@ class ApiTokenAdmin(CheckedSelectionAdminMixin, admin.ModelAdmin):
 
     def get_fields(self, request, obj=None):
         if obj is None:
-            return ["user", "name"] if request.user.is_superuser else ["name"]
-        return ["user", "name", "prefix", "created_at", "last_used_at"]
+            return ["user", "name", "scope"] if request.user.is_superuser else ["name", "scope"]
+        return ["user", "name", "scope", "prefix", "created_at", "last_used_at"]
 
     def get_readonly_fields(self, request, obj=None):
         return self.readonly_fields + (["user"] if obj is not None else [])

@@ -13,8 +13,13 @@ class ApiToken(models.Model):
     """A key a script sends as `Authorization: Bearer <token>`; only its SHA-256 digest is stored.
 
     Tokens are long random strings, so a plain digest is enough: nothing to guess, and looking one up
-    costs one indexed query instead of a password hash.
+    costs one indexed query instead of a password hash. Its scope says what it may do: read only, or
+    also start, cancel, re-run and delete exports and rebuild saved exports.
     """
+
+    class Scope(models.TextChoices):
+        READ = "read", _("Read only: list and download")
+        WRITE = "write", _("Read, and start, cancel, re-run and delete exports")
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens")
     name = models.CharField(_("name"), max_length=100,
@@ -22,6 +27,8 @@ class ApiToken(models.Model):
     prefix = models.CharField(_("starts with"), max_length=12,
                               help_text=_("The token's first characters, to tell tokens apart."))
     digest = models.CharField(max_length=64, unique=True, editable=False)
+    # Tokens made before scopes existed could do everything: they keep that (the default).
+    scope = models.CharField(_("scope"), max_length=8, choices=Scope.choices, default=Scope.WRITE)
     created_at = models.DateTimeField(default=timezone.now)
     last_used_at = models.DateTimeField(null=True, blank=True)
 
@@ -33,6 +40,10 @@ class ApiToken(models.Model):
 
     def __str__(self):
         return f"{self.name} ({self.prefix}…)"
+
+    @property
+    def may_write(self):
+        return self.scope == self.Scope.WRITE
 
 
 class UserPreference(models.Model):

@@ -19,15 +19,17 @@ def digest(token):
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def create_token(user, name):
-    """Make a token for `user`; returns (row, token). The token itself is shown once and never stored."""
+def create_token(user, name, scope=ApiToken.Scope.WRITE):
+    """Make a token for `user` with `scope`; returns (row, token). The token itself is shown once and never stored."""
     name = " ".join((name or "").split())[:100]
     if not name:
         raise TokenRefused(gettext("Give the token a name."))
     if ApiToken.objects.filter(user=user).count() >= settings.API_TOKENS_PER_USER:
         raise TokenRefused(gettext("You have %(count)d tokens already; revoke one first.")
                            % {"count": settings.API_TOKENS_PER_USER})
-    row = ApiToken(user=user, name=name)
+    if scope not in ApiToken.Scope.values:
+        raise TokenRefused(gettext("Choose what the token may do."))
+    row = ApiToken(user=user, name=name, scope=scope)
     token = issue(row)
     row.save()
     return row, token
@@ -40,15 +42,21 @@ def issue(row):
     return token
 
 
-def user_for_token(token):
-    """The active user a token belongs to, or None; notes when it was used."""
+def token_for(token):
+    """The row of a token whose user is active, or None; notes when it was used."""
     if not token or not token.startswith(TOKEN_PREFIX) or len(token) > 200:
         return None
     row = ApiToken.objects.select_related("user").filter(digest=digest(token)).first()
     if row is None or not row.user.is_active:
         return None
     ApiToken.objects.filter(pk=row.pk).update(last_used_at=timezone.now())
-    return row.user
+    return row
+
+
+def user_for_token(token):
+    """The active user a token belongs to, or None; notes when it was used."""
+    row = token_for(token)
+    return row.user if row else None
 
 
 def tokens_of(user):

@@ -21,7 +21,8 @@ def api_tokens(request):
     new_token = None
     if request.method == "POST" and form.is_valid():
         try:
-            _row, new_token = tokens.create_token(request.user, form.cleaned_data["name"])
+            _row, new_token = tokens.create_token(request.user, form.cleaned_data["name"],
+                                                    form.cleaned_data["scope"])
             form = TokenForm()  # a blank form for the next one
         except tokens.TokenRefused as refusal:
             form.add_error("name", str(refusal))
