@@ -149,7 +149,12 @@ class ExportRun(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="export_runs")
     domain = models.ForeignKey(Domain, on_delete=models.CASCADE, related_name="runs")
-    definition = models.ForeignKey(ExportDefinition, on_delete=models.CASCADE, related_name="runs")
+    # None for an export of an admin changelist (exports.admin.actions): `admin_export` says what it reads.
+    definition = models.ForeignKey(ExportDefinition, on_delete=models.CASCADE, related_name="runs",
+                                   null=True, blank=True)
+    admin_export = models.JSONField(
+        null=True, blank=True,
+        help_text="An admin changelist export: site, model, query, pks, fields, title, name (exports.admin).")
     parameters = models.JSONField(default=dict)
     parameters_key = models.CharField(max_length=64, help_text="Digest of the parameters, for dedupe.")
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
@@ -198,7 +203,14 @@ class ExportRun(models.Model):
         ]
 
     def __str__(self):
-        return f"{self.definition} by {self.owner} ({self.status})"
+        return f"{self.domain.slug}: {self.name} by {self.owner} ({self.status})"
+
+    @property
+    def name(self):
+        """What the run exports, as a person reads it: its definition's name, or the admin list's."""
+        if self.admin_export:
+            return gettext("%(things)s, from the admin") % {"things": self.admin_export.get("title", "")}
+        return self.definition.name
 
     @property
     def is_active(self):

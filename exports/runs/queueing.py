@@ -40,7 +40,7 @@ def queue_run(run):
         try:
             start_download(task(RUN_EXPORT), args=[run_id], task_id=task_id,
                            download_id=run.download_id, owner_ids=[run.owner_id],
-                           expiry=exports_conf.EXPORT_FILE_EXPIRY, message=f"Export of {run.definition.name}")
+                           expiry=exports_conf.EXPORT_FILE_EXPIRY, message=f"Export of {run.name}")
         except Exception:
             log.exception("Could not queue export run %s", run_id)
             lifecycle.fail_active(run_id, words.UNAVAILABLE_WORDS, task_id=task_id)

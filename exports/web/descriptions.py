@@ -6,8 +6,12 @@
 Columns and filters are named by their labels in the run's source when it knows them, by their raw
 keys otherwise (a source renamed since, or a key it no longer has): a history must still render.
 """
-from django.utils.translation import gettext as _
+from urllib.parse import unquote_plus
 
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
+
+from exports.formatting import format_count
 from exports.sources import SourceError, get_source
 from exports.writers import WRITERS
 
@@ -15,6 +19,8 @@ from exports.writers import WRITERS
 def describe_parameters(run):
     """(name, value) pairs describing the parameters of `run`, in the order a person reads them."""
     parameters = run.parameters if isinstance(run.parameters, dict) else {}
+    if run.admin_export:
+        return [(_("Format"), format_label(parameters.get("format"))), (_("Rows"), admin_rows(run.admin_export))]
     labels = column_labels(run.definition.source)
     described = [(_("Format"), format_label(parameters.get("format"))),
                  (_("Dates"), date_range(parameters.get("date_from"), parameters.get("date_to")))]
@@ -25,6 +31,16 @@ def describe_parameters(run):
     if filters and isinstance(filters, dict):
         described.extend((labels.get(str(key), str(key)), filter_value(value)) for key, value in filters.items())
     return described
+
+
+def admin_rows(admin_export):
+    """Which rows of the admin's list an admin export holds: those ticked, or the list as filtered."""
+    if admin_export.get("pks") is not None:
+        count = len(admin_export["pks"])
+        return ngettext("%(count)s ticked row", "%(count)s ticked rows", count) % {"count": format_count(count)}
+    if admin_export.get("query"):
+        return _("the admin's list, filtered: %(query)s") % {"query": unquote_plus(admin_export["query"])}
+    return _("the admin's whole list")
 
 
 def column_labels(source_name):

@@ -185,7 +185,7 @@ MY_EXPORTS_PER_PAGE = 25
 @login_required
 def my_exports(request):
     """Every run of the user across their domains, newest first, filtered by status and domain, paginated."""
-    form = RunFilterForm(request.GET, domains=list(selectors.domains_for(request.user)))
+    form = RunFilterForm(request.GET, domains=list(selectors.filter_domains(request.user)))
     form.is_valid()  # a bad choice is shown next to its field; the other filter still applies
     chosen = form.cleaned_data
     runs = selectors.my_runs(request.user, status=chosen.get("status"), domain=chosen.get("domain"))
@@ -207,7 +207,7 @@ def delete_run(request, run_id):
     except services.DeleteRefused as refusal:
         messages.error(request, str(refusal))
     else:
-        messages.success(request, _("Deleted the export “%(name)s” and its file.") % {"name": run.definition.name})
+        messages.success(request, _("Deleted the export “%(name)s” and its file.") % {"name": run.name})
     back = request.POST.get("next", "")
     if url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
         return redirect(back)
