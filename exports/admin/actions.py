@@ -41,6 +41,7 @@ from exports.admin.changelist_export import (
 )
 from exports.conf import exports_conf
 from exports.formatting import zone
+from exports.models import format_label
 from exports.runs import queueing, services
 from exports.runs.access import admin_export_extras
 from exports.writers import WRITERS
@@ -58,7 +59,7 @@ class ExportFormatForm(forms.Form):
     def __init__(self, *args, formats=None, **kwargs):
         super().__init__(*args, **kwargs)
         names = formats or list(WRITERS)
-        self.fields["format"].choices = [(name, WRITERS[name].format_label) for name in names]
+        self.fields["format"].choices = [(name, format_label(name)) for name in names]
         self.fields["format"].initial = names[0]
 
 
@@ -208,5 +209,5 @@ class AsyncExportAdminMixin:
             owner_id=request.user.pk,
             download_class=named_download,
             message=_("%(count)s %(things)s to %(format)s") % {
-                "count": f"{total:,}", "things": opts.verbose_name_plural, "format": WRITERS[format_name].format_label},
+                "count": f"{total:,}", "things": opts.verbose_name_plural, "format": format_label(format_name)},
         )
