@@ -459,7 +459,7 @@ def test_french_pages_write_dates_and_names_before_values_the_french_way(french_
     client, domain = french_site["client"], french_site["domain"]
     mine = visible_text(client.get(reverse("exports:mine")).content.decode())
     assert "Format\u202f: CSV compressé (zip)" in mine
-    assert "Dates\u202f: 01/01/2026 – 31/03/2026" in mine or "Période\u202f: 01/01/2026 – 31/03/2026" in mine
+    assert "Dates\u202f: 01/01/2026 – 31/03/2026" in mine
     assert "Nom du formulaire\u202f: Vaccination" in mine and "Colonnes\u202f: Reçu le, Nom du formulaire" in mine
     page = visible_text(client.get(reverse("exports:domain", args=[domain.slug])).content.decode())
     assert "Exports de Clinique du test · heures du fuseau Asia/Kolkata" in page
@@ -477,3 +477,31 @@ def test_french_puts_a_narrow_no_break_space_before_two_part_punctuation(po):
             if re.search(r"(^|[^\u202f])[:;?!](\s|$)", prose):
                 wrong.append(text)
     assert wrong == []
+
+
+@pytest.mark.browser
+def test_a_french_reader_sees_my_exports_and_the_domain_page_in_french(chromium, live_server, alice, transactional_db):
+    domain = ensure_demo_domain(slug="fr-pages", name="Clinique", members=[alice])
+    definition = ExportDefinition.objects.get(domain=domain, name="All form submissions")
+    ExportRun.objects.create(
+        owner=alice, domain=domain, definition=definition, parameters_key=uuid.uuid4().hex,
+        task_id=str(uuid.uuid4()), download_id=uuid.uuid4().hex, status=ExportRun.Status.FAILED,
+        parameters={"format": "zip", "date_from": "2026-01-01", "date_to": "2026-03-31", "columns": ["received_on"],
+                    "filters": {"form_name": "Vaccination"}})
+    context = chromium.new_context(locale="fr-FR")
+    try:
+        page = context.new_page()
+        page.set_default_timeout(30_000)
+        page.goto(f"{live_server.url}/accounts/login/")
+        page.fill("input[name=username]", alice.username)
+        page.fill("input[name=password]", alice.raw_password)
+        page.click("main button[type=submit]")
+        page.wait_for_url(f"{live_server.url}/")
+        page.goto(f"{live_server.url}/exports/mine/")
+        asked = page.locator("#my-runs .run-parameters").first.inner_text().splitlines()
+        assert asked == ["Format\u202f: CSV compressé (zip)", "Dates\u202f: 01/01/2026 – 31/03/2026",
+                         "Colonnes\u202f: Reçu le", "Nom du formulaire\u202f: Vaccination"]
+        page.goto(f"{live_server.url}/exports/fr-pages/")
+        assert page.locator("h1").inner_text() == "Exports de Clinique · heures du fuseau Asia/Kolkata"
+    finally:
+        context.close()
