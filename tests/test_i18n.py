@@ -505,3 +505,13 @@ def test_a_french_reader_sees_my_exports_and_the_domain_page_in_french(chromium,
         assert page.locator("h1").inner_text() == "Exports de Clinique · heures du fuseau Asia/Kolkata"
     finally:
         context.close()
+
+
+@pytest.mark.django_db
+def test_the_words_soil_keeps_for_a_run_are_in_the_runs_language(alice, definition):
+    from exports.runs.queueing import run_message
+
+    run = ExportRun(owner=alice, domain=definition.domain, definition=definition, language="fr")
+    assert run_message(run) == "Export de All form submissions"
+    run.language = "en"
+    assert run_message(run) == "Export of All form submissions"
