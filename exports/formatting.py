@@ -41,6 +41,17 @@ def format_local_time(value, zone_name, empty=""):
     return f"{date_format(local, pattern)} {local.tzname()}"
 
 
+def zone_heading(zone_name, year=None):
+    """How a column heading names the zone its times are in: the abbreviation when the zone keeps one
+    all year ("IST" for Asia/Kolkata, "UTC"), else its IANA name ("Europe/Paris", which is CET in winter
+    and CEST in summer; "Asia/Kathmandu", whose abbreviation is only an offset, "+0545")."""
+    tz = zone(zone_name)
+    year = year or datetime.date.today().year
+    names = {datetime.datetime(year, month, 1, 12, tzinfo=tz).tzname() for month in (1, 7)}
+    name = names.pop() if len(names) == 1 else ""
+    return name if name.isalpha() else str(tz.key)
+
+
 def format_decimal(value, places):
     """`value` with `places` decimals and the language's decimal mark: '2.4' in English, '2,4' in French."""
     return number_format(round(value, places), places)  # number_format cuts; a person rounds

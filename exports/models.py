@@ -10,7 +10,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
-from django.utils.translation import gettext
+from django.utils.translation import gettext, gettext_noop
 from django.utils.translation import gettext_lazy as _
 
 from exports.conf import exports_conf
@@ -19,8 +19,16 @@ from exports.sources import SourceError, get_source
 from exports.validators import DATE_ORDER_MESSAGE, validate_date_in_range, validate_time_zone
 from exports.writers import WRITERS
 
-# The formats are the writers' (exports.writers.WRITERS): xlsx, csv and zip, with the labels users see.
-FORMAT_CHOICES = [(name, writer.format_label) for name, writer in WRITERS.items()]
+# The formats are the writers' (exports.writers.WRITERS): xlsx, csv and zip, with the labels users see,
+# in their language (the writers know no Django; their labels are marked for the catalogue here).
+FORMAT_LABELS_TO_TRANSLATE = (gettext_noop("Excel (xlsx)"), gettext_noop("CSV"), gettext_noop("Zipped CSV"))
+FORMAT_CHOICES = [(name, _(writer.format_label)) for name, writer in WRITERS.items()]
+
+
+def format_label(name):
+    """The label of the format `name` in the active language ("Zipped CSV", "CSV zippé"); `name` if unknown."""
+    writer = WRITERS.get(name)
+    return gettext(writer.format_label) if writer and writer.format_label else (name or "")
 
 
 def validate_time_zone_field(value):
@@ -147,37 +155,47 @@ class ExportRun(models.Model):
     ACTIVE = (Status.QUEUED, Status.RUNNING)
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="export_runs")
-    domain = models.ForeignKey(Domain, on_delete=models.CASCADE, related_name="runs")
-    definition = models.ForeignKey(ExportDefinition, on_delete=models.CASCADE, related_name="runs")
-    parameters = models.JSONField(default=dict)
-    parameters_key = models.CharField(max_length=64, help_text="Digest of the parameters, for dedupe.")
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
-    task_id = models.CharField(max_length=64, blank=True)
-    download_id = models.CharField(max_length=64, blank=True)
-    file_key = models.CharField(max_length=500, blank=True)
-    filename = models.CharField(max_length=255, blank=True)
-    rows = models.PositiveBigIntegerField(null=True, blank=True)
-    bytes = models.PositiveBigIntegerField(null=True, blank=True)
-    duration = models.DurationField(null=True, blank=True)
-    error = models.TextField(blank=True)
-    cancel_requested = models.BooleanField(default=False)
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="export_runs",
+                              verbose_name=_("owner"))
+    domain = models.ForeignKey(Domain, on_delete=models.CASCADE, related_name="runs", verbose_name=_("domain"))
+    # None for an export of an admin changelist (exports.admin.actions): `admin_export` says what it reads.
+    definition = models.ForeignKey(ExportDefinition, on_delete=models.CASCADE, related_name="runs",
+                                   null=True, blank=True, verbose_name=_("definition"))
+    admin_export = models.JSONField(
+        _("admin export"), null=True, blank=True,
+        help_text=_("An admin changelist export: site, model, query, pks, fields, title, name (exports.admin)."))
+    parameters = models.JSONField(_("parameters"), default=dict)
+    parameters_key = models.CharField(_("parameters key"), max_length=64,
+                                      help_text=_("Digest of the parameters, for dedupe."))
+    status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.QUEUED)
+    task_id = models.CharField(_("task id"), max_length=64, blank=True)
+    download_id = models.CharField(_("download id"), max_length=64, blank=True)
+    file_key = models.CharField(_("file key"), max_length=500, blank=True)
+    filename = models.CharField(_("file name"), max_length=255, blank=True)
+    rows = models.PositiveBigIntegerField(_("rows"), null=True, blank=True)
+    bytes = models.PositiveBigIntegerField(_("bytes"), null=True, blank=True)
+    duration = models.DurationField(_("duration"), null=True, blank=True)
+    error = models.TextField(_("error"), blank=True)
+    cancel_requested = models.BooleanField(_("cancel requested"), default=False)
     # The lifecycle (exports.runs.lifecycle): how often the run was queued, and the lease of the build under way.
-    attempts = models.PositiveSmallIntegerField(default=0, help_text="How many times the run was queued.")
-    queued_at = models.DateTimeField(null=True, blank=True)
-    lease_id = models.CharField(max_length=64, blank=True, help_text="The attempt holding the build.")
-    lease_owner = models.CharField(max_length=200, blank=True, help_text="host:pid of the process building it.")
-    lease_expires_at = models.DateTimeField(null=True, blank=True)
-    notify_by_email = models.BooleanField(default=False)
-    email_sent_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(_("attempts"), default=0,
+                                                help_text=_("How many times the run was queued."))
+    queued_at = models.DateTimeField(_("queued at"), null=True, blank=True)
+    lease_id = models.CharField(_("lease id"), max_length=64, blank=True, help_text=_("The attempt holding the build."))
+    lease_owner = models.CharField(_("lease owner"), max_length=200, blank=True,
+                                   help_text=_("host:pid of the process building it."))
+    lease_expires_at = models.DateTimeField(_("lease expires at"), null=True, blank=True)
+    notify_by_email = models.BooleanField(_("email when ready"), default=False)
+    email_sent_at = models.DateTimeField(_("email sent at"), null=True, blank=True)
     # The language the owner used when asking for it: its progress words, errors and email are in it.
-    language = models.CharField(max_length=16, blank=True)
-    created_at = models.DateTimeField(default=timezone.now)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
-    expires_at = models.DateTimeField(null=True, blank=True)
+    language = models.CharField(_("language"), max_length=16, blank=True)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
+    started_at = models.DateTimeField(_("started at"), null=True, blank=True)
+    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
+    expires_at = models.DateTimeField(_("expires at"), null=True, blank=True)
     # Where a failed or cancelled build stopped, {"current", "total", "percent"}: Redis forgets it, the page shows it.
-    last_progress = models.JSONField(null=True, blank=True, help_text="The last progress of a build that stopped.")
+    last_progress = models.JSONField(_("last progress"), null=True, blank=True,
+                                     help_text=_("The last progress of a build that stopped."))
 
     class Meta:
         ordering = ["-created_at"]
@@ -198,7 +216,14 @@ class ExportRun(models.Model):
         ]
 
     def __str__(self):
-        return f"{self.definition} by {self.owner} ({self.status})"
+        return f"{self.domain.slug}: {self.name} by {self.owner} ({self.status})"
+
+    @property
+    def name(self):
+        """What the run exports, as a person reads it: its definition's name, or the admin list's."""
+        if self.admin_export:
+            return gettext("%(things)s, from the admin") % {"things": self.admin_export.get("title", "")}
+        return self.definition.name
 
     @property
     def is_active(self):
@@ -233,19 +258,25 @@ class SavedExport(models.Model):
     The file behind the stable link is replaced only after a new build succeeds.
     """
 
-    definition = models.OneToOneField(ExportDefinition, on_delete=models.CASCADE, related_name="saved")
-    next_build_at = models.DateTimeField(db_index=True, help_text="The next local midnight to build at (UTC).")
-    last_scheduled_at = models.DateTimeField(null=True, blank=True)
-    file_key = models.CharField(max_length=500, blank=True)
-    filename = models.CharField(max_length=255, blank=True)
-    last_build_at = models.DateTimeField(null=True, blank=True)
-    last_build_duration = models.DurationField(null=True, blank=True)
-    rows = models.PositiveBigIntegerField(null=True, blank=True)
-    bytes = models.PositiveBigIntegerField(null=True, blank=True)
-    last_build_error = models.TextField(blank=True)
-    last_downloaded_at = models.DateTimeField(null=True, blank=True)
-    rebuild_download_id = models.CharField(max_length=64, blank=True)
-    created_at = models.DateTimeField(default=timezone.now)
+    definition = models.OneToOneField(ExportDefinition, on_delete=models.CASCADE, related_name="saved",
+                                      verbose_name=_("definition"))
+    next_build_at = models.DateTimeField(_("next build at"), db_index=True,
+                                         help_text=_("The next local midnight to build at (UTC)."))
+    last_scheduled_at = models.DateTimeField(_("last scheduled at"), null=True, blank=True)
+    file_key = models.CharField(_("file key"), max_length=500, blank=True)
+    filename = models.CharField(_("file name"), max_length=255, blank=True)
+    last_build_at = models.DateTimeField(_("last build at"), null=True, blank=True)
+    last_build_duration = models.DurationField(_("last build duration"), null=True, blank=True)
+    rows = models.PositiveBigIntegerField(_("rows"), null=True, blank=True)
+    bytes = models.PositiveBigIntegerField(_("bytes"), null=True, blank=True)
+    last_build_error = models.TextField(_("last build error"), blank=True)
+    last_downloaded_at = models.DateTimeField(_("last downloaded at"), null=True, blank=True)
+    rebuild_download_id = models.CharField(_("rebuild download id"), max_length=64, blank=True)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("saved export")
+        verbose_name_plural = _("saved exports")
 
     def __str__(self):
         return f"saved {self.definition}"
@@ -262,18 +293,18 @@ def uuid_text():
 class FormSubmission(models.Model):
     """Demo data: form submissions received from the field, the shipped export source."""
 
-    domain = models.ForeignKey(Domain, on_delete=models.CASCADE, related_name="submissions")
-    form_id = models.CharField(max_length=36, default=uuid_text)
-    received_on = models.DateTimeField()
-    submitted_by = models.CharField(max_length=150)
-    form_name = models.CharField(max_length=200)
-    patient_name = models.CharField(max_length=200, blank=True)
-    village = models.CharField(max_length=200, blank=True)
-    age = models.IntegerField(null=True, blank=True)
-    weight_kg = models.DecimalField(max_digits=6, decimal_places=2, null=True, blank=True)
-    visit_date = models.DateField(null=True, blank=True)
-    is_follow_up = models.BooleanField(null=True, blank=True)
-    notes = models.TextField(blank=True)
+    domain = models.ForeignKey(Domain, on_delete=models.CASCADE, related_name="submissions", verbose_name=_("domain"))
+    form_id = models.CharField(_("form id"), max_length=36, default=uuid_text)
+    received_on = models.DateTimeField(_("received on"))
+    submitted_by = models.CharField(_("submitted by"), max_length=150)
+    form_name = models.CharField(_("form name"), max_length=200)
+    patient_name = models.CharField(_("patient name"), max_length=200, blank=True)
+    village = models.CharField(_("village"), max_length=200, blank=True)
+    age = models.IntegerField(_("age"), null=True, blank=True)
+    weight_kg = models.DecimalField(_("weight (kg)"), max_digits=6, decimal_places=2, null=True, blank=True)
+    visit_date = models.DateField(_("visit date"), null=True, blank=True)
+    is_follow_up = models.BooleanField(_("follow-up visit"), null=True, blank=True)
+    notes = models.TextField(_("notes"), blank=True)
 
     class Meta:
         # (domain, form_name) and (domain, submitted_by): the export dialog lists their values by index seeks
@@ -281,4 +312,6 @@ class FormSubmission(models.Model):
         indexes = [models.Index(fields=["domain", "received_on", "id"]),
                    models.Index(fields=["domain", "form_name"], name="exports_sub_domain_form_name"),
                    models.Index(fields=["domain", "submitted_by"], name="exports_sub_domain_submitter")]
+        verbose_name = _("form submission")
+        verbose_name_plural = _("form submissions")
 

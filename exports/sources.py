@@ -25,7 +25,7 @@ from zoneinfo import ZoneInfo
 
 from django.utils.translation import gettext as _
 
-from exports.formatting import one_line
+from exports.formatting import one_line, zone_heading
 from exports.writers.base import COLUMN_TYPES
 
 
@@ -42,6 +42,12 @@ class Column:
     def __post_init__(self):
         if self.type not in COLUMN_TYPES:
             raise SourceError(f"Column {self.key!r} has type {self.type!r}; use one of {', '.join(COLUMN_TYPES)}.")
+
+    def heading(self, zone_name):
+        """The header of this column in a file whose times are in `zone_name`: a time column names its
+        zone ("Received on (IST)"), so nobody reads local times as UTC or the other way round."""
+        label = str(self.label)
+        return f"{label} ({zone_heading(zone_name)})" if self.type == "datetime" else label
 
 
 FILTER_VALUE_MAX_LENGTH = 200

@@ -53,13 +53,16 @@ def run_export(run_id):
     if lease is None:
         log.info("Export run %s: message %s has nothing to build", run_id, run_export.request.id)
         return {"built": False}
-    if partitioned_builds.start(lease, time_limit=run_export.soft_time_limit):
+    # An admin export (exports.admin.actions) reads the changelist's rows; it is never built in parts.
+    is_admin_export = selectors.is_admin_export(run_id)
+    if not is_admin_export and partitioned_builds.start(lease, time_limit=run_export.soft_time_limit):
         # The parts report on this task's record (exports.files.partitions.PartProgress): keep it as it is.
         raise Ignore()
+    build = changelist_export.build_run if is_admin_export else services.build_definition_run
     with TaskProgressManager(run_export, message_format=ROWS_PROGRESS) as progress:
         try:
             run = services.execute_run(run_id, run_export.request.id, progress=progress.set_progress,
-                                       time_limit=run_export.soft_time_limit, lease=lease)
+                                       time_limit=run_export.soft_time_limit, lease=lease, build=build)
         except ExportCancelled:
             update_task_state(run_export, states.FAILURE, {"errors": [gettext("The export was cancelled.")]})
             raise Ignore() from None

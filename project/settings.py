@@ -62,6 +62,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # A download asked for from a byte on (a resumed download) gets 206 with the rest (soil.middleware).
+    "soil.middleware.RangeRequestsMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     # The language of a request: the language cookie (set by the footer's selector, and at login from
     # the user's stored choice), else the browser's Accept-Language. No database read.

@@ -4,6 +4,7 @@ import csv
 import datetime
 import io
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 import openpyxl
 import pytest
@@ -17,7 +18,7 @@ from django.utils import timezone
 from exports.admin import changelist_export
 from exports.admin.actions import ACTION_NAME, CONFIRMED
 from exports.files.storage import export_storage
-from exports.models import FormSubmission
+from exports.models import ExportRun, FormSubmission
 from soil.conf import soil_conf
 from soil.downloads import DOWNLOAD_KEY
 from soil.util import start_download
@@ -208,50 +209,124 @@ def fetch(client, download_id):
     return response, b"".join(response.streaming_content) if response.streaming else response.content
 
 
+def started_run(response):
+    """The export run an admin export started, from the action's redirect to the run's page."""
+    assert response.status_code == 302, response.content.decode()[:500]
+    run = ExportRun.objects.latest("created_at")
+    assert response.url == reverse("exports:run", args=[run.pk])
+    return run
+
+
+def finished(run):
+    """The run once its build ended (the real worker builds it)."""
+    return wait_for(lambda: (fresh := ExportRun.objects.get(pk=run.pk)).status in ("succeeded", "failed") and fresh,
+                    timeout=60, message="the export to finish")
+
+
+def download_run(client, run):
+    response = client.get(reverse("exports:download", args=[run.pk]))
+    return response, b"".join(response.streaming_content) if response.streaming else response.content
+
+
 @pytest.mark.worker
-def test_a_filtered_select_all_export_runs_on_the_worker_and_downloads_the_changelists_rows(
+def test_a_filtered_select_all_export_is_a_run_with_the_sources_labels_and_local_times(
         worker, rows, sam, sam_client, client, bob):
     response = sam_client.post(reverse(CHANGELIST) + "?form_name=Registration&q=Kibera&p=1",
                                action_post(rows["kibera"][:1], select_across=True, confirmed=True))
-    assert response.status_code == 302
-    download_id = response.url.rstrip("/").rsplit("/", 1)[-1]
-    assert response.url == reverse("retrieve_download", args=[download_id])
-    page = sam_client.get(response.url)
-    today = timezone.localdate().isoformat()
-    assert page.status_code == 200 and 'class="soil-progress' in page.content.decode()
-    assert f"Preparing form-submissions-{today}.csv" in page.content.decode()
+    run = started_run(response)
+    assert (run.owner, run.domain.slug, run.definition, run.parameters) == (sam, "mine", None, {"format": "csv"})
+    page = sam_client.get(response.url).content.decode()
+    assert "Form submissions, from the admin" in page and 'class="soil-progress' in page
 
-    done = wait_until_finished(sam_client, download_id)
-    assert done["state"] == "success" and done["has_file"], done
-    answer, content = fetch(sam_client, download_id)
+    run = finished(run)
+    assert run.status == "succeeded", run.error
+    answer, content = download_run(sam_client, run)
     assert answer.status_code == 200
-    assert answer["Content-Disposition"] == f'attachment; filename="form-submissions-{today}.csv"'
+    today = timezone.localdate(timezone.now(), ZoneInfo(run.domain.time_zone)).isoformat()
+    assert answer["Content-Disposition"] == f'attachment; filename="form-submissions-mine-{today}.csv"'
     table = list(csv.reader(io.StringIO(content.decode("utf-8-sig"))))
-    assert table[0][:4] == ["Received on (UTC)", "Domain", "Form name", "Submitted by"]
+    # The labels of an export of the same rows from the domain's page, times in the domain's zone.
+    assert table[0] == ["Received on (IST)", "Domain", "Form name", "Submitted by", "Patient name", "Village",
+                        "Age", "Weight (kg)", "Visit date", "Follow-up visit", "Form id", "Notes"]
     assert len(table) == 1 + 3
     assert {tuple(row[1:3]) + (row[5],) for row in table[1:]} == {("Mine", "Registration", "Kibera")}
     assert sorted(row[4] for row in table[1:]) == sorted(row.patient_name for row in rows["kibera"])
-    assert table[1][0] == "2026-03-01 09:32:00"  # newest first, as the list orders them
+    assert table[1][0] == "2026-03-01 15:02:00"  # 09:32 UTC in Kolkata; newest first, as the list orders them
+
+    # It is listed in My exports, with what it holds and its actions.
+    mine_page = sam_client.get(reverse("exports:mine")).content.decode()
+    assert "Form submissions, from the admin" in mine_page
+    assert "the admin&#x27;s list, filtered: form_name=Registration&amp;q=Kibera" in mine_page
+    for action in ("exports:download", "exports:rerun", "exports:delete"):
+        assert reverse(action, args=[run.pk]) in mine_page
 
     # Somebody else, even another staff user, gets neither the page nor the file.
     client.force_login(bob)
-    assert client.get(reverse("retrieve_download", args=[download_id])).status_code == 403
-    assert fetch(client, download_id)[0].status_code == 403
+    assert client.get(reverse("exports:run", args=[run.pk])).status_code == 404
+    assert download_run(client, run)[0].status_code == 404
+    assert fetch(client, run.download_id)[0].status_code == 403
 
 
 @pytest.mark.worker
 def test_a_selection_exports_only_the_ticked_rows_to_xlsx(worker, rows, sam_client):
     ticked = [rows["kibera"][1], rows["vaccinations"][0]]
-    response = sam_client.post(reverse(CHANGELIST), action_post(ticked, confirmed=True, file_format="xlsx"))
-    download_id = response.url.rstrip("/").rsplit("/", 1)[-1]
-    assert wait_until_finished(sam_client, download_id)["state"] == "success"
-    _, content = fetch(sam_client, download_id)
+    run = finished(started_run(sam_client.post(reverse(CHANGELIST),
+                                               action_post(ticked, confirmed=True, file_format="xlsx"))))
+    assert run.status == "succeeded", run.error
+    _, content = download_run(sam_client, run)
     sheet = openpyxl.load_workbook(io.BytesIO(content), read_only=True).worksheets[0]
     table = list(sheet.iter_rows(values_only=True))
     assert len(table) == 1 + 2
     assert sorted(row[4] for row in table[1:]) == sorted(row.patient_name for row in ticked)
     assert {row[7] for row in table[1:]} == {61.5}  # a number, not text
     assert all(isinstance(row[0], datetime.datetime) for row in table[1:])
+
+
+@pytest.mark.worker
+def test_rerun_and_delete_of_an_admin_export_work_as_for_any_run(worker, rows, sam_client):
+    run = finished(started_run(sam_client.post(reverse(CHANGELIST), action_post(rows["lodz"], confirmed=True))))
+    again = sam_client.post(reverse("exports:rerun", args=[run.pk]))
+    rerun = ExportRun.objects.exclude(pk=run.pk).get()
+    assert again.url == reverse("exports:run", args=[rerun.pk])
+    assert rerun.admin_export == run.admin_export and rerun.parameters == run.parameters
+    rerun = finished(rerun)
+    assert rerun.status == "succeeded" and rerun.rows == 2, rerun.error
+    sam_client.post(reverse("exports:delete", args=[run.pk]))
+    assert not ExportRun.objects.filter(pk=run.pk).exists()
+    assert not export_storage().exists(run.file_key)
+
+
+@pytest.mark.worker
+def test_a_superusers_export_across_domains_is_one_run_per_domain_in_its_zone(worker, rows, sam, sam_client, theirs):
+    sam.is_superuser = True
+    sam.save(update_fields=["is_superuser"])
+    theirs.time_zone = "Europe/Paris"
+    theirs.save()
+    response = sam_client.post(reverse(CHANGELIST) + "?form_name=Registration",
+                               action_post(rows["kibera"][:1], select_across=True, confirmed=True), follow=True)
+    assert response.redirect_chain[-1][0] == reverse("exports:mine")
+    assert "Started 2 exports, one per domain of the rows" in response.content.decode()
+    runs = {run.domain.slug: finished(run) for run in ExportRun.objects.all()}
+    assert set(runs) == {"mine", "theirs"} and {run.rows for run in runs.values()} == {5, 2}
+    table = list(csv.reader(io.StringIO(download_run(sam_client, runs["theirs"])[1].decode("utf-8-sig"))))
+    assert table[0][0] == "Received on (Europe/Paris)" and table[1][0] == "2026-03-01 11:01:00"  # 10:01 UTC
+    # My exports' Domain filter offers both, though sam is no member of theirs.
+    page = sam_client.get(reverse("exports:mine") + "?domain=theirs").content.decode()
+    assert '<option value="theirs" selected>Theirs</option>' in page and '<option value="mine">Mine</option>' in page
+    assert reverse("exports:run", args=[runs["theirs"].pk]) in page
+    assert reverse("exports:run", args=[runs["mine"].pk]) not in page
+
+
+@pytest.mark.worker
+def test_an_admin_export_run_that_cannot_be_built_fails_in_words(worker, rows, sam, mine):
+    from exports.runs import services
+
+    run, _ = services.start_admin_export(sam, mine, {
+        "site": "admin", "model": "exports.formsubmission", "query": "", "pks": None, "title": "Form submissions",
+        "fields": ["form_name", "no_such_field"], "name": "broken"}, "csv")
+    run = finished(run)
+    assert run.status == "failed"
+    assert run.error == "“no_such_field” is not a field of form submission that can be exported."
 
 
 @pytest.mark.worker

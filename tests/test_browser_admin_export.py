@@ -1,5 +1,6 @@
 """A staff member filters the form submissions in the admin, selects all of them, exports them in the
-background and downloads the file; axe-core checks the changelist, the confirmation and the progress page."""
+background as an export run, downloads the file and finds the run in My exports; axe-core checks the
+changelist, the confirmation, the run's page and My exports."""
 import csv
 import datetime
 
@@ -52,18 +53,31 @@ def test_staff_export_the_filtered_changelist_in_the_background_and_download_it(
     page.get_by_label("CSV", exact=True).check()
     page.locator("input[type=submit][value=Export]").click()
 
-    page.wait_for_url("**/downloads/*/")
-    link = page.locator("a.soil-download")
+    # The export is a run: its page, whose heading names it (not "Preparing …" once it is ready).
+    page.wait_for_url("**/exports/runs/*/")
+    link = page.locator("#run-download")
     link.wait_for(state="visible", timeout=60_000)
-    assert page.locator(".soil-state").inner_text() == "Ready."
-    found += serious_axe_violations(page, "progress page (ready)")
+    assert page.locator("#run-status").inner_text() == "Succeeded"
+    assert page.locator("h1").inner_text() == "Form submissions, from the admin (csv)"
+    found += serious_axe_violations(page, "run page (ready)")
     with page.expect_download() as download_info:
         link.click()
     download = download_info.value
-    assert download.suggested_filename.startswith("form-submissions-") and download.suggested_filename.endswith(".csv")
+    assert download.suggested_filename.startswith("form-submissions-admin-clinic-")
+    assert download.suggested_filename.endswith(".csv")
     with open(download.path(), encoding="utf-8-sig", newline="") as exported:
         table = list(csv.reader(exported))
-    assert table[0][:3] == ["Received on (UTC)", "Domain", "Form name"]
+    # The labels and local times of an export of the same source from the domain's page.
+    assert table[0][:3] == ["Received on (IST)", "Domain", "Form name"]
+    assert "Weight (kg)" in table[0] and "Follow-up visit" in table[0]
     assert len(table) == 1 + 130
     assert {(row[1], row[2]) for row in table[1:]} == {("Admin clinic", "Registration")}
+
+    # My exports lists it with its Download, Re-run and Delete.
+    page.goto(f"{live_server.url}/exports/mine/")
+    row = page.locator("#my-runs tbody tr").first
+    assert "Form submissions, from the admin" in row.inner_text()
+    for name in ("Download", "Re-run", "Delete"):
+        assert row.get_by_role("link" if name == "Download" else "button", name=f"{name} Form submissions").count() == 1
+    found += serious_axe_violations(page, "my exports")
     assert not found, "axe-core:\n" + "\n".join(found)

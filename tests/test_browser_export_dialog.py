@@ -47,7 +47,7 @@ def test_a_person_chooses_columns_and_a_filter_and_downloads_just_that(worker, l
         link.click()
     with open(download_info.value.path(), encoding="utf-8-sig", newline="") as csv_file:
         rows = list(csv.reader(csv_file))
-    assert rows[0] == ["Visit date", "Village", "Received on", "Submitted by", "Follow-up visit"]
+    assert rows[0] == ["Visit date", "Village", "Received on (IST)", "Submitted by", "Follow-up visit"]
     vaccinations = FormSubmission.objects.filter(domain=short.domain, form_name="Vaccination")
     assert len(rows) - 1 == vaccinations.count() > 0
     assert sorted(row[1] for row in rows[1:]) == sorted(vaccinations.values_list("village", flat=True))

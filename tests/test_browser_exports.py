@@ -42,7 +42,7 @@ def test_export_to_xlsx_shows_progress_and_downloads_a_workbook(worker, logged_i
     with open(download.path(), "rb") as workbook_file:
         workbook = openpyxl.load_workbook(workbook_file, read_only=True)
         rows = list(workbook.worksheets[0].iter_rows(values_only=True))
-    assert rows[0][:3] == ("Form id", "Received on", "Submitted by")
+    assert rows[0][:3] == ("Form id", "Received on (IST)", "Submitted by")
     assert len(rows) == 2_500 + 1
 
     # The list of recent exports now offers the same file again.

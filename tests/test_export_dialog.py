@@ -343,7 +343,7 @@ def test_a_dialog_export_through_the_worker_has_the_chosen_columns_and_only_the_
     download = alice_client.get(reverse("exports:download", args=[run.pk]))
     rows = list(csv.reader(io.StringIO(b"".join(download.streaming_content).decode("utf-8-sig"))))
     expected = vaccinations(domain).filter(submitted_by="amina")
-    assert rows[0] == ["Village", "Form name", "Received on"]
+    assert rows[0] == ["Village", "Form name", "Received on (IST)"]
     assert len(rows) - 1 == run.rows == expected.count() > 0
     assert {row[1] for row in rows[1:]} == {"Vaccination"}
     assert sorted(row[0] for row in rows[1:]) == sorted(expected.values_list("village", flat=True))

@@ -14,7 +14,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.urls import reverse
 from django.utils import timezone
 
-from exports.demo import add_demo_rows, ensure_demo_domain
+from exports.demo import FORM_SUBMISSIONS, add_demo_rows, ensure_demo_domain
 from exports.files.export_file import export_storage, write_export
 from exports.models import Domain, ExportDefinition, ExportRun, FormSubmission
 from exports.runs import services
@@ -83,7 +83,7 @@ def test_csv_export_through_the_worker_round_trips_values(worker, alice_client, 
     assert body.startswith(b"\xef\xbb\xbf")  # BOM, so that Excel reads UTF-8
     assert run.filename.endswith(".csv") and "filename=" in response["Content-Disposition"]
     rows = list(csv.reader(io.StringIO(body.decode("utf-8-sig"))))
-    assert rows[0][:3] == ["Form id", "Received on", "Submitted by"]
+    assert rows[0][:3] == ["Form id", "Received on (IST)", "Submitted by"]
     assert len(rows) == 43
     first, second = rows[1], rows[2]
     # 23:30 UTC is 05:00 the next day in Kolkata.
@@ -99,7 +99,7 @@ def test_xlsx_export_through_the_worker_round_trips_values(worker, alice_client,
     _, body = download(alice_client, run)
     sheet = openpyxl.load_workbook(io.BytesIO(body), read_only=True).worksheets[0]
     rows = list(sheet.iter_rows(values_only=True))
-    assert rows[0][:2] == ("Form id", "Received on") and len(rows) == 43
+    assert rows[0][:2] == ("Form id", "Received on (IST)") and len(rows) == 43
     first = rows[1]
     assert first[1] == datetime.datetime(2025, 1, 1, 5, 0)
     assert first[4] == "Zoë 東京" and first[5] is None and first[6] is None
@@ -368,3 +368,14 @@ def test_temporary_files_are_removed_on_success_and_on_failure(definition, tmp_p
         build_and_store(definition, {"format": "csv"}, "exports/tmp-check", is_cancelled=lambda: True)
     assert list(tmp_path.iterdir()) == []
     assert export_storage().listdir("partial") == ([], [])  # the published file went through it; nothing is left
+
+
+def test_a_time_column_heading_names_the_zone_of_its_times():
+    received_on = next(column for column in FORM_SUBMISSIONS.columns if column.key == "received_on")
+    assert received_on.heading("Asia/Kolkata") == "Received on (IST)"
+    assert received_on.heading("UTC") == "Received on (UTC)"
+    # A zone that changes abbreviation over the year, or has only an offset for one, is named.
+    assert received_on.heading("Europe/Paris") == "Received on (Europe/Paris)"
+    assert received_on.heading("Asia/Kathmandu") == "Received on (Asia/Kathmandu)"
+    village = next(column for column in FORM_SUBMISSIONS.columns if column.key == "village")
+    assert village.heading("Asia/Kolkata") == "Village"

@@ -2,9 +2,13 @@
 footer's selector and the stored preference, counts and times read the language's way."""
 import datetime
 import gettext
+import json
+import re
 import uuid
+from html.parser import HTMLParser
 from pathlib import Path
 
+import django
 import pytest
 from django.conf import settings
 from django.core import mail
@@ -13,10 +17,12 @@ from django.utils import timezone, translation
 
 from exports import formatting
 from exports.demo import add_demo_rows, ensure_demo_domain
-from exports.models import ExportDefinition, ExportRun
-from exports.runs import limits
+from exports.models import ExportDefinition, ExportRun, FormSubmission
+from exports.runs import limits, services, words
+from exports.saved import services as saved_exports
 from exports.tasks import send_export_ready_email
 from project.accounts.models import UserPreference
+from soil.util import expose_file_download
 from tests.po_file import read_po
 from tests.test_exports import start
 
@@ -172,7 +178,7 @@ def test_the_active_runs_limit_refuses_in_french(alice, domain, settings):
     settings.EXPORT_MAX_ACTIVE_RUNS_PER_USER = 0
     with translation.override("fr"), pytest.raises(limits.LimitReached) as refusal:
         limits.check_active_runs(alice, domain)
-    assert str(refusal.value) == ("Vous avez déjà 0 export en attente ou en cours ; "
+    assert str(refusal.value) == ("Vous avez déjà 0 export en attente ou en cours\u202f; "
                                   "attendez qu’il se termine ou annulez-le.")
 
 
@@ -237,3 +243,275 @@ def test_the_progress_widget_speaks_french_in_french(chromium, live_server, alic
         assert page.locator("#language-select").input_value() == "en"
     finally:
         context.close()
+
+
+# --- every page, email and JSON message, in French: no English left ---
+
+PLACEHOLDER = re.compile(r"%\(\w+\)[sd]|%[sd]|\{\{[^}]*\}\}|<[^>]+>|&\w+;|\n")
+
+
+def french_texts():
+    """Every French string of the catalogues (ours and Django's own French, which the admin uses)."""
+    texts = []
+    for po in CATALOGUES:
+        for entry in read_po(po):
+            texts.extend(entry.msgstr.values())
+    with open(Path(django.__file__).parent / "conf/locale/fr/LC_MESSAGES/django.mo", "rb") as mo:
+        for value in gettext.GNUTranslations(mo)._catalog.values():
+            texts.append(value)
+    return texts
+
+
+def english_fragments():
+    """The English words of every msgid (cut at its placeholders and tags) that a French page must not
+    show: those that no French string contains too ("Village" or "CSV" read the same in both)."""
+    french = "\n".join(french_texts())
+    fragments = set()
+    for po in CATALOGUES:
+        for entry in read_po(po):
+            if not entry.msgid or entry.obsolete:
+                continue
+            for text in filter(None, (entry.msgid, entry.msgid_plural)):
+                for fragment in PLACEHOLDER.split(text):
+                    fragment = fragment.strip(" .,:;()«»“”\"'…·–-")
+                    if len(fragment) >= 4 and re.search(r"[A-Za-z]{3}", fragment) and \
+                            not re.search(rf"(?<!\w){re.escape(fragment)}(?!\w)", french):
+                        fragments.add(fragment)
+    return fragments
+
+
+class VisibleText(HTMLParser):
+    """What a person reads on a page: its text and the words of aria-label, title, placeholder, alt and
+    a button's value; not scripts and styles."""
+
+    def __init__(self):
+        super().__init__()
+        self.parts, self.skipping = [], 0
+
+    def handle_starttag(self, tag, attrs):
+        if tag in ("script", "style"):
+            self.skipping += 1
+        attrs = dict(attrs)
+        for name in ("aria-label", "title", "placeholder", "alt"):
+            if attrs.get(name):
+                self.parts.append(attrs[name])
+        if tag == "input" and attrs.get("type") in ("submit", "button") and attrs.get("value"):
+            self.parts.append(attrs["value"])
+
+    def handle_endtag(self, tag):
+        if tag in ("script", "style"):
+            self.skipping -= 1
+
+    def handle_data(self, data):
+        if not self.skipping:
+            self.parts.append(data)
+
+
+def visible_text(html):
+    parser = VisibleText()
+    parser.feed(html)
+    return re.sub(r"[ \t\r\n]+", " ", " ".join(parser.parts)).strip()  # U+202F and U+00A0 are kept
+
+
+def english_in(text, fragments):
+    return sorted(fragment for fragment in fragments if re.search(rf"(?<!\w){re.escape(fragment)}(?!\w)", text))
+
+
+@pytest.fixture
+def french_site(alice, client, settings, tmp_path):
+    """Alice, staff and superuser, with a domain holding runs in every state, read in French."""
+    settings.DEBUG = False
+    alice.is_staff = alice.is_superuser = True
+    alice.email = "alice@example.com"
+    alice.save()
+    domain = ensure_demo_domain(slug="clinique", name="Clinique du test", time_zone="Asia/Kolkata", members=[alice])
+    definition = ExportDefinition.objects.get(domain=domain, name="All form submissions")
+    definition.is_daily_saved = True
+    definition.name = "Toutes les visites"  # data in French: the check looks for English words
+    saved_exports.save_definition(definition)
+    FormSubmission.objects.create(domain=domain, received_on=timezone.now(), submitted_by="amina",
+                                  form_name="Vaccination", patient_name="Zoë")
+    now = timezone.now()
+
+    def run(status, **fields):
+        return ExportRun.objects.create(
+            owner=alice, domain=domain, definition=definition, parameters_key=uuid.uuid4().hex,
+            task_id=str(uuid.uuid4()), download_id=uuid.uuid4().hex, status=status, queued_at=now, language="fr",
+            **{"parameters": {"format": "zip", "date_from": "2026-01-01", "date_to": "2026-03-31",
+                              "columns": ["received_on", "form_name"],
+                              "filters": {"form_name": "Vaccination", "submitted_by": "amina"}}, **fields})
+
+    Status = ExportRun.Status
+    translation.activate("fr")  # the runs' stored words are in the language they were asked in
+    runs = {
+        "queued": run(Status.QUEUED),
+        "succeeded": run(Status.SUCCEEDED, rows=305_000, bytes=2048, file_key="exports/none.zip",
+                         filename="none.zip", duration=datetime.timedelta(seconds=75), finished_at=now,
+                         expires_at=now + datetime.timedelta(hours=2)),
+        "failed": run(Status.FAILED, error=str(words.failure_words(RuntimeError())), finished_at=now,
+                      last_progress={"current": 12, "total": 40, "percent": 30}),
+        "cancelled": run(Status.CANCELLED, error=str(words.CANCELLED_WORDS), finished_at=now),
+        "expired": run(Status.EXPIRED, rows=3, bytes=10, finished_at=now, expires_at=now),
+    }
+    translation.activate("en")
+    path = tmp_path / "rapport.csv"
+    path.write_bytes(b"a,b\n")
+    download = expose_file_download(str(path), 60, owner_ids=[alice.pk])
+    client.force_login(alice)
+    client.defaults["HTTP_ACCEPT_LANGUAGE"] = "fr"
+    return {"domain": domain, "definition": definition, "runs": runs, "download": download, "client": client}
+
+
+def french_pages(site):
+    """(name, response) of every page a person reaches, in French."""
+    client, domain, definition, runs = site["client"], site["domain"], site["definition"], site["runs"]
+    slug, pk = domain.slug, definition.pk
+    anonymous = type(client)(HTTP_ACCEPT_LANGUAGE="fr")
+    pages = [
+        ("login", anonymous.get(reverse("login"))),
+        ("password reset", anonymous.get(reverse("password_reset"))),
+        ("password reset sent", anonymous.get(reverse("password_reset_done"))),
+        ("password reset, a bad link", anonymous.get(reverse("password_reset_confirm", args=["x", "y"]))),
+        ("password reset complete", anonymous.get(reverse("password_reset_complete"))),
+        ("home", client.get("/")),
+        ("exports home", client.get(reverse("exports:home"), follow=True)),
+        ("domain", client.get(reverse("exports:domain", args=[slug]))),
+        ("start refused", client.post(reverse("exports:start", args=[slug, pk]), {"format": "csv",
+                                                                                 "date_from": "2026-02-01",
+                                                                                 "date_to": "2026-01-01"})),
+        ("new definition", client.get(reverse("exports:definition_new", args=[slug]))),
+        ("definition refused", client.post(reverse("exports:definition_new", args=[slug]), {"name": ""})),
+        ("edit definition", client.get(reverse("exports:definition_edit", args=[slug, pk]))),
+        ("export dialog", client.get(reverse("exports:export_dialog", args=[slug, pk]))),
+        ("export dialog refused", client.post(reverse("exports:export_dialog", args=[slug, pk]),
+                                              {"format": "csv", "include_village": "on", "position_village": "x"})),
+        ("my exports", client.get(reverse("exports:mine"))),
+        ("my exports, none match", client.get(reverse("exports:mine") + "?status=running")),
+        ("my exports, a bad filter", client.get(reverse("exports:mine") + "?status=nonsense")),
+        ("saved export not built", client.get(reverse("exports:saved_download", args=[slug, pk]))),
+        ("api tokens", client.get(reverse("api_tokens"))),
+        ("demo task", client.get(reverse("demo"))),
+        ("soil progress page", client.get(reverse("retrieve_download", args=[site["download"].download_id]))),
+        ("soil missing download", client.get(reverse("retrieve_download", args=["0" * 32]))),
+        ("page not found", client.get("/no/such/page/")),
+        ("admin index", client.get("/admin/")),
+        *[(f"admin {model}", client.get(reverse(f"admin:exports_{model}_changelist")))
+          for model in ("domain", "exportdefinition", "exportrun", "formsubmission", "savedexport")],
+        ("admin run", client.get(reverse("admin:exports_exportrun_change", args=[runs["failed"].pk]))),
+        ("admin definition", client.get(reverse("admin:exports_exportdefinition_change", args=[pk]))),
+        ("admin export confirmation", client.post(reverse("admin:exports_formsubmission_changelist"), {
+            "action": "export_changelist", "select_across": "1", "index": "0",
+            "_selected_action": [str(FormSubmission.objects.first().pk)]})),
+    ]
+    for state, run in runs.items():
+        pages.append((f"run page, {state}", client.get(reverse("exports:run", args=[run.pk]))))
+    pages.append(("download, not ready", client.get(reverse("exports:download", args=[runs["queued"].pk]))))
+    pages.append(("download, expired", client.get(reverse("exports:download", args=[runs["expired"].pk]))))
+    return pages
+
+
+def french_json(site):
+    """(name, JSON text) of the JSON answers a page or a script reads, in French."""
+    client, runs = site["client"], site["runs"]
+    script = type(client)(HTTP_ACCEPT_LANGUAGE="fr")
+    answers = [
+        ("run status, failed", client.get(reverse("exports:run_status", args=[runs["failed"].pk]))),
+        ("run status, cancelled", client.get(reverse("exports:run_status", args=[runs["cancelled"].pk]))),
+        ("soil status, missing", client.get(reverse("download_status", args=["0" * 32]))),
+        ("api, no token", script.get(reverse("exports:api_run", args=[runs["failed"].pk]))),
+        ("api, a bad token", script.get(reverse("exports:api_run", args=[runs["failed"].pk]),
+                                        HTTP_AUTHORIZATION="Bearer nope")),
+        ("api, no such path", script.get("/exports/api/nothing/")),
+    ]
+    return [(name, json.dumps(response.json(), ensure_ascii=False)) for name, response in answers]
+
+
+@pytest.mark.django_db
+def test_every_page_email_and_json_message_in_french_has_no_english_left(french_site):
+    fragments = english_fragments() - {"English"}  # the language selector names each language in its own words
+    assert {"Received on", "Zipped CSV", "My exports", "Download"} <= fragments  # the check is not empty
+    found = []
+    for name, response in french_pages(french_site):
+        assert response.status_code < 500, name
+        html = response.content.decode()
+        assert '<html lang="fr"' in html, name
+        text = visible_text(html)
+        if name == "admin run":
+            text = re.sub(r"\{.*?\}", "", text)  # its parameters, shown as stored: JSON keys are data
+        found += [f"{name}: {fragment}" for fragment in english_in(text, fragments)]
+    for name, text in french_json(french_site):
+        found += [f"{name}: {fragment}" for fragment in english_in(text, fragments)]
+    mail.outbox.clear()
+    with translation.override("fr"):
+        ExportRun.objects.filter(pk=french_site["runs"]["succeeded"].pk).update(notify_by_email=True)
+        services.send_ready_email(french_site["runs"]["succeeded"].pk)
+    type(french_site["client"])(HTTP_ACCEPT_LANGUAGE="fr").post(reverse("password_reset"),
+                                                                 {"email": "alice@example.com"})
+    assert len(mail.outbox) == 2
+    for message in mail.outbox:
+        found += [f"email {message.subject!r}: {fragment}"
+                  for fragment in english_in(f"{message.subject}\n{message.body}", fragments)]
+    assert found == []
+
+
+@pytest.mark.django_db
+def test_french_pages_write_dates_and_names_before_values_the_french_way(french_site):
+    client, domain = french_site["client"], french_site["domain"]
+    mine = visible_text(client.get(reverse("exports:mine")).content.decode())
+    assert "Format\u202f: CSV compressé (zip)" in mine
+    assert "Dates\u202f: 01/01/2026 – 31/03/2026" in mine
+    assert "Nom du formulaire\u202f: Vaccination" in mine and "Colonnes\u202f: Reçu le, Nom du formulaire" in mine
+    page = visible_text(client.get(reverse("exports:domain", args=[domain.slug])).content.decode())
+    assert "Exports de Clinique du test · heures du fuseau Asia/Kolkata" in page
+
+
+@pytest.mark.parametrize("po", CATALOGUES, ids=lambda path: path.relative_to(ROOT).parts[0])
+def test_french_puts_a_narrow_no_break_space_before_two_part_punctuation(po):
+    """« État : » with U+202F, never a plain space or none, before : ; ? ! (code such as
+    "Authorization: Bearer", an HTML entity or a time is not prose)."""
+    wrong = []
+    for entry in read_po(po):
+        for text in entry.msgstr.values() if entry.msgid else ():
+            prose = re.sub(r"<code>.*?</code>|Authorization: Bearer|Content-Type: \S+|&#?\w+;|\{clé: valeur\}|"
+                           r"\d:\d|https?:", "", text)
+            if re.search(r"(^|[^\u202f])[:;?!](\s|$)", prose):
+                wrong.append(text)
+    assert wrong == []
+
+
+@pytest.mark.browser
+def test_a_french_reader_sees_my_exports_and_the_domain_page_in_french(chromium, live_server, alice, transactional_db):
+    domain = ensure_demo_domain(slug="fr-pages", name="Clinique", members=[alice])
+    definition = ExportDefinition.objects.get(domain=domain, name="All form submissions")
+    ExportRun.objects.create(
+        owner=alice, domain=domain, definition=definition, parameters_key=uuid.uuid4().hex,
+        task_id=str(uuid.uuid4()), download_id=uuid.uuid4().hex, status=ExportRun.Status.FAILED,
+        parameters={"format": "zip", "date_from": "2026-01-01", "date_to": "2026-03-31", "columns": ["received_on"],
+                    "filters": {"form_name": "Vaccination"}})
+    context = chromium.new_context(locale="fr-FR")
+    try:
+        page = context.new_page()
+        page.set_default_timeout(30_000)
+        page.goto(f"{live_server.url}/accounts/login/")
+        page.fill("input[name=username]", alice.username)
+        page.fill("input[name=password]", alice.raw_password)
+        page.click("main button[type=submit]")
+        page.wait_for_url(f"{live_server.url}/")
+        page.goto(f"{live_server.url}/exports/mine/")
+        asked = page.locator("#my-runs .run-parameters").first.inner_text().splitlines()
+        assert asked == ["Format\u202f: CSV compressé (zip)", "Dates\u202f: 01/01/2026 – 31/03/2026",
+                         "Colonnes\u202f: Reçu le", "Nom du formulaire\u202f: Vaccination"]
+        page.goto(f"{live_server.url}/exports/fr-pages/")
+        assert page.locator("h1").inner_text() == "Exports de Clinique · heures du fuseau Asia/Kolkata"
+    finally:
+        context.close()
+
+
+@pytest.mark.django_db
+def test_the_words_soil_keeps_for_a_run_are_in_the_runs_language(alice, definition):
+    from exports.runs.queueing import run_message
+
+    run = ExportRun(owner=alice, domain=definition.domain, definition=definition, language="fr")
+    assert run_message(run) == "Export de All form submissions"
+    run.language = "en"
+    assert run_message(run) == "Export of All form submissions"

@@ -217,7 +217,8 @@ def test_a_whole_export_run_stores_its_file_in_s3_and_downloads_through_a_presig
     assert headers["Content-Disposition"] == content_disposition(run.filename)
 
     rows = list(csv.reader(io.StringIO(body.decode("utf-8-sig"), newline="")))
-    labels = [column.label for column in get_source(definition.source).columns_for(definition.columns)]
+    columns = get_source(definition.source).columns_for(definition.columns)
+    labels = [column.heading(domain.time_zone) for column in columns]  # "Received on (IST)"
     assert rows[0] == labels
     assert len(rows) == 1 + 50
 

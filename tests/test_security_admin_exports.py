@@ -1,34 +1,47 @@
-"""An admin export's file is checked against its owner's rights when it is fetched, not only when it
-was made: staff status, the view permission on the exported model, and membership of every domain
-whose rows it holds. And the admin's actions refuse a selected id that is not an id, in a message."""
+"""An admin export's run, its page and its file are checked against its owner's rights at each request,
+not only when it was made: staff status, the view permission on the exported model, and membership of
+the domain whose rows it holds. And the admin's actions refuse a selected id that is not an id, in a message."""
 import pytest
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.urls import reverse
 
+from exports.models import ExportRun
 from exports.runs.access import admin_export_extras, can_download
 from soil import DownloadBase
-from tests.test_admin_export import CHANGELIST, action_post, fetch, rows, wait_until_finished  # noqa: F401
+from tests.test_admin_export import CHANGELIST, action_post, download_run, fetch, finished, rows  # noqa: F401
 
 FORBIDDEN_WORDS = "This download belongs to someone else"
 
 
 def export_as(client, user, ticked, select_across=True):
     """`user` exports the form submissions changelist (all of it, or only the `ticked` rows) on the worker;
-    returns the download id once the file is ready."""
+    returns its runs (one per domain of the rows) once their files are ready."""
     client.force_login(user)
+    before = set(ExportRun.objects.values_list("pk", flat=True))
     response = client.post(reverse(CHANGELIST), action_post(ticked, select_across=select_across, confirmed=True))
     assert response.status_code == 302, response.content.decode()[:500]
-    download_id = response.url.rstrip("/").rsplit("/", 1)[-1]
-    assert wait_until_finished(client, download_id)["state"] == "success"
-    assert fetch(client, download_id)[0].status_code == 200
-    return download_id
+    runs = [finished(run) for run in ExportRun.objects.exclude(pk__in=before).order_by("domain__slug")]
+    for run in runs:
+        assert run.status == "succeeded", run.error
+        assert allowed(client, run)
+    return runs
 
 
-def refused(client, download_id):
-    """The file and the page both answer 403, in words."""
-    answer, content = fetch(client, download_id)
-    page = client.get(reverse("retrieve_download", args=[download_id]))
-    return (answer.status_code == 403 and FORBIDDEN_WORDS in content.decode()
+def allowed(client, run):
+    """The run's page, its file and soil's link to the file all answer."""
+    return (client.get(reverse("exports:run", args=[run.pk])).status_code == 200
+            and download_run(client, run)[0].status_code == 200
+            and fetch(client, run.download_id)[0].status_code == 200)
+
+
+def refused(client, run):
+    """The run's page and file are not found; soil's link to the file and its page answer 403, in words."""
+    answer, content = fetch(client, run.download_id)
+    page = client.get(reverse("retrieve_download", args=[run.download_id]))
+    return (client.get(reverse("exports:run", args=[run.pk])).status_code == 404
+            and download_run(client, run)[0].status_code == 404
+            and reverse("exports:run", args=[run.pk]) not in client.get(reverse("exports:mine")).content.decode()
+            and answer.status_code == 403 and FORBIDDEN_WORDS in content.decode()
             and page.status_code == 403 and FORBIDDEN_WORDS in page.content.decode())
 
 
@@ -39,41 +52,41 @@ def fresh(user):
 
 @pytest.mark.worker
 def test_an_admin_export_is_refused_once_its_owner_leaves_the_domain(worker, rows, sam, mine, client):
-    download_id = export_as(client, sam, rows["kibera"][:1])
+    (run,) = export_as(client, sam, rows["kibera"][:1])
     mine.members.remove(sam)
-    assert refused(client, download_id)
+    assert refused(client, run)
     mine.members.add(sam)
-    assert fetch(client, download_id)[0].status_code == 200  # the rule is read at each request
+    assert allowed(client, run)  # the rule is read at each request
 
 
 @pytest.mark.worker
 def test_an_admin_export_is_refused_once_its_owner_is_no_longer_staff(worker, rows, sam, client):
-    download_id = export_as(client, sam, rows["kibera"][:1])
+    (run,) = export_as(client, sam, rows["kibera"][:1])
     sam.is_staff = False
     sam.save(update_fields=["is_staff"])
-    assert refused(client, download_id)
+    assert refused(client, run)
 
 
 @pytest.mark.worker
 def test_an_admin_export_is_refused_once_its_owner_may_no_longer_view_the_model(worker, rows, sam, client):
-    download_id = export_as(client, sam, rows["kibera"][:1])
+    (run,) = export_as(client, sam, rows["kibera"][:1])
     sam.user_permissions.clear()
-    assert refused(client, download_id)
+    assert refused(client, run)
 
 
 @pytest.mark.worker
-def test_a_superusers_export_across_domains_needs_every_domain_once_demoted(worker, rows, sam, mine, client):
-    """A superuser exports rows of `mine` and `theirs`; demoted to a staff member of `mine` alone, the file
-    (which holds rows of `theirs`) is refused. An export of `mine`'s rows alone is still theirs to fetch."""
+def test_a_superusers_export_across_domains_needs_each_domain_once_demoted(worker, rows, sam, mine, client):
+    """A superuser exports rows of `mine` and `theirs`: one run per domain. Demoted to a staff member of
+    `mine` alone, the run of `theirs` is refused; the run of `mine` is still theirs to fetch."""
     sam.is_superuser = True
     sam.save(update_fields=["is_superuser"])
-    both = export_as(client, sam, rows["kibera"][:1])
-    only_mine = export_as(client, sam, rows["kibera"][:2], select_across=False)
+    of_mine, of_theirs = export_as(client, sam, rows["kibera"][:1])
+    assert (of_mine.domain.slug, of_theirs.domain.slug) == ("mine", "theirs")
     sam.is_superuser = False
     sam.save(update_fields=["is_superuser"])
     client.force_login(sam)
-    assert refused(client, both)
-    assert fetch(client, only_mine)[0].status_code == 200
+    assert refused(client, of_theirs)
+    assert allowed(client, of_mine)
 
 
 @pytest.mark.django_db

@@ -85,6 +85,15 @@ def test_a_file_download_is_streamed_from_its_path(alice_client, alice, tmp_path
     assert response["Content-Type"].startswith("text/csv")
 
 
+def test_the_pages_heading_is_the_files_name_whatever_the_state(alice_client, alice, tmp_path):
+    """Not "Preparing report.csv" above "Ready.": the heading names the file, the state line says the rest."""
+    path = tmp_path / "report.csv"
+    path.write_bytes(b"a,b\n")
+    download = expose_file_download(path, 60, owner_ids=[alice.pk], content_disposition="report.csv")
+    page = alice_client.get(reverse("retrieve_download", args=[download.download_id])).content.decode()
+    assert "<h1>report.csv</h1>" in page and "Preparing" not in page
+
+
 def test_a_blob_download_is_served_from_django_storage(alice_client, alice):
     key = default_storage.save(f"tests/{uuid()}.txt", ContentFile(b"stored in the storage"))
     try:

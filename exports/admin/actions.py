@@ -5,9 +5,14 @@
         export_fields = None  # default: the list_display entries that are model fields
 
 "Export …" exports exactly what the changelist shows: the ticked rows, or with "Select all N" the
-whole filtered and searched list. A confirmation page shows the row count and offers the formats;
-then a task on the interactive export queue writes the file and the user lands on soil's progress
-page, which ends with the download link (for that user only).
+whole filtered and searched list. A confirmation page shows the row count and offers the formats.
+
+A ModelAdmin whose rows belong to domains (exports.admin.site.DomainScopedAdmin) exports as export
+runs, one per domain of the rows: each is listed in My exports with Download, Re-run and Delete,
+written in its domain's time zone, with the labels of the ModelAdmin's `export_source` where it
+names one, and served by the rules of any run (exports.runs.access). The user lands on the run's
+page, or on My exports when the rows span several domains. Any other ModelAdmin's export is a soil
+download: the user lands on soil's progress page, which ends with the download link.
 
 It lives in `exports`, not in `soil`, because it writes its files with exports' typed streaming
 writers (csv, xlsx, zipped csv) into exports' storage, and `soil` must not import `exports`
@@ -22,8 +27,10 @@ from django.contrib.admin.views.main import IS_POPUP_VAR
 from django.core.exceptions import PermissionDenied
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
+from django.utils import timezone
+from django.utils.text import capfirst, slugify
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, ngettext
 
 from exports.admin.changelist_export import (
     changelist_query,
@@ -33,7 +40,9 @@ from exports.admin.changelist_export import (
     row_limit_words,
 )
 from exports.conf import exports_conf
-from exports.runs import queueing
+from exports.formatting import zone
+from exports.models import format_label
+from exports.runs import queueing, services
 from exports.runs.access import admin_export_extras
 from exports.writers import WRITERS
 from soil import DownloadBase
@@ -50,7 +59,7 @@ class ExportFormatForm(forms.Form):
     def __init__(self, *args, formats=None, **kwargs):
         super().__init__(*args, **kwargs)
         names = formats or list(WRITERS)
-        self.fields["format"].choices = [(name, WRITERS[name].format_label) for name in names]
+        self.fields["format"].choices = [(name, format_label(name)) for name in names]
         self.fields["format"].initial = names[0]
 
 
@@ -67,11 +76,14 @@ class AsyncExportAdminMixin:
       object's name (its str()), a field with choices as the choice's label.
     - `export_formats`: a subset of ("xlsx", "csv", "zip"); default all, the first preselected.
     - `export_max_rows`: the largest export allowed; default the EXPORT_MAX_ROWS setting.
+    - `export_source`: the name of the export source (exports.sources) these rows are also exported
+      through; its columns' labels and types are used for the fields it has.
     """
 
     export_fields = None
     export_formats = None
     export_max_rows = None
+    export_source = None
     export_confirmation_template = "admin/exports/export_confirmation.html"
 
     def get_actions(self, request):
@@ -100,6 +112,8 @@ class AsyncExportAdminMixin:
         fields = self.get_export_fields(request)
         form = ExportFormatForm(request.POST if CONFIRMED in request.POST else None, formats=self.export_formats)
         if form.is_bound and form.is_valid():
+            if hasattr(self, "domains_of_rows"):
+                return self.start_export_runs(request, queryset, form.cleaned_data["format"], fields)
             download = self.start_changelist_export(request, queryset, form.cleaned_data["format"], fields, total)
             return redirect("retrieve_download", download.download_id)
         opts = self.model._meta
@@ -122,6 +136,49 @@ class AsyncExportAdminMixin:
         request.current_app = self.admin_site.name
         return TemplateResponse(request, self.export_confirmation_template, context,
                                 status=400 if form.errors else 200)
+
+    def admin_export_spec(self, request, queryset, fields):
+        """What an export run of this changelist reads, JSON-safe: the task rebuilds the queryset itself.
+
+        With "Select all" the whole filtered changelist; otherwise only the ticked pks (Django's
+        DATA_UPLOAD_MAX_NUMBER_FIELDS already bounds how many a POST can carry).
+        """
+        select_across = request.POST.get("select_across") == "1"
+        opts = self.model._meta
+        return {
+            "site": self.admin_site.name,
+            "model": opts.label_lower,
+            "query": changelist_query(request.GET),
+            "pks": None if select_across else [str(pk) for pk in queryset.values_list("pk", flat=True)],
+            "fields": fields,
+            "title": str(capfirst(opts.verbose_name_plural)),
+            "max_rows": self.get_export_max_rows(request),
+        }
+
+    def start_export_runs(self, request, queryset, format_name, fields):
+        """One export run per domain of the rows; the run's page, or My exports for several."""
+        spec = self.admin_export_spec(request, queryset, fields)
+        runs = []
+        try:
+            for domain in self.domains_of_rows(queryset):
+                day = timezone.localdate(timezone.now(), zone(domain.time_zone))
+                name = f"{slugify(self.model._meta.verbose_name_plural) or 'export'}-{domain.slug}-{day:%Y-%m-%d}"
+                runs.append(services.start_admin_export(request.user, domain, {**spec, "name": name}, format_name)[0])
+        except services.ExportRefused as refusal:
+            messages.error(request, str(refusal))
+            if not runs:
+                return None  # back to the changelist, which shows the message
+        if not runs:
+            messages.warning(request, _("There are no rows to export."))
+            return None
+        if len(runs) == 1:
+            return redirect("exports:run", runs[0].pk)
+        messages.info(request, ngettext(
+            "Started %(count)d export, one per domain of the rows: each file holds one domain's rows, with "
+            "times in its time zone.",
+            "Started %(count)d exports, one per domain of the rows: each file holds one domain's rows, with "
+            "times in its time zone.", len(runs)) % {"count": len(runs)})
+        return redirect("exports:mine")
 
     def start_changelist_export(self, request, queryset, format_name, fields, total):
         """Queue the export with JSON-safe arguments only: the task rebuilds the queryset itself.
@@ -152,5 +209,5 @@ class AsyncExportAdminMixin:
             owner_id=request.user.pk,
             download_class=named_download,
             message=_("%(count)s %(things)s to %(format)s") % {
-                "count": f"{total:,}", "things": opts.verbose_name_plural, "format": WRITERS[format_name].format_label},
+                "count": f"{total:,}", "things": opts.verbose_name_plural, "format": format_label(format_name)},
         )

@@ -30,16 +30,20 @@ from django.utils.translation import gettext as _
 
 from exports.conf import exports_conf
 from exports.files import tempfiles
+from exports.files.export_file import ExportCancelled
+from exports.files.parameters import ExportRefused
 from exports.files.storage import export_storage, publish
+from exports.formatting import zone, zone_heading
 from exports.runs import words
+from exports.sources import SourceError, get_source
 from exports.writers import get_writer
 
 #: Where changelist exports are stored (a folder of the exports storage), swept once expired.
 EXPORT_FOLDER = "admin-exports"
 
 
-class ChangelistExportError(Exception):
-    """The export cannot be built; the message says why, in words for the user."""
+class ChangelistExportError(ExportRefused):
+    """The export cannot be built; the message says why, in words for the user (a run shows them)."""
 
 
 @dataclass(frozen=True)
@@ -166,8 +170,26 @@ def column_type(field):
     return "text"
 
 
+def source_columns(model_admin):
+    """{key: Column} of the export source the ModelAdmin names (`export_source`), if any: its rows are
+    then written with the labels and types of any export of that source."""
+    name = getattr(model_admin, "export_source", None)
+    if not name:
+        return {}
+    try:
+        return {column.key: column for column in get_source(name).columns}
+    except SourceError:
+        return {}
+
+
 def export_columns(model_admin, field_names, tz=None):
-    """The columns for `field_names`; an unknown or many-valued field is refused in words."""
+    """The columns for `field_names`; an unknown or many-valued field is refused in words.
+
+    A field the ModelAdmin's export source has is labelled as that source labels it ("Weight (kg)");
+    a time column names the zone `tz` its times are written in ("Received on (IST)").
+    """
+    from_source = source_columns(model_admin)
+    zone_name = tz or timezone.get_default_timezone_name()
     columns = []
     for name in field_names:
         field = _field_at(model_admin.model, name)
@@ -175,9 +197,12 @@ def export_columns(model_admin, field_names, tz=None):
             raise ChangelistExportError(_("“%(name)s” is not a field of %(model)s that can be exported.")
                                         % {"name": name, "model": model_admin.model._meta.verbose_name})
         kind = column_type(field)
-        label = capfirst(" ".join(str(label_for_field(name, model_admin.model, model_admin)).split()))
+        if name in from_source and not field.choices and not field.is_relation:
+            label, kind = str(from_source[name].label), from_source[name].type
+        else:
+            label = capfirst(" ".join(str(label_for_field(name, model_admin.model, model_admin)).split()))
         if kind == "datetime":
-            label = f"{label} ({tz or timezone.get_default_timezone_name()})"
+            label = f"{label} ({zone_heading(zone_name)})"
         columns.append(ExportColumn(
             path=name, label=label, type=kind,
             choices={value: str(text) for value, text in field.flatchoices} if field.choices else None,
@@ -222,7 +247,9 @@ def row_chunks(queryset, columns, chunk_size):
 
 def build_export(site_name, model_label, query, pks, user_id, format_name, fields, name,
                  progress=None, chunk_size=None, max_rows=None):
-    """Write the changelist export to storage; returns a BuiltExport. Raises ChangelistExportError."""
+    """Write the changelist export to storage; returns a BuiltExport. Raises ChangelistExportError.
+
+    For a ModelAdmin without domains; one with domains exports as runs (build_run)."""
     model_admin = model_admin_for(site_name, model_label)
     user = get_user_model()._default_manager.filter(pk=user_id).first()
     if user is None:
@@ -232,28 +259,55 @@ def build_export(site_name, model_label, query, pks, user_id, format_name, field
     except ValueError:
         raise ChangelistExportError(_("Unknown export format “%(format)s”.") % {"format": format_name}) from None
     queryset = changelist_queryset(model_admin, user, query, pks)
-    tz = timezone.get_default_timezone()
-    columns = export_columns(model_admin, fields, tz=timezone.get_default_timezone_name())
+    zone_name = timezone.get_default_timezone_name()
+    key, rows, size = write_and_publish(
+        queryset, export_columns(model_admin, fields, tz=zone_name), writer_class, zone_name, name,
+        f"{EXPORT_FOLDER}/{secrets.token_hex(16)}", progress=progress, chunk_size=chunk_size, max_rows=max_rows)
+    return BuiltExport(key=key, filename=f"{name}{writer_class.file_extension}", rows=rows,
+                       bytes=size, file_extension=writer_class.file_extension, mimetype=writer_class.mimetype,
+                       domains=exported_domains(model_admin, queryset))
+
+
+def build_run(run, storage_key_prefix, progress=None, is_cancelled=None):
+    """Build the file of an admin export run (exports.admin.actions): the changelist's rows of the run's
+    domain, rebuilt as its owner sees them now, in the domain's time zone. Returns (key, rows, bytes),
+    as exports.files.export_file.build_and_store does, so the run goes through the same lifecycle."""
+    spec = run.admin_export
+    model_admin = model_admin_for(spec["site"], spec["model"])
+    queryset = changelist_queryset(model_admin, run.owner, spec["query"], spec.get("pks"))
+    queryset = model_admin.rows_of_domain(queryset, run.domain)
+    zone_name = run.domain.time_zone
+    return write_and_publish(
+        queryset, export_columns(model_admin, spec["fields"], tz=zone_name), get_writer(run.parameters["format"]),
+        zone_name, spec["name"], storage_key_prefix, progress=progress, is_cancelled=is_cancelled,
+        max_rows=spec.get("max_rows"))
+
+
+def write_and_publish(queryset, columns, writer_class, zone_name, name, storage_key_prefix, progress=None,
+                      is_cancelled=None, chunk_size=None, max_rows=None):
+    """Write `queryset`'s `columns` with times in `zone_name` to a temporary file and publish it under
+    `storage_key_prefix`; returns (key, rows, bytes). Over `max_rows` rows it is refused in words."""
     total = queryset.count()
     max_rows = max_rows if max_rows is not None else exports_conf.EXPORT_MAX_ROWS
     if total > max_rows:
         raise ChangelistExportError(row_limit_words(total, max_rows))
     path = tempfiles.new_temp_path(writer_class.file_extension)
     try:
-        with writer_class(path, [c.label for c in columns], [c.type for c in columns], tz=tz, name=name) as writer:
+        with writer_class(path, [c.label for c in columns], [c.type for c in columns], tz=zone(zone_name),
+                          name=name) as writer:
             if progress:
                 progress(0, total)
             for chunk in row_chunks(queryset, columns, chunk_size or exports_conf.EXPORT_CHUNK_SIZE):
+                if is_cancelled and is_cancelled():
+                    raise ExportCancelled()
                 writer.write_rows(chunk)
                 if progress:
                     progress(writer.rows_written, max(total, writer.rows_written))
         size = os.path.getsize(path)
-        key = publish(path, f"{EXPORT_FOLDER}/{secrets.token_hex(16)}{writer_class.file_extension}")
+        key = publish(path, f"{storage_key_prefix}{writer_class.file_extension}")
     finally:
         tempfiles.remove(path)
-    return BuiltExport(key=key, filename=f"{name}{writer_class.file_extension}", rows=writer.rows_written,
-                       bytes=size, file_extension=writer_class.file_extension, mimetype=writer_class.mimetype,
-                       domains=exported_domains(model_admin, queryset))
+    return key, writer.rows_written, size
 
 
 def exported_domains(model_admin, queryset):

@@ -24,6 +24,15 @@ class DomainScopedAdmin(CheckedSelectionAdminMixin, admin.ModelAdmin):
             return queryset
         return queryset.filter(**{f"{self.domain_path}__members": request.user}).distinct()
 
+    def domains_of_rows(self, queryset):
+        """The domains `queryset`'s rows belong to: an admin export makes one run for each
+        (exports.admin.actions)."""
+        return Domain.objects.filter(pk__in=queryset.order_by().values(self.domain_path)).order_by("slug")
+
+    def rows_of_domain(self, queryset, domain):
+        """`queryset`'s rows that belong to `domain`: what the export run of that domain writes."""
+        return queryset.filter(**{self.domain_path: domain})
+
     def exported_domains(self, queryset):
         """The slugs of the domains `queryset`'s rows belong to: an admin export records them, and its
         file is only served to someone who is still a member of each (exports.runs.access)."""
@@ -96,6 +105,7 @@ class FormSubmissionAdmin(AsyncExportAdminMixin, DomainScopedAdmin):
     list_filter = ["form_name", ("domain", admin.RelatedOnlyFieldListFilter), "is_follow_up"]
     search_fields = ["patient_name", "submitted_by", "village", "form_id"]
     export_fields = list_display + ["form_id", "notes"]
+    export_source = "form_submissions"  # the same labels as an export from the domain's page
     ordering = ["-received_on", "-id"]
     show_full_result_count = False  # one count of a million rows per page is enough
 

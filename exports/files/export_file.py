@@ -18,7 +18,8 @@ from exports.formatting import one_line
 from exports.sources import get_source
 from exports.writers import get_writer
 
-__all__ = ["ExportCancelled", "build_and_store", "export_filename", "export_storage", "planned_rows", "write_export"]
+__all__ = ["ExportCancelled", "build_and_store", "export_filename", "export_storage", "headings", "planned_rows",
+           "write_export"]
 
 
 class ExportCancelled(Exception):
@@ -46,6 +47,11 @@ def planned_rows(definition, parameters):
     return queryset, columns
 
 
+def headings(definition, columns):
+    """The header row of an export of `definition`: the columns' labels, a time column's naming the zone."""
+    return [column.heading(definition.domain.time_zone) for column in columns]
+
+
 def write_export(definition, parameters, path, progress=None, is_cancelled=None, chunk_size=None,
                  key_range=None, writer_class=None):
     """Write the rows of the export to `path`; return the number of rows written.
@@ -63,7 +69,7 @@ def write_export(definition, parameters, path, progress=None, is_cancelled=None,
     tz = ZoneInfo(definition.domain.time_zone)
     # Files inside the file (the zip's csv members) are named after the export, as of the build's start.
     name = export_filename(definition, "")
-    with writer_class(path, [c.label for c in columns], [c.type for c in columns], tz=tz, name=name) as writer:
+    with writer_class(path, headings(definition, columns), [c.type for c in columns], tz=tz, name=name) as writer:
         if progress:
             progress(0, total)
         # csv on PostgreSQL: the server renders the rows (exports.files.pg_copy), when it can exactly.

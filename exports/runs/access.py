@@ -27,6 +27,28 @@ def download_extras(domain):
     return {DOMAIN_KEY: domain.slug}
 
 
+def run_download_extras(run):
+    """The `extras` of a run's download: its domain's, and an admin export's mark, so that soil's own
+    links to the file follow the same rules as the run's pages (may_see_run)."""
+    if run.admin_export:
+        return {**download_extras(run.domain), **admin_export_extras(run.admin_export["model"], [run.domain.slug])}
+    return download_extras(run.domain)
+
+
+def may_see_run(user, run):
+    """Whether `user` may see and fetch `run` (selectors.visible_runs says the same in one query): its
+    owner, a member of its domain; for an admin export, also still staff with the view permission of
+    the exported model, and a superuser need not be a member."""
+    if run.owner_id != user.pk:
+        return False
+    if run.admin_export:
+        if not may_still_view_in_admin(user, run.admin_export["model"]):
+            return False
+        if user.is_superuser:
+            return True
+    return run.domain.members.filter(pk=user.pk).exists()
+
+
 def admin_export_extras(model_label, domains=None):
     """The `extras` of an admin changelist export of `model_label` ("exports.formsubmission") whose rows
     belong to the domains with the slugs `domains` (None until the rows are read)."""

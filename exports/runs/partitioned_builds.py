@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo
 
 from exports.conf import exports_conf
 from exports.files import tempfiles
-from exports.files.export_file import ExportCancelled, export_filename, planned_rows, write_export
+from exports.files.export_file import ExportCancelled, export_filename, headings, planned_rows, write_export
 from exports.files.liveness import this_process
 from exports.files.partitions import (
     PartProgress,
@@ -195,7 +195,7 @@ def _open_writer(run, path):
     _, columns = planned_rows(run.definition, run.parameters)
     writer_class = get_writer(run.parameters["format"])
     name = export_filename(run.definition, "", when=run.started_at)
-    return writer_class(path, [c.label for c in columns], [c.type for c in columns],
+    return writer_class(path, headings(run.definition, columns), [c.type for c in columns],
                         tz=ZoneInfo(run.domain.time_zone), name=name)
 
 

@@ -10,6 +10,8 @@ import logging
 
 from celery import chord, current_app
 from django.db import transaction
+from django.utils import translation
+from django.utils.translation import gettext
 
 from exports.conf import exports_conf
 from exports.runs import lifecycle, words
@@ -40,13 +42,19 @@ def queue_run(run):
         try:
             start_download(task(RUN_EXPORT), args=[run_id], task_id=task_id,
                            download_id=run.download_id, owner_ids=[run.owner_id],
-                           expiry=exports_conf.EXPORT_FILE_EXPIRY, message=f"Export of {run.definition.name}")
+                           expiry=exports_conf.EXPORT_FILE_EXPIRY, message=run_message(run))
         except Exception:
             log.exception("Could not queue export run %s", run_id)
             lifecycle.fail_active(run_id, words.UNAVAILABLE_WORDS, task_id=task_id)
             raise
 
     transaction.on_commit(send)
+
+
+def run_message(run):
+    """The words soil's record of the run starts with, in the run's language."""
+    with translation.override(run.language or translation.get_language()):
+        return gettext("Export of %(name)s") % {"name": run.name}
 
 
 def queue_ready_email(run):

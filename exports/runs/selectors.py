@@ -6,6 +6,7 @@ from django.utils import timezone
 
 from exports.files.export_file import planned_rows
 from exports.models import Domain, ExportDefinition, ExportRun
+from exports.runs.access import may_still_view_in_admin
 from exports.sources import SourceError, get_source
 
 
@@ -23,10 +24,22 @@ def definition_for(user, slug, definition_id):
                              pk=definition_id, domain__slug=slug, domain__members=user)
 
 
+def visible_runs(user):
+    """The runs of `user` they may still see (exports.runs.access.may_see_run, in one query): those in
+    a domain they belong to; an admin export also only while they may view its model in the admin, and
+    for a superuser in any domain."""
+    runs = ExportRun.objects.filter(owner=user)
+    member = Q(domain__in=domains_for(user))
+    admin_models = [model for model in runs.filter(admin_export__isnull=False)
+                    .values_list("admin_export__model", flat=True).distinct()
+                    if isinstance(model, str) and may_still_view_in_admin(user, model)]
+    admin_runs = Q(admin_export__model__in=admin_models) & (Q() if user.is_superuser else member)
+    return runs.filter(Q(admin_export__isnull=True) & member | admin_runs)
+
+
 def run_for(user, run_id):
-    """A run of the user's own, in a domain they still belong to."""
-    return get_object_or_404(ExportRun.objects.select_related("definition", "domain"),
-                             pk=run_id, owner=user, domain__members=user)
+    """A run of the user's own that they may still see (visible_runs), else 404."""
+    return get_object_or_404(visible_runs(user).select_related("definition", "domain"), pk=run_id)
 
 
 def row_counts(domain, definitions):
@@ -49,7 +62,18 @@ def has_rows(definition, date_from=None, date_to=None, filters=None, **_other_ch
 
 
 def recent_runs(user, domain, limit=20):
-    return ExportRun.objects.filter(owner=user, domain=domain).select_related("definition")[:limit]
+    return visible_runs(user).filter(domain=domain).select_related("definition")[:limit]
+
+
+def filter_domains(user):
+    """The domains "My exports" may be narrowed to: the user's, and those of the runs they see (a
+    superuser's admin exports may be of domains they are no member of)."""
+    return Domain.objects.filter(Q(members=user) | Q(runs__in=visible_runs(user))).distinct()
+
+
+def is_admin_export(run_id):
+    """Whether the run exports an admin changelist (exports.admin.actions) rather than a definition."""
+    return ExportRun.objects.filter(pk=run_id, admin_export__isnull=False).exists()
 
 
 def run_language(run_id):
@@ -75,7 +99,7 @@ def my_runs(user, status=None, domain=None, created_from=None, created_to=None):
     `status` narrows to one display status, `domain` to one of their domains, `created_from` and
     `created_to` (dates, both included) to the days they were created on.
     """
-    runs = ExportRun.objects.filter(owner=user, domain__in=domains_for(user)).select_related("definition", "domain")
+    runs = visible_runs(user).select_related("definition", "domain")
     if domain is not None:
         runs = runs.filter(domain=domain)
     if status:

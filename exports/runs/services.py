@@ -109,22 +109,61 @@ def save_as_definition(user, definition, name, format=None, date_from=None, date
     return new
 
 
+def start_admin_export(user, domain, admin_export, format_name):
+    """Create an export run of an admin changelist's rows of `domain` and queue it; returns (run, True).
+
+    `admin_export` says what the build reads (exports.admin.actions makes it): the admin site, the
+    model, the changelist's query, the ticked pks (None: the whole filtered list), the fields, the
+    list's title and the file's name. The run then lives as any other: My exports, Re-run, Delete,
+    the same lifecycle, and its file is served only while its owner still may view that list in the
+    admin (exports.runs.access). The limits of active runs apply as to any export.
+    """
+    if not access.may_still_view_in_admin(user, admin_export["model"]):
+        raise PermissionDenied(gettext("You may not view this list in the admin."))
+    if not user.is_superuser:
+        access.ensure_member(user, domain)
+    get_writer(format_name)  # an unknown format is refused before anything is stored
+    try:
+        limits.check_active_runs(user, domain)
+        with transaction.atomic():
+            run = ExportRun.objects.create(
+                owner=user, domain=domain, definition=None, admin_export=admin_export,
+                parameters={"format": format_name}, parameters_key=uuid.uuid4().hex, task_id=str(uuid.uuid4()),
+                download_id=new_download_id(), queued_at=timezone.now(), language=translation.get_language() or "",
+            )
+            limits.lock_active_runs(domain)
+            limits.check_active_runs(user, domain, including_new=True)
+    except limits.LimitReached as limit:
+        raise ExportRefused(str(limit)) from None
+    queueing.queue_run(run)
+    return run, True
+
+
 def rerun(user, run, notify_by_email=False):
     """Start the export of `run` again with the same parameters."""
+    if run.admin_export:
+        return start_admin_export(user, run.domain, run.admin_export, run.parameters["format"])
     parameters = query_parameters(run.parameters)
     return start_export(user, run.definition, parameters["format"], parameters["date_from"], parameters["date_to"],
                         notify_by_email=notify_by_email, columns=parameters.get("columns"),
                         filters=parameters.get("filters"))
 
 
-def execute_run(run_id, task_id, progress=None, time_limit=None, lease=None):
+def build_definition_run(run, storage_key_prefix, progress=None, is_cancelled=None):
+    """Build the file of a run of a definition: (storage key, rows, bytes)."""
+    return build_and_store(run.definition, run.parameters, storage_key_prefix, progress=progress,
+                           is_cancelled=is_cancelled)
+
+
+def execute_run(run_id, task_id, progress=None, time_limit=None, lease=None, build=build_definition_run):
     """Build the file of a queued run under a lease, publish it, and expose it to its owner.
 
     Safe to deliver twice: a message for a run that finished, was cancelled, was queued again since,
     or is being built elsewhere returns None without building. Raises ExportCancelled when the user
     cancelled during the build; other errors fail the run in words and are raised again.
     `time_limit` (seconds) is the soft limit the task runs under, for the words of a timeout.
-    `lease` is the run's lease when the caller has taken it already.
+    `lease` is the run's lease when the caller has taken it already. `build(run, storage_key_prefix,
+    progress=, is_cancelled=)` writes and stores the file; an admin export passes its own.
     """
     lease = lease or lifecycle.start(run_id, task_id)
     if lease is None:
@@ -134,10 +173,8 @@ def execute_run(run_id, task_id, progress=None, time_limit=None, lease=None):
     recorder = ProgressRecorder(progress)  # a run that stops keeps where it stopped, for its page
     with lifecycle.LeaseKeeper(lease) as keeper:
         try:
-            key, rows, size = build_and_store(
-                run.definition, run.parameters, f"exports/{run.domain.slug}/{run.pk}",
-                progress=recorder, is_cancelled=keeper.should_stop,
-            )
+            key, rows, size = build(run, f"exports/{run.domain.slug}/{run.pk}", progress=recorder,
+                                    is_cancelled=keeper.should_stop)
         except ExportCancelled:
             if keeper.lost.is_set():
                 log.warning("Export run %s: lease lost mid-build; another attempt owns it", run_id)
@@ -157,7 +194,7 @@ def publish_run(lease, run, key, rows, size):
     writer_class = get_writer(run.parameters["format"])
     fields = {
         "file_key": key, "rows": rows, "bytes": size, "duration": finished - run.started_at,
-        "filename": export_filename(run.definition, writer_class.file_extension, finished),
+        "filename": run_filename(run, writer_class.file_extension, finished),
         "expires_at": finished + datetime.timedelta(seconds=exports_conf.EXPORT_FILE_EXPIRY),
     }
     if not lifecycle.succeed(lease, fields, now=finished):
@@ -168,9 +205,16 @@ def publish_run(lease, run, key, rows, size):
     expose_blob_download(
         key, exports_conf.EXPORT_FILE_EXPIRY, file_extension=writer_class.file_extension,
         mimetype=writer_class.mimetype, content_disposition=run.filename, download_id=run.download_id,
-        owner_ids=[run.owner_id], storage_alias=exports_conf.EXPORTS_STORAGE, extras=access.download_extras(run.domain),
+        owner_ids=[run.owner_id], storage_alias=exports_conf.EXPORTS_STORAGE, extras=access.run_download_extras(run),
     )
     return run
+
+
+def run_filename(run, file_extension, when):
+    """The file's name: the definition's and the local time, or the admin export's own ("form-submissions-…")."""
+    if run.admin_export:
+        return f"{run.admin_export['name']}{file_extension}"
+    return export_filename(run.definition, file_extension, when)
 
 
 def cancel_export(user, run):
@@ -247,7 +291,7 @@ def send_ready_email(run_id):
     link = exports_conf.SITE_URL.rstrip("/") + reverse("exports:run", args=[run.pk])
     # In the run's language: exports.tasks runs this under translation.override(run.language).
     send_mail(
-        subject=gettext("Your export '%(name)s' is ready") % {"name": one_line(run.definition.name)},
+        subject=gettext("Your export '%(name)s' is ready") % {"name": one_line(run.name)},
         message=gettext("Your export of %(rows)s is ready until %(expires)s.\n\nDownload it here: %(link)s\n") % {
             "rows": format_rows(run.rows), "expires": format_local_time(run.expires_at, run.domain.time_zone),
             "link": link},

@@ -205,7 +205,7 @@ MY_EXPORTS_PER_PAGE = 25
 @login_required
 def my_exports(request):
     """Every run of the user across their domains, newest first, filtered by status and domain, paginated."""
-    form = RunFilterForm(request.GET, domains=list(selectors.domains_for(request.user)))
+    form = RunFilterForm(request.GET, domains=list(selectors.filter_domains(request.user)))
     form.is_valid()  # a bad choice is shown next to its field; the other filter still applies
     chosen = form.cleaned_data
     runs = selectors.my_runs(request.user, status=chosen.get("status"), domain=chosen.get("domain"))

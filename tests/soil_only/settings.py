@@ -20,6 +20,7 @@ INSTALLED_APPS = [
     "soil",
 ]
 MIDDLEWARE = [
+    "soil.middleware.RangeRequestsMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",

@@ -248,7 +248,7 @@ def fetch_bare_rows(definition):
                     row[i] = value.astimezone(tz).replace(tzinfo=None)
             row = tuple(row)
         rows.append(row)
-    return [c.label for c in columns], rows
+    return [str(c.label) for c in columns], rows
 
 
 def read_rows(definition, copy=False, reader="fast"):
@@ -260,7 +260,7 @@ def read_rows(definition, copy=False, reader="fast"):
     tz = ZoneInfo(definition.domain.time_zone)
     if copy:
         with tempfile.TemporaryDirectory(prefix="bench-exports-") as tmp, \
-                CsvWriter(os.path.join(tmp, "unused.csv"), [c.label for c in columns], [c.type for c in columns]) as writer:
+                CsvWriter(os.path.join(tmp, "unused.csv"), [str(c.label) for c in columns], [c.type for c in columns]) as writer:
             for _ in pg_copy.csv_chunks(queryset, columns, tz, writer, exports_conf.EXPORT_CHUNK_SIZE):
                 pass
         return
