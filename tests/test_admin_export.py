@@ -291,7 +291,7 @@ def test_rerun_and_delete_of_an_admin_export_work_as_for_any_run(worker, rows, s
     assert rerun.admin_export == run.admin_export and rerun.parameters == run.parameters
     rerun = finished(rerun)
     assert rerun.status == "succeeded" and rerun.rows == 2, rerun.error
-    sam_client.post(reverse("exports:delete", args=[run.pk]))
+    sam_client.post(reverse("exports:delete", args=[run.pk]), {"confirm": "yes"})
     assert not ExportRun.objects.filter(pk=run.pk).exists()
     assert not export_storage().exists(run.file_key)
 

@@ -288,4 +288,4 @@ def test_the_new_words_read_in_french(alice_client, alice, definition):
     quick = make_run(alice, definition, duration=datetime.timedelta(milliseconds=20))
     assert "moins de 0,1 s" in alice_client.get(reverse("exports:run", args=[quick.pk]), **french).content.decode()
     domain_page = alice_client.get(reverse("exports:domain", args=[definition.domain.slug]), **french).content.decode()
-    assert "Form submissions\u202f: 0 ligne dans ce domaine." in domain_page and "toutes les dates" in domain_page
+    assert "Formulaires reçus\u202f: 0 ligne dans ce domaine." in domain_page and "toutes les dates" in domain_page
