@@ -232,12 +232,12 @@ class XlsxAssembler(StreamingXlsxWriter):
 
 
 def assemble_xlsx(path, headers, types, parts, open_part, tz=None, name=None, max_rows_per_sheet=XLSX_MAX_ROWS,
-                  when=None, is_cancelled=None, progress=None):
+                  when=None, is_cancelled=None, progress=None, zip64_from=0xFFFFFFFF):
     """Write the xlsx at `path` from `parts`, in order: each a list of Segments; returns the rows.
 
     `open_part(index)` opens part `index`'s file (binary, read from the start); its segments follow
     each other in it. `is_cancelled()` is asked before each sheet; `progress(rows, total rows)` is
-    told how many rows were copied after each segment.
+    told how many rows were copied after each segment. Zip64 fields from `zip64_from` bytes on (see RawZipWriter).
     """
     placed = [(index, segment) for index, segments in enumerate(parts) for segment in segments]
     order = {id(segment): index for index, segment in placed}
@@ -265,7 +265,7 @@ def assemble_xlsx(path, headers, types, parts, open_part, tz=None, name=None, ma
 
     try:
         with XlsxAssembler(path, headers, types, tz=tz, name=name, max_rows_per_sheet=max_rows_per_sheet,
-                           when=when) as assembler:
+                           when=when, zip64_from=zip64_from) as assembler:
             for sheet in sheets_of([segment for _, segment in placed], max_rows_per_sheet):
                 if is_cancelled and is_cancelled():
                     raise Cancelled()
