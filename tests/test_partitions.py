@@ -7,19 +7,22 @@ import datetime
 import io
 import os
 import signal
+import uuid
 import zipfile
-from decimal import Decimal
-from zoneinfo import ZoneInfo
 
 import openpyxl
 import pytest
+from celery.result import AsyncResult
 from django.test import override_settings
+from django.utils import timezone
 
 from exports.demo import add_demo_rows, ensure_demo_domain
 from exports.files import partitions
 from exports.files.export_file import planned_rows, write_export
+from exports.formatting import ASSEMBLY_PROGRESS, PART_ROWS_PROGRESS, STORING_PROGRESS
 from exports.models import ExportDefinition, ExportRun, FormSubmission
 from exports.runs.services import query_parameters
+from soil.progress import get_task_progress
 from tests.partition_sources import PART_GATE_KEY, PARTS_WAITING_KEY
 from tests.processes import wait_until
 
@@ -93,6 +96,33 @@ def test_a_plan_counts_the_rows_before_each_range(domain):
     assert [len(part) for part in _rows_in(queryset, keys, plan.ranges)] == [333, 333, 334]
     with override_settings(EXPORT_PARTITION_ROWS=100, EXPORT_PARTITIONS=3):
         assert partitions.plan_parts(definition, {"format": "zip"}) is None
+
+
+@pytest.mark.django_db
+def test_the_bar_moves_forward_through_the_parts_the_assembly_and_the_upload(domain, alice):
+    run = ExportRun.objects.create(owner=alice, domain=domain, definition=domain.definitions.first(),
+                                   parameters={"format": "xlsx"}, parameters_key="bar", task_id=f"bar-{uuid.uuid4()}",
+                                   download_id=f"bar-{uuid.uuid4()}", started_at=timezone.now())
+    shown = []
+
+    def report(index, rows, phase="parts", words=PART_ROWS_PROGRESS):
+        partitions.PartProgress(run, "lease", index, 1_000, words, phase=phase).report(rows)
+        progress = get_task_progress(AsyncResult(run.task_id))
+        shown.append(progress.percent)
+        return progress
+
+    report(0, 0)
+    report(0, 250)
+    assert report(1, 250).message == "500 of 1,000 rows read, in parts"
+    assert report(1, 0).percent == 48  # part 1 delivered again starts over: its rows count once, the bar stays
+    report(2, 500)
+    assert shown[-1] == 96  # every row read: the parts' share of an xlsx build (partitions.PHASES)
+    assert report(0, 500, "assembly", ASSEMBLY_PROGRESS).message == "Putting the parts together: 500 of 1,000 rows"
+    report(0, 1_000, "assembly", ASSEMBLY_PROGRESS)
+    report(0, 0, "upload", STORING_PROGRESS)
+    assert shown == sorted(shown) and shown[-1] == 99
+    assert report(0, 900, "assembly", ASSEMBLY_PROGRESS).percent == 99  # a late report never pulls the bar back
+    assert get_task_progress(AsyncResult(run.task_id)).message == "Putting the parts together: 1,000 of 1,000 rows"
 
 
 # --- real workers ---
