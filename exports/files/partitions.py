@@ -33,6 +33,7 @@ from soil import progress as soil_progress
 log = logging.getLogger(__name__)
 PARTS_FOLDER = "exports/parts"
 PROGRESS_EXPIRY = 24 * 60 * 60
+REPORT_SECONDS = 0.2  # a part's reports cost a Redis script and a write each: a few per second is smooth enough
 
 
 # --- planning ---
@@ -222,12 +223,14 @@ class PartProgress:
         self.total, self.message_format = total, message_format
         self.span = phase_span(run.parameters.get("format", "csv"), phase)
         self.started_at = run.started_at.timestamp() if run.started_at else time.time()
-        self._last_step = None
+        self._last_step, self._last_report = None, 0.0
 
     def __call__(self, current, part_total):
+        """Report when the part's own percentage changed, at most every REPORT_SECONDS but for the last."""
         step = 100 * current // part_total if part_total else 100
-        if step != self._last_step:
-            self._last_step = step
+        now = time.monotonic()
+        if step != self._last_step and (step == 100 or now - self._last_report >= REPORT_SECONDS):
+            self._last_step, self._last_report = step, now
             self.report(current)
 
     def report(self, current):
