@@ -7,6 +7,8 @@ import datetime
 import io
 import os
 import signal
+import threading
+import time
 import uuid
 import zipfile
 
@@ -123,6 +125,41 @@ def test_the_bar_moves_forward_through_the_parts_the_assembly_and_the_upload(dom
     assert shown == sorted(shown) and shown[-1] == 99
     assert report(0, 900, "assembly", ASSEMBLY_PROGRESS).percent == 99  # a late report never pulls the bar back
     assert get_task_progress(AsyncResult(run.task_id)).message == "Putting the parts together: 1,000 of 1,000 rows"
+
+
+@pytest.mark.django_db
+def test_parts_reporting_at_once_never_pull_the_bar_back(domain, alice):
+    """Four parts report from four threads while a reader watches the record: each value it reads is at
+    least the one before (writes from several processes must not land out of order)."""
+    run = ExportRun.objects.create(owner=alice, domain=domain, definition=domain.definitions.first(),
+                                   parameters={"format": "csv"}, parameters_key="race", task_id=f"race-{uuid.uuid4()}",
+                                   download_id=f"race-{uuid.uuid4()}", started_at=timezone.now())
+    done = threading.Event()
+    seen = []
+
+    def part(index):
+        progress = partitions.PartProgress(run, "lease", index, 4_000, PART_ROWS_PROGRESS)
+        for rows in range(0, 1_001, 10):
+            progress.report(rows)
+
+    def watch():
+        while not done.is_set():
+            current = get_task_progress(AsyncResult(run.task_id)).current
+            if current is not None:
+                seen.append(current)
+            time.sleep(0.002)
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    parts = [threading.Thread(target=part, args=(index,)) for index in range(4)]
+    for thread in parts:
+        thread.start()
+    for thread in parts:
+        thread.join()
+    done.set()
+    watcher.join()
+    assert len(seen) > 50 and seen == sorted(seen)
+    assert seen[-1] == int(4_000 * partitions.PHASES["csv"]["parts"])
 
 
 # --- real workers ---

@@ -23,6 +23,7 @@ from typing import NamedTuple
 
 import redis
 from django.db.models import Q
+from redis.exceptions import LockError
 
 from exports.conf import exports_conf
 from exports.files.export_file import planned_rows
@@ -33,6 +34,7 @@ from soil import progress as soil_progress
 log = logging.getLogger(__name__)
 PARTS_FOLDER = "exports/parts"
 PROGRESS_EXPIRY = 24 * 60 * 60
+WRITE_LOCK_SECONDS = 1.0
 REPORT_SECONDS = 0.2  # a part's reports cost a Redis script and a write each: a few per second is smooth enough
 
 
@@ -235,10 +237,18 @@ class PartProgress:
 
     def report(self, current):
         try:
-            done, units = self.bar(current)
-            soil_progress.store_progress(self.task_id, units, self.total,
-                                         self.message_format.format(current=done, total=self.total),
-                                         started_at=self.started_at)
+            done, _ = self.bar(current)
+            # One writer at a time, writing the bar as it is then: the record only grows, even when
+            # one process's write would otherwise land after a later one's.
+            client = counts_client()
+            with client.lock(f"{self.bar_key}:write", timeout=WRITE_LOCK_SECONDS, sleep=0.005,
+                             blocking_timeout=WRITE_LOCK_SECONDS):
+                units = min(int(client.get(self.bar_key) or 0), self.total)
+                soil_progress.store_progress(self.task_id, units, self.total,
+                                             self.message_format.format(current=done, total=self.total),
+                                             started_at=self.started_at)
+        except LockError:  # another process was writing for a while: the next report says more
+            log.info("Progress of a part of task %s skipped: another report held the bar", self.task_id)
         except Exception:  # noqa: BLE001 (progress is advice)
             log.warning("Progress of a part of task %s not recorded", self.task_id, exc_info=True)
 
