@@ -260,12 +260,13 @@ class Command(BaseCommand):
         self.stdout.write(f"  the assembly, per row: {summary([us * c for c in join_row], ' µs')} "
                           f"({size_row:.1f} bytes per row)")
         self.stdout.write(f"  storing files: {summary([t / 1e6 for t in storing], ' MB/s')}")
-        # T(R, N) = planning + R × part cost ÷ N + R × assembly cost + 2 × R × bytes per row ÷ storage speed
-        # (the parts stored, then the file; the database and storage keeping up with N readers).
+        # T(R, N) = R × (planning + (part + storing a part) ÷ N + assembly + storing the file), per row: the
+        # parts run N at a time, the rest once (the database and the storage keeping up with N readers).
         plan, part, join = statistics.median(plans) / rows, statistics.median(cpu_row), statistics.median(join_row)
         throughput = statistics.median(storing)
         for count in (rows, 10_000_000):
-            predicted = [f"{workers}: {count * (plan + part / workers + join + 2 * size_row / throughput):.1f} s"
+            store = size_row / throughput
+            predicted = [f"{workers}: {count * (plan + (part + store) / workers + join + store):.1f} s"
                          for workers in (1, 2, 4, 16)]
             self.stdout.write(f"  model, {count:,} rows on N worker processes: {'; '.join(predicted)}")
         self.stdout.write(f"  measured here, {rows:,} rows: parts/1 {statistics.median(times['parts/1']):.1f} s, "
