@@ -53,6 +53,10 @@ from exports.writers.xlsx_parts import Cancelled, Segment, XlsxPartWriter, assem
 
 log = logging.getLogger(__name__)
 Status = ExportRun.Status
+# What the phases cost, in the worker's log (read by benchmark_partitions).
+PLAN_LOG = "Export run %s: %d rows in %d parts (planned and sent in %.3f s)"
+PART_LOG = "Export run %s: part %d: %d rows in %.3f s (CPU %.3f s); %d bytes stored in %.3f s"
+ASSEMBLY_LOG = "Export run %s: assembled %d rows, %d bytes in %.3f s (CPU %.3f s); stored in %.3f s"
 
 
 def part_writer(format_name):
@@ -81,8 +85,7 @@ def start(lease, time_limit=None):
         log.exception("Export run %s: could not send its parts", run.pk)
         lifecycle.fail(lease, failure_words(exc, time_limit))
         raise
-    log.info("Export run %s: %d rows in %d parts (planned and sent in %.3f s)", run.pk, plan.total, len(plan.ranges),
-             time.perf_counter() - started)
+    log.info(PLAN_LOG, run.pk, plan.total, len(plan.ranges), time.perf_counter() - started)
     return len(plan.ranges)
 
 
@@ -123,9 +126,8 @@ def build_part(run_id, lease_id, index, lower, upper, total, time_limit=None, fi
                                     progress=PartProgress(run, lease_id, index, total, PART_ROWS_PROGRESS))
                 written, cpu = time.perf_counter(), time.process_time() - cpu
                 key = publish(path, part_key(run.pk, lease_id, index, extension))
-                # Read by benchmark_partitions: the cost of a part, and of storing it.
-                log.info("Export run %s: part %d: %d rows in %.3f s (CPU %.3f s); %d bytes stored in %.3f s", run.pk,
-                         index, rows, written - started, cpu, os.path.getsize(path), time.perf_counter() - written)
+                log.info(PART_LOG, run.pk, index, rows, written - started, cpu, os.path.getsize(path),
+                         time.perf_counter() - written)
             except ExportCancelled:
                 if not keeper.lost.is_set():
                     lifecycle.cancelled(lease, last_progress=recorded_progress(run.task_id))
@@ -187,8 +189,7 @@ def _assemble_file(run, parts, is_cancelled):
         PartProgress(run, run.lease_id or "assembly", 0, total, STORING_PROGRESS, phase="upload").report(0)
         assembled, cpu = time.perf_counter(), time.process_time() - cpu
         key = publish(path, f"exports/{run.domain.slug}/{run.pk}{writer_class.file_extension}")
-        log.info("Export run %s: assembled %d rows, %d bytes in %.3f s (CPU %.3f s); stored in %.3f s", run.pk, rows,
-                 size, assembled - started, cpu, time.perf_counter() - assembled)
+        log.info(ASSEMBLY_LOG, run.pk, rows, size, assembled - started, cpu, time.perf_counter() - assembled)
         return key, rows, size
     finally:
         tempfiles.remove(path)
