@@ -34,7 +34,7 @@ from soil import progress as soil_progress
 log = logging.getLogger(__name__)
 PARTS_FOLDER = "exports/parts"
 PROGRESS_EXPIRY = 24 * 60 * 60
-WRITE_LOCK_SECONDS = 1.0
+WRITE_LOCK_SECONDS = 5.0
 REPORT_SECONDS = 0.2  # a part's reports cost a Redis script and a write each: a few per second is smooth enough
 
 
@@ -240,14 +240,17 @@ class PartProgress:
             done, _ = self.bar(current)
             # One writer at a time, writing the bar as it is then: the record only grows, even when
             # one process's write would otherwise land after a later one's.
+            # Until the bar stops moving under it, so that a report that gave up waiting is written too.
             client = counts_client()
+            written = None
             with client.lock(f"{self.bar_key}:write", timeout=WRITE_LOCK_SECONDS, sleep=0.005,
                              blocking_timeout=WRITE_LOCK_SECONDS):
-                units = min(int(client.get(self.bar_key) or 0), self.total)
-                soil_progress.store_progress(self.task_id, units, self.total,
-                                             self.message_format.format(current=done, total=self.total),
-                                             started_at=self.started_at)
-        except LockError:  # another process was writing for a while: the next report says more
+                while (units := min(int(client.get(self.bar_key) or 0), self.total)) != written:
+                    soil_progress.store_progress(self.task_id, units, self.total,
+                                                 self.message_format.format(current=done, total=self.total),
+                                                 started_at=self.started_at)
+                    written = units
+        except LockError:  # another process was writing for a while: it writes this report's bar too
             log.info("Progress of a part of task %s skipped: another report held the bar", self.task_id)
         except Exception:  # noqa: BLE001 (progress is advice)
             log.warning("Progress of a part of task %s not recorded", self.task_id, exc_info=True)
