@@ -23,7 +23,8 @@ DEFAULTS = {
     "EXPORT_TEMP_DIR": "",
     # The storage alias (a key of STORAGES) export files are published to.
     "EXPORTS_STORAGE": "exports",
-    # An export of at least this many rows (0: never) is built as EXPORT_PARTITIONS parts in parallel.
+    # A csv or xlsx export of at least this many rows (0: never) is built as EXPORT_PARTITIONS parts in parallel
+    # (exports.files.partitions.splits: zipped csv is always built whole).
     "EXPORT_PARTITION_ROWS": 500_000,
     "EXPORT_PARTITIONS": 4,
     # The Redis that holds the parts' row counts while a partitioned build runs.

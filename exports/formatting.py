@@ -119,6 +119,8 @@ PART_ROWS_PROGRESS = RowProgressWords(ngettext_lazy(
 ASSEMBLY_PROGRESS = RowProgressWords(ngettext_lazy(
     "Putting the parts together: %(current)s of %(total)s row",
     "Putting the parts together: %(current)s of %(total)s rows", "count"))
+STORING_PROGRESS = RowProgressWords(ngettext_lazy(
+    "Storing the file of %(total)s row", "Storing the file of %(total)s rows", "count"))
 
 # C0 controls (CR, LF, tab, ESC, ...), DEL, C1 controls (NEL, ...), and the Unicode line and
 # paragraph separators: anything that can break a line or hide in a header. A run of them, with

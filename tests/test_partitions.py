@@ -7,18 +7,24 @@ import datetime
 import io
 import os
 import signal
+import threading
+import time
+import uuid
 import zipfile
-from decimal import Decimal
-from zoneinfo import ZoneInfo
 
 import openpyxl
 import pytest
+from celery.result import AsyncResult
+from django.test import override_settings
+from django.utils import timezone
 
 from exports.demo import add_demo_rows, ensure_demo_domain
 from exports.files import partitions
 from exports.files.export_file import planned_rows, write_export
+from exports.formatting import ASSEMBLY_PROGRESS, PART_ROWS_PROGRESS, STORING_PROGRESS
 from exports.models import ExportDefinition, ExportRun, FormSubmission
 from exports.runs.services import query_parameters
+from soil.progress import get_task_progress
 from tests.partition_sources import PART_GATE_KEY, PARTS_WAITING_KEY
 from tests.processes import wait_until
 
@@ -73,21 +79,88 @@ def test_only_big_exports_are_split(settings):
     assert partitions.part_count(10**7) == 1
 
 
-def test_typed_part_rows_read_back_equal_and_of_the_same_types(tmp_path):
-    kolkata = ZoneInfo("Asia/Kolkata")
-    rows = [(1, "=1+2", "", None, True, Decimal("1.50"), 2.5, datetime.date(2025, 3, 1),
-             datetime.datetime(2025, 3, 1, 10, 0, 0, 123456), datetime.datetime(2025, 3, 1, 10, tzinfo=kolkata),
-             "line\nbreak \u2713 \x01")]
-    path = tmp_path / "part.jsonl"
-    with partitions.TypedRowsWriter(path, [], []) as writer:
-        writer.write_rows(rows)
-        writer.write_rows(rows)
-    with open(path, "rb") as part:
-        chunks = list(partitions.read_typed_rows(part))
-    back = [tuple(row) for chunk in chunks for row in chunk]
-    assert back == rows * 2
-    assert [[type(v) for v in row] for row in back] == [[type(v) for v in rows[0]]] * 2
-    assert back[0][9].utcoffset() == datetime.timedelta(hours=5, minutes=30)
+def test_only_formats_joined_by_copying_bytes_are_split(settings):
+    settings.EXPORT_PARTITION_ROWS, settings.EXPORT_PARTITIONS = 1_000, 4
+    assert [partitions.part_count(10**6, format) for format in ("csv", "xlsx", "zip")] == [4, 4, 1]
+    settings.EXPORT_XLSX_ENGINE = "openpyxl"  # parts are the streaming engine's sheet XML
+    assert partitions.part_count(10**6, "xlsx") == 1
+
+
+@pytest.mark.django_db
+def test_a_plan_counts_the_rows_before_each_range(domain):
+    definition = ExportDefinition.objects.create(domain=domain, name="All", source="form_submissions", format="xlsx")
+    with override_settings(EXPORT_PARTITION_ROWS=100, EXPORT_PARTITIONS=3):
+        plan = partitions.plan_parts(definition, {"format": "xlsx"})
+    queryset, _ = planned_rows(definition, query_parameters({"format": "xlsx"}))
+    keys = partitions.key_fields(definition.source, queryset)
+    assert plan.total == 1_000 and plan.first_rows == [0, 333, 666]
+    assert [partitions.rows_before(queryset, keys, lower) for lower, _ in plan.ranges] == plan.first_rows
+    assert [len(part) for part in _rows_in(queryset, keys, plan.ranges)] == [333, 333, 334]
+    with override_settings(EXPORT_PARTITION_ROWS=100, EXPORT_PARTITIONS=3):
+        assert partitions.plan_parts(definition, {"format": "zip"}) is None
+
+
+@pytest.mark.django_db
+def test_the_bar_moves_forward_through_the_parts_the_assembly_and_the_upload(domain, alice):
+    run = ExportRun.objects.create(owner=alice, domain=domain, definition=domain.definitions.first(),
+                                   parameters={"format": "xlsx"}, parameters_key="bar", task_id=f"bar-{uuid.uuid4()}",
+                                   download_id=f"bar-{uuid.uuid4()}", started_at=timezone.now())
+    shown = []
+
+    def report(index, rows, phase="parts", words=PART_ROWS_PROGRESS):
+        partitions.PartProgress(run, "lease", index, 1_000, words, phase=phase).report(rows)
+        progress = get_task_progress(AsyncResult(run.task_id))
+        shown.append(progress.percent)
+        return progress
+
+    report(0, 0)
+    report(0, 250)
+    assert report(1, 250).message == "500 of 1,000 rows read, in parts"
+    assert report(1, 0).percent == 48  # part 1 delivered again starts over: its rows count once, the bar stays
+    report(2, 500)
+    assert shown[-1] == 96  # every row read: the parts' share of an xlsx build (partitions.PHASES)
+    assert report(0, 500, "assembly", ASSEMBLY_PROGRESS).message == "Putting the parts together: 500 of 1,000 rows"
+    report(0, 1_000, "assembly", ASSEMBLY_PROGRESS)
+    report(0, 0, "upload", STORING_PROGRESS)
+    assert shown == sorted(shown) and shown[-1] == 99
+    assert report(0, 900, "assembly", ASSEMBLY_PROGRESS).percent == 99  # a late report never pulls the bar back
+    assert get_task_progress(AsyncResult(run.task_id)).message == "Putting the parts together: 1,000 of 1,000 rows"
+
+
+@pytest.mark.django_db
+def test_parts_reporting_at_once_never_pull_the_bar_back(domain, alice):
+    """Four parts report from four threads while a reader watches the record: each value it reads is at
+    least the one before (writes from several processes must not land out of order)."""
+    run = ExportRun.objects.create(owner=alice, domain=domain, definition=domain.definitions.first(),
+                                   parameters={"format": "csv"}, parameters_key="race", task_id=f"race-{uuid.uuid4()}",
+                                   download_id=f"race-{uuid.uuid4()}", started_at=timezone.now())
+    done = threading.Event()
+    seen = []
+
+    def part(index):
+        progress = partitions.PartProgress(run, "lease", index, 4_000, PART_ROWS_PROGRESS)
+        for rows in range(0, 1_001, 10):
+            progress.report(rows)
+
+    def watch():
+        while not done.is_set():
+            current = get_task_progress(AsyncResult(run.task_id)).current
+            if current is not None:
+                seen.append(current)
+            time.sleep(0.002)
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    parts = [threading.Thread(target=part, args=(index,)) for index in range(4)]
+    for thread in parts:
+        thread.start()
+    for thread in parts:
+        thread.join()
+    done.set()
+    watcher.join()
+    seen.append(get_task_progress(AsyncResult(run.task_id)).current)  # once every report is in
+    assert len(seen) > 50 and seen == sorted(seen)
+    assert seen[-1] == int(4_000 * partitions.PHASES["csv"]["parts"])
 
 
 # --- real workers ---
@@ -166,7 +239,7 @@ def test_a_partitioned_build_writes_only_the_chosen_columns_and_filtered_rows(st
 
 @pytest.mark.worker
 @pytest.mark.slow
-def test_partitioned_xlsx_and_zip_hold_the_same_values_and_types_as_whole_builds(stack, alice, domain, tmp_path):
+def test_a_partitioned_xlsx_holds_the_whole_builds_sheets_and_a_zip_is_built_whole(stack, alice, domain, tmp_path):
     definition = ExportDefinition.objects.create(domain=domain, name="All", source="form_submissions", format="xlsx")
     web = stack.web(**PARTITIONED)
     stack.worker(extra_args=WORKER_MODULES, **PARTITIONED)
@@ -179,8 +252,11 @@ def test_partitioned_xlsx_and_zip_hold_the_same_values_and_types_as_whole_builds
         assert status == 200
         whole = whole_build(definition, format, tmp_path)
         if format == "xlsx":
+            assert stack.logs().count("1000 rows in 3 parts") == 1
             assert _sheet_values(body) == _sheet_values(whole)
+            assert _members(body) == _members(whole)  # the sheet XML byte for byte, and every other part
         else:
+            assert stack.logs().count("1000 rows in 3 parts") == 1  # not split: rendering rows twice costs more
             (name, member), (_, whole_member) = _zip_member(body), _zip_member(whole)
             assert name.startswith("All ") and name.endswith(".csv")  # named after the export, as whole builds are
             assert member == whole_member
@@ -192,6 +268,12 @@ def _sheet_values(content):
     rows = [[(type(v).__name__, v) for v in row] for row in workbook.worksheets[0].iter_rows(values_only=True)]
     assert len(rows) == 1_001
     return rows
+
+
+def _members(content):
+    with zipfile.ZipFile(io.BytesIO(content)) as archive:
+        assert archive.testzip() is None  # every member's CRC-32 checks
+        return {name: archive.read(name) for name in archive.namelist()}
 
 
 def _zip_member(content):

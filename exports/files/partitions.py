@@ -1,9 +1,13 @@
-"""The pieces of a partitioned build: key ranges, part files in storage, typed rows, summed progress.
+"""The pieces of a partitioned build: key ranges, part files in storage, the bar across its phases.
 
 A big export is split into parts by ranges of its ordering key (the source's ordering, which ends
 with the primary key, so that every row falls in exactly one part and the parts, taken in order,
 hold the rows in the export's order). exports.runs.partitioned_builds builds the parts in parallel and
 assembles them; this module holds what those steps share, and what the reaper needs to clean up.
+
+Only formats whose parts are joined by copying bytes are split (csv: files laid end to end; xlsx:
+deflated sheet rows, exports.writers.xlsx_parts): a join that renders rows again costs more than the
+parts save (docs/performance.md).
 
 Part files live in export storage under ``exports/parts/<run id>/<lease id>-<index><ext>``, so a
 worker on another machine can read them, and the parts of one attempt can be deleted without
@@ -11,14 +15,15 @@ touching those of the next.
 """
 import datetime
 import decimal
-import json
 import logging
 import time
 import uuid
 from functools import lru_cache
+from typing import NamedTuple
 
 import redis
 from django.db.models import Q
+from redis.exceptions import LockError
 
 from exports.conf import exports_conf
 from exports.files.export_file import planned_rows
@@ -29,27 +34,54 @@ from soil import progress as soil_progress
 log = logging.getLogger(__name__)
 PARTS_FOLDER = "exports/parts"
 PROGRESS_EXPIRY = 24 * 60 * 60
+WRITE_LOCK_SECONDS = 5.0
+REPORT_SECONDS = 0.2  # a part's reports cost a Redis script and a write each: a few per second is smooth enough
 
 
 # --- planning ---
 
-def part_count(total):
+#: The formats built in parts, and their weight of each phase: the share of a partitioned build's
+#: time that reading and writing the parts, joining them and storing the file take (measured on
+#: 1M rows with 2 worker processes, docs/performance.md). The bar moves through the phases by them.
+PHASES = {
+    "csv": {"parts": 0.93, "assembly": 0.04, "upload": 0.03},
+    "xlsx": {"parts": 0.96, "assembly": 0.03, "upload": 0.01},
+}
+
+
+class Plan(NamedTuple):
+    total: int
+    ranges: list  # [(lower, upper)], see key_ranges
+    first_rows: list  # how many rows come before each range's first
+
+
+def splits(format_name):
+    """Whether an export of this format is built in parts when it is big (see PHASES)."""
+    if format_name == "xlsx":
+        return exports_conf.EXPORT_XLSX_ENGINE == "streaming"  # the parts are that engine's sheet XML
+    return format_name in PHASES
+
+
+def part_count(total, format_name="csv"):
     """How many parts an export of `total` rows is built in (1: built whole)."""
     threshold = exports_conf.EXPORT_PARTITION_ROWS
-    if not threshold or total < threshold or exports_conf.EXPORT_PARTITIONS < 2:
+    if not threshold or total < threshold or exports_conf.EXPORT_PARTITIONS < 2 or not splits(format_name):
         return 1
     return min(exports_conf.EXPORT_PARTITIONS, total)
 
 
 def plan_parts(definition, parameters):
-    """(total, ranges) of an export big enough to be built in parts (see `key_ranges`); None to build it whole."""
+    """The Plan of an export big enough to be built in parts (see `key_ranges`); None to build it whole."""
+    if not splits(parameters["format"]):
+        return None
     queryset, _ = planned_rows(definition, parameters)
     keys = get_source(definition.source).range_keys(queryset.model)
     total = queryset.count() if keys else 0
-    parts = part_count(total)
+    parts = part_count(total, parameters["format"])
     if parts < 2:
         return None
-    return total, key_ranges(queryset, keys, total, parts)
+    cuts = _cuts(queryset, keys, total, parts)
+    return Plan(total, _ranges(cuts), [0, *[offset for offset, _ in cuts]])
 
 
 def key_fields(source_name, queryset):
@@ -63,13 +95,30 @@ def key_ranges(queryset, keys, total, parts):
     Bounds are lists of key values (JSON-safe, see `encode_key`); the first part has no lower
     bound and the last no upper one. Part i holds the rows with lower <= key < upper.
     """
-    bounds = []
+    return _ranges(_cuts(queryset, keys, total, parts))
+
+
+def _cuts(queryset, keys, total, parts):
+    """[(offset, key row)]: where each part after the first starts, as a row count and as its keys."""
+    cuts = []
     for k in range(1, parts):
-        row = queryset.values_list(*keys)[k * total // parts:k * total // parts + 1].first()
-        if row is not None and (not bounds or list(row) != bounds[-1]):
-            bounds.append(list(row))
-    edges = [None, *[[encode_key(v) for v in row] for row in bounds], None]
+        offset = k * total // parts
+        row = queryset.values_list(*keys)[offset:offset + 1].first()
+        if row is not None and (not cuts or list(row) != cuts[-1][1]):
+            cuts.append((offset, list(row)))
+    return cuts
+
+
+def _ranges(cuts):
+    edges = [None, *[[encode_key(v) for v in row] for _, row in cuts], None]
     return list(zip(edges[:-1], edges[1:]))
+
+
+def rows_before(queryset, keys, lower):
+    """How many rows of `queryset` come before the encoded bound `lower` (0 for the first part)."""
+    if lower is None:
+        return 0
+    return queryset.filter(range_filter(queryset.model, keys, None, lower)).count()
 
 
 def range_filter(model, keys, lower, upper):
@@ -131,110 +180,91 @@ def delete_parts(run_id, lease_id=None):
     return len(doomed)
 
 
-# --- typed rows: the part format of xlsx and zipped csv exports ---
+# --- the bar: one forward-only progress across the phases, on the run's own soil record ---
 
-_TAGS = {"$dt": datetime.datetime.fromisoformat, "$d": datetime.date.fromisoformat,
-         "$t": datetime.time.fromisoformat, "$dec": decimal.Decimal, "$uuid": uuid.UUID}
-
-
-def _encode_value(value):
-    if isinstance(value, datetime.datetime):
-        return {"$dt": value.isoformat()}
-    if isinstance(value, datetime.date):
-        return {"$d": value.isoformat()}
-    if isinstance(value, datetime.time):
-        return {"$t": value.isoformat()}
-    if isinstance(value, decimal.Decimal):
-        return {"$dec": str(value)}
-    if isinstance(value, uuid.UUID):
-        return {"$uuid": str(value)}
-    raise TypeError(f"An export value of type {type(value).__name__} cannot be kept in a part file")
-
-
-def _decode_value(mapping):
-    (tag, text), = mapping.items()
-    return _TAGS[tag](text)
+# One report: the part's rows (never fewer than it reported before: a part built again by another
+# delivery does not pull the sum back), the sum over the phase's parts, and the bar's value in
+# row units, kept if it is higher than any before it for the run (forward only, whatever the order
+# of the reports of several processes).
+_REPORT = """
+local rows = tonumber(ARGV[2])
+if rows > tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '-1') then redis.call('HSET', KEYS[1], ARGV[1], rows) end
+redis.call('EXPIRE', KEYS[1], ARGV[3])
+local done = 0
+for _, value in ipairs(redis.call('HVALS', KEYS[1])) do done = done + tonumber(value) end
+local units = math.floor(tonumber(ARGV[4]) + tonumber(ARGV[5]) * done)
+local bar = tonumber(redis.call('GET', KEYS[2]) or '0')
+if units > bar then bar = units end
+redis.call('SET', KEYS[2], bar, 'EX', ARGV[3])
+return {done, bar}
+"""
 
 
-class TypedRowsWriter:
-    """Rows exactly as the database gave them, one JSON line per chunk, for a part to be assembled later.
+def phase_span(format_name, phase):
+    """(start, weight): where `phase` starts on the bar and its share of it, as fractions of the whole."""
+    weights = PHASES.get(format_name, PHASES["csv"])
+    order = list(weights)
+    return sum(weights[name] for name in order[:order.index(phase)]), weights[phase]
 
-    Dates, datetimes (naive or aware), decimals and UUIDs are tagged so that `read_typed_rows` gives
-    back equal values of the same types; the final writer then converts them as it would have.
-    The interface is the part of exports.writers' that exports.files.export_file uses.
-    """
-
-    file_extension = ".jsonl"
-
-    def __init__(self, path, headers, types, tz=None, name=None):  # name: a zip member's, unused here
-        self.path = path
-        self.rows_written = 0
-        self._file = open(path, "w", encoding="utf-8")  # noqa: SIM115 (closed by close/abort)
-        self._encoder = json.JSONEncoder(default=_encode_value, ensure_ascii=False, separators=(",", ":"))
-
-    def write_rows(self, rows):
-        rows = list(rows)
-        self._file.write(self._encoder.encode(rows))
-        self._file.write("\n")
-        self.rows_written += len(rows)
-        return len(rows)
-
-    def close(self):
-        self._file.close()
-
-    def abort(self):
-        self._file.close()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, exc_type, exc, tb):
-        self.close() if exc_type is None else self.abort()
-        return False
-
-
-def read_typed_rows(binary_file):
-    """The chunks (lists of rows) a TypedRowsWriter wrote, from a binary file object."""
-    decoder = json.JSONDecoder(object_hook=_decode_value)
-    for line in binary_file:
-        if line.strip():
-            yield decoder.decode(line.decode("utf-8"))
-
-
-# --- progress: the sum of the parts, on the run's own soil record ---
 
 class PartProgress:
-    """Reports one part's rows; the run's soil record shows the sum over the parts of its attempt.
+    """Reports one part's rows (or the assembly's, or the upload's) on the run's one bar.
 
-    Each part keeps its count in a Redis hash of the attempt; after a change of the part's own
-    percentage it writes the sum to the run's task record, which the run page reads. Progress is
-    advice: when Redis cannot be reached the report is dropped and the build goes on.
+    The run's soil record counts rows of work: `current` of `total`, where the parts' rows read fill
+    the parts' share of the bar and the assembly's and the upload's theirs (`PHASES`), so the bar
+    and its ETA move at the pace of the whole build and never back. The message counts real rows.
+    Each part keeps its count in a Redis hash of the attempt's phase; the run's bar is the highest
+    value written for it. Progress is advice: when Redis cannot be reached the report is dropped.
     """
 
-    def __init__(self, run, lease_id, index, total, message_format):
+    def __init__(self, run, lease_id, index, total, message_format, phase="parts"):
         self.task_id = run.task_id
-        self.key = f"exports:parts:{run.pk}:{lease_id}"
+        self.key = f"exports:parts:{run.pk}:{lease_id}" if phase == "parts" else f"exports:{phase}:{run.pk}:{lease_id}"
+        self.bar_key = bar_key(run.pk)
         self.field = str(index)
         self.total, self.message_format = total, message_format
+        self.span = phase_span(run.parameters.get("format", "csv"), phase)
         self.started_at = run.started_at.timestamp() if run.started_at else time.time()
-        self._last_step = None
+        self._last_step, self._last_report = None, 0.0
 
     def __call__(self, current, part_total):
+        """Report when the part's own percentage changed, at most every REPORT_SECONDS but for the last."""
         step = 100 * current // part_total if part_total else 100
-        if step != self._last_step:
-            self._last_step = step
+        now = time.monotonic()
+        if step != self._last_step and (step == 100 or now - self._last_report >= REPORT_SECONDS):
+            self._last_step, self._last_report = step, now
             self.report(current)
 
     def report(self, current):
         try:
-            pipe = counts_client().pipeline()
-            pipe.hset(self.key, self.field, current)
-            pipe.expire(self.key, PROGRESS_EXPIRY)
-            pipe.hvals(self.key)
-            done = sum(int(value) for value in pipe.execute()[-1])
-            store_progress(self.task_id, done, self.total, self.message_format, self.started_at)
+            done, _ = self.bar(current)
+            # One writer at a time, writing the bar as it is then: the record only grows, even when
+            # one process's write would otherwise land after a later one's.
+            # Until the bar stops moving under it, so that a report that gave up waiting is written too.
+            client = counts_client()
+            written = None
+            with client.lock(f"{self.bar_key}:write", timeout=WRITE_LOCK_SECONDS, sleep=0.005,
+                             blocking_timeout=WRITE_LOCK_SECONDS):
+                while (units := min(int(client.get(self.bar_key) or 0), self.total)) != written:
+                    soil_progress.store_progress(self.task_id, units, self.total,
+                                                 self.message_format.format(current=done, total=self.total),
+                                                 started_at=self.started_at)
+                    written = units
+        except LockError:  # another process was writing for a while: it writes this report's bar too
+            log.info("Progress of a part of task %s skipped: another report held the bar", self.task_id)
         except Exception:  # noqa: BLE001 (progress is advice)
             log.warning("Progress of a part of task %s not recorded", self.task_id, exc_info=True)
+
+    def bar(self, current):
+        """(rows done in this phase, the bar's value in row units) once `current` is counted."""
+        start, weight = self.span
+        done, units = _report_script(exports_conf.REDIS_URL)(keys=[self.key, self.bar_key],
+                             args=[self.field, int(current), PROGRESS_EXPIRY, start * self.total, weight])
+        return int(done), min(int(units), self.total)
+
+
+def bar_key(run_id):
+    return f"exports:bar:{run_id}"
 
 
 def store_progress(task_id, current, total, message_format, started_at):
@@ -246,6 +276,11 @@ def store_progress(task_id, current, total, message_format, started_at):
 @lru_cache(maxsize=4)
 def _redis(url):
     return redis.Redis.from_url(url)
+
+
+@lru_cache(maxsize=4)
+def _report_script(url):
+    return _redis(url).register_script(_REPORT)
 
 
 def counts_client():

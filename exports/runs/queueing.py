@@ -73,11 +73,14 @@ def runs_eagerly():
     return bool(current_app.conf.task_always_eager)
 
 
-def send_parts(run, lease_id, ranges, total):
-    """A chord: one part task per key range of `run`'s attempt `lease_id`, then the assembly."""
+def send_parts(run, lease_id, ranges, total, first_rows):
+    """A chord: one part task per key range of `run`'s attempt `lease_id`, then the assembly.
+
+    `first_rows[i]`: how many rows come before range i's first (an xlsx part cuts its sheets by it).
+    """
     part, assemble = task(BUILD_EXPORT_PART), task(ASSEMBLE_EXPORT)
-    header = [part.si(str(run.pk), lease_id, index, lower, upper, total).set(queue=part.queue)
-              for index, (lower, upper) in enumerate(ranges)]
+    header = [part.si(str(run.pk), lease_id, index, lower, upper, total, first_row).set(queue=part.queue)
+              for index, ((lower, upper), first_row) in enumerate(zip(ranges, first_rows))]
     chord(header, assemble.s(str(run.pk), lease_id).set(queue=assemble.queue)).apply_async()
 
 

@@ -122,6 +122,10 @@ class StreamingXlsxWriter(ExportWriter):
         self._sheet_rows = []  # rows (header included) of each finished sheet
         self._member = None
         super().__init__(path, headers, types, tz, name)
+        self._open(path, compresslevel)
+
+    def _open(self, path, compresslevel):
+        """Open the file and start the first sheet (exports.writers.xlsx_parts writes parts of a sheet instead)."""
         self._zip = zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=compresslevel)
         self._start_container()
 
