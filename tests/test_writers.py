@@ -158,6 +158,42 @@ def test_xlsx_special_text_stays_text(cls, tmp_path):
 
 
 @BOTH_ENGINES
+def test_xlsx_equal_values_of_other_types_keep_their_own_type(cls, tmp_path):
+    """1 == True == 1.0 and 5 != "5": every chunk's cells follow each value's own type, however the
+    engine reuses the cells of values it has seen."""
+    chunks = [[(1, "5", True, dt.date(2024, 1, 2))] * 3,
+              [(True, 5, 1, dt.datetime(2024, 1, 2, 0, 0))],
+              [(1.0, 5.0, 0, dt.date(2024, 1, 2)), (1, "5", False, dt.date(2024, 1, 2))]]
+    path = tmp_path / "out.xlsx"
+    with cls(path, ["N", "T", "B", "D"], ["integer", "text", "boolean", "date"]) as writer:
+        for chunk in chunks:
+            writer.write_rows(chunk)
+    wb = load_workbook(path, read_only=True)
+    number = (int, float)  # 1.0 is a number; an engine may read it back as 1
+    got = [tuple((c.value, number if type(c.value) in number else type(c.value)) for c in row)
+           for row in wb.worksheets[0].iter_rows(min_row=2)]
+    wb.close()
+    midnight = dt.datetime(2024, 1, 2)
+    assert got[2:] == [
+        ((1, number), ("5", str), (True, bool), (midnight, dt.datetime)),
+        ((True, bool), ("5", str), (1, number), (midnight, dt.datetime)),
+        ((1, number), ("5.0", str), (0, number), (midnight, dt.datetime)),
+        ((1, number), ("5", str), (False, bool), (midnight, dt.datetime)),
+    ]
+
+
+def test_xlsx_streaming_columns_of_many_distinct_values(tmp_path):
+    """Columns of few, many and all-different values, in chunks, read back value for value."""
+    rows = [(i % 7, i % 5000, f"key {i}", f"label {i % 3}", Decimal(i % 6000) / 100, i % 2 == 0, None)
+            for i in range(12_000)]
+    headers, types = list("ABCDEFG"), ["integer", "integer", "text", "text", "decimal", "boolean", "text"]
+    path = tmp_path / "out.xlsx"
+    write(StreamingXlsxWriter, path, rows, headers=headers, types=types, chunk=2000)
+    got = xlsx_sheets(path)["Export"][1:]
+    assert got == [(a, b, c, d, float(e) if e % 1 else int(e), f, g) for a, b, c, d, e, f, g in rows]
+
+
+@BOTH_ENGINES
 def test_xlsx_header_is_bold_frozen_filtered_and_sized_by_type(cls, tmp_path):
     path = tmp_path / "styled.xlsx"
     headers = ["Name", "N", "Amount", "Yes", "Day", "At", "A much longer header than its type needs"]

@@ -12,14 +12,13 @@ import zipfile
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from functools import cached_property
-from itertools import islice
 from xml.sax.saxutils import escape, quoteattr
 
 from openpyxl.utils import get_column_letter
 from openpyxl.utils.datetime import to_excel
 
 from exports.writers.base import XLSX_MAX_ROWS, ExportWriter
-from exports.writers.convert import local_naive
+from exports.writers.convert import convert_columns, local_naive
 from exports.writers.xlsx_layout import (
     DATE_FORMAT,
     DATETIME_FORMAT,
@@ -43,6 +42,21 @@ DAY = timedelta(days=1)
 ROWS_PER_WRITE = 1000
 
 EMPTY_CELL = "<c/>"
+ROW_BREAK = b"</row><row>"
+
+#: Distinct cells a column keeps for look-up (memory stays bounded whatever the data).
+CACHED_CELLS = 4096
+#: By column type: the value classes whose cells are kept for look-up, and whether a chunk must hold
+#: only those to be looked up (a bool in an integer column equals 1 but is written as a boolean; no
+#: value of another class equals a str, a date or a datetime).
+CACHED_TYPES = {
+    "text": (frozenset({str, type(None)}), False),
+    "integer": (frozenset({int, type(None)}), True),
+    "decimal": (frozenset({Decimal, type(None)}), True),
+    "boolean": (frozenset({bool, type(None)}), True),
+    "date": (frozenset({date, type(None)}), False),
+    "datetime": (frozenset({datetime, type(None)}), False),
+}
 
 NS = 'xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"'
 NS_R = 'xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships"'
@@ -128,7 +142,8 @@ class StreamingXlsxWriter(ExportWriter):
     # -- cells ---------------------------------------------------------------------------
 
     def _column_function(self, column_type):
-        # Each type's common case inline, everything else (other types, edge values) through _value.
+        # Each type's common case inline, everything else (other types, edge values) through _value;
+        # columns of few distinct values (most but keys and times) are looked up (``ColumnCells``).
         value = self._value_converter
         empty = EMPTY_CELL
         if column_type == "text":
@@ -160,7 +175,7 @@ class StreamingXlsxWriter(ExportWriter):
                 return [f'<c s="{DATETIME_STYLE}"><v>{(v - EPOCH) / DAY}</v></c>'
                         if v.__class__ is datetime and v.tzinfo is None and v >= FIRST_PLAIN_DATETIME
                         else empty if v is None else value(v) for v in values]
-        return cells
+        return ColumnCells(cells, *CACHED_TYPES[column_type])
 
     @cached_property
     def _value_converter(self):
@@ -227,12 +242,22 @@ class StreamingXlsxWriter(ExportWriter):
             for i, (t, rows) in enumerate(zip(titles, self._sheet_rows)))
         return f"<definedNames>{filters}</definedNames>"
 
-    def _write_rows(self, rows):
-        """Write rows of cells (strings, one per column) as the sheet's XML."""
-        write = self._member.write
-        rows = map("".join, rows)
-        while block := list(islice(rows, ROWS_PER_WRITE)):
-            write(("<row>" + "</row><row>".join(block) + "</row>").encode())
+    _convert = staticmethod(convert_columns)
+
+    def _write_rows(self, columns):
+        """Write a chunk's columns of cells as the sheet's XML."""
+        self._member.write(self.rows_xml(columns))
+
+    @staticmethod
+    def rows_xml(columns):
+        """The sheet XML (bytes) of a chunk's rows, given its columns of cells (bytes, equal lengths)."""
+        width = len(columns) + 1  # the cells of a row, then the tags between it and the next
+        parts = [ROW_BREAK] * (len(columns[0]) * width + 1)
+        parts[0] = b"<row>"
+        for i, cells in enumerate(columns, start=1):
+            parts[i::width] = cells
+        parts[-1] = b"</row>"
+        return b"".join(parts)
 
     def _filter_ref(self, rows):
         return f"$A$1:${get_column_letter(len(self.headers))}${rows}"
@@ -289,6 +314,60 @@ class StreamingXlsxWriter(ExportWriter):
                 self._member.close()
         finally:
             self._zip.close()
+
+
+class ColumnCells:
+    """A column function giving cells as UTF-8 bytes, looked up by value: most columns hold few
+    distinct values.
+
+    ``render(values)`` is the column's own function (cells as strings). Values are looked up (one
+    dict look-up a value, at C speed through ``map``); the first ``CACHED_CELLS`` distinct values of
+    the ``types`` classes are rendered once and kept. With ``guard``, a chunk holding values of
+    other classes is rendered whole, as is a chunk holding an unhashable value. A column whose
+    chunk misses more than half its look-ups (keys, times) stops looking up and renders every chunk.
+    """
+
+    __slots__ = ("render", "guard", "cache")
+
+    def __init__(self, render, types, guard):
+        self.render = render
+        self.guard = types if guard else None
+        self.cache = CellCache(render, types)
+
+    def __call__(self, values):
+        cache = self.cache
+        if cache is None or self.guard is not None and not self.guard.issuperset(map(type, values)):
+            return list(map(str.encode, self.render(values)))
+        cache.misses = 0
+        try:
+            cells = list(map(cache.__getitem__, values))
+        except TypeError:  # an unhashable value
+            return list(map(str.encode, self.render(values)))
+        if cache.misses * 2 > len(values):
+            self.cache = None
+        return cells
+
+
+class CellCache(dict):
+    """Cells (bytes) by value: those of the first ``CACHED_CELLS`` distinct values of the ``types``
+    classes; counts its misses."""
+
+    __slots__ = ("render", "types", "room", "misses")
+
+    def __init__(self, render, types):
+        super().__init__()
+        self.render = render
+        self.types = types
+        self.room = CACHED_CELLS
+        self.misses = 0
+
+    def __missing__(self, v):
+        self.misses += 1
+        cell = self.render((v,))[0].encode()
+        if self.room and v.__class__ in self.types:
+            self.room -= 1
+            self[v] = cell
+        return cell
 
 
 def quote_sheet(title):
