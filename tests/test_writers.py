@@ -163,7 +163,8 @@ def test_xlsx_equal_values_of_other_types_keep_their_own_type(cls, tmp_path):
     engine reuses the cells of values it has seen."""
     chunks = [[(1, "5", True, dt.date(2024, 1, 2))] * 3,
               [(True, 5, 1, dt.datetime(2024, 1, 2, 0, 0))],
-              [(1.0, 5.0, 0, dt.date(2024, 1, 2)), (1, "5", False, dt.date(2024, 1, 2))]]
+              [(1.0, 5.0, 0, dt.date(2024, 1, 2)), (1, "5", False, dt.date(2024, 1, 2)),
+               (2, 5, True, dt.date(2024, 1, 2))]]
     path = tmp_path / "out.xlsx"
     with cls(path, ["N", "T", "B", "D"], ["integer", "text", "boolean", "date"]) as writer:
         for chunk in chunks:
@@ -179,6 +180,7 @@ def test_xlsx_equal_values_of_other_types_keep_their_own_type(cls, tmp_path):
         ((True, bool), ("5", str), (1, number), (midnight, dt.datetime)),
         ((1, number), ("5.0", str), (0, number), (midnight, dt.datetime)),
         ((1, number), ("5", str), (False, bool), (midnight, dt.datetime)),
+        ((2, number), ("5", str), (True, bool), (midnight, dt.datetime)),
     ]
 
 
@@ -272,6 +274,39 @@ def test_xlsx_error_leaves_no_temporary_files(cls, tmp_path, monkeypatch):
     assert list(temp_dir.iterdir()) == []
     with pytest.raises(ValueError, match="closed writer"):
         writer.write_rows([(1,)])
+
+
+def test_xlsx_streaming_sheets_state_their_size(tmp_path):
+    """Each sheet's <dimension> gives its cells, so that readers know its size before reading it
+    (openpyxl's read-only max_row), whatever the sheet limit and for a sheet of the header alone."""
+    cases = [({"max_rows_per_sheet": 4}, [(4, 7), (3, 7)]),  # 5 rows: 3 + 2, each sheet with its header
+             ({}, [(6, 7)])]
+    for kwargs, sizes in cases:
+        path = tmp_path / "sized.xlsx"
+        write(StreamingXlsxWriter, path, ROWS, **kwargs)
+        wb = load_workbook(path, read_only=True)
+        assert [(ws.max_row, ws.max_column) for ws in wb.worksheets] == sizes
+        assert wb.worksheets[0].calculate_dimension() == f"A1:G{sizes[0][0]}"
+        wb.close()
+    write(StreamingXlsxWriter, path, [])
+    wb = load_workbook(path, read_only=True)
+    assert (wb.worksheets[0].max_row, wb.worksheets[0].max_column) == (1, 7)
+    wb.close()
+
+
+@pytest.mark.parametrize("cls, kwargs", [(StreamingXlsxWriter, {"max_rows_per_sheet": 4}),
+                                         (ZipCsvWriter, {"max_rows_per_file": 3})], ids=["xlsx", "zip"])
+def test_zip_members_are_dated_with_the_build_time(cls, kwargs, tmp_path):
+    """Every member of the zip (the xlsx's own parts, the csv files) is dated when the file was built,
+    in the export's time zone, not 1980-01-01."""
+    now = dt.datetime.now(KOLKATA).replace(tzinfo=None)
+    path = tmp_path / f"dated{cls.file_extension}"
+    write(cls, path, ROWS, tz=KOLKATA, **kwargs)
+    with zipfile.ZipFile(path) as z:
+        infos = z.infolist()
+    assert len(infos) >= 2
+    for info in infos:  # zip keeps times to 2 s
+        assert now - dt.timedelta(seconds=4) <= dt.datetime(*info.date_time) <= now + dt.timedelta(seconds=60), info
 
 
 # -- csv -----------------------------------------------------------------------------------
