@@ -10,6 +10,7 @@ import os
 import tempfile
 import tracemalloc
 import zipfile
+import zlib
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
@@ -27,8 +28,10 @@ from exports.writers import (
     ZipCsvWriter,
     get_writer,
     xlsx_engine,
+    zip_stream,
 )
 from exports.writers.xlsx_layout import column_widths
+from exports.writers.zip_stream import DEFLATERS
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -307,6 +310,30 @@ def test_zip_members_are_dated_with_the_build_time(cls, kwargs, tmp_path):
     assert len(infos) >= 2
     for info in infos:  # zip keeps times to 2 s
         assert now - dt.timedelta(seconds=4) <= dt.datetime(*info.date_time) <= now + dt.timedelta(seconds=60), info
+
+
+@pytest.mark.parametrize("cls, kwargs", [(StreamingXlsxWriter, {"max_rows_per_sheet": 900}),
+                                         (ZipCsvWriter, {"max_rows_per_file": 900})], ids=["xlsx", "zip"])
+def test_zip_writers_same_content_whatever_the_deflate_and_threads(cls, kwargs, tmp_path):
+    """Each deflate (the stdlib's zlib, zlib-ng when installed), on one thread or two, gives members
+    whose CRCs check and whose content is the same, byte for byte."""
+    contents = {}
+    for deflater in DEFLATERS:
+        for threaded in (False, True):
+            path = tmp_path / f"{deflater}-{threaded}{cls.file_extension}"
+            write(cls, path, ROWS * 400, tz=KOLKATA, chunk=300, deflater=deflater, threaded=threaded, **kwargs)
+            with zipfile.ZipFile(path) as z:
+                assert z.testzip() is None
+                contents[deflater, threaded] = {name: z.read(name) for name in z.namelist()}
+    first = next(iter(contents.values()))
+    assert len(first) >= 3 and all(content == first for content in contents.values())
+
+
+def test_crc32_combine_without_zlib_ng_matches_zlib():
+    """The stdlib fallback of crc32_combine (a sheet's CRC after its head was rewritten) is zlib's."""
+    head, body = b"<worksheet><dimension/>", bytes(range(256)) * 1000 + b"</worksheet>"
+    for a, b in ((head, body), (head, b""), (b"", body), (b"x", b"y" * 65537)):
+        assert zip_stream._crc32_combine(zlib.crc32(a), zlib.crc32(b), len(b)) == zlib.crc32(a + b)
 
 
 # -- csv -----------------------------------------------------------------------------------

@@ -131,7 +131,7 @@ class StreamingXlsxWriter(ExportWriter):
     engine = "streaming"
 
     def __init__(self, path, headers, types, tz=None, name=None, max_rows_per_sheet=XLSX_MAX_ROWS,
-                 sheet_title="Export", compresslevel=6, deflater=None, threaded=True):
+                 sheet_title="Export", compresslevel=6, deflater=None, threaded=False):
         validate_sheet_rows(max_rows_per_sheet, XLSX_MAX_ROWS)
         self.max_rows_per_sheet = max_rows_per_sheet
         self.sheet_title = sheet_title

@@ -27,7 +27,7 @@ class ZipCsvWriter(CsvWriter):
     takes_encoded_rows = False  # rendered rows would have to be split at the parts' boundaries
 
     def __init__(self, path, headers, types, tz=None, name=None, escape_formulas=True,
-                 max_rows_per_file=XLSX_MAX_ROWS - 1, compresslevel=None, deflater=None, threaded=True):
+                 max_rows_per_file=XLSX_MAX_ROWS - 1, compresslevel=None, deflater=None, threaded=False):
         if max_rows_per_file < 1:
             raise ValueError("max_rows_per_file must be at least 1")
         self.max_rows_per_file = max_rows_per_file

@@ -3,9 +3,10 @@
 What ``zipfile`` does not offer and the streaming xlsx needs: a member may begin with *stored* bytes
 (a deflate "stored" block, byte for byte) that are rewritten, same length, when the member ends, so a
 sheet can say at its top how many rows it has (``<dimension>``) after they were streamed; the deflate
-runs on a second thread while the caller makes the next data (zlib releases the GIL), through zlib-ng
-when the ``zlib-ng`` package is installed (faster than the stdlib's zlib at the same level, and as
-small), else the stdlib. Members are dated ``date_time`` (the build time), not 1980-01-01.
+runs through zlib-ng when the ``zlib-ng`` package is installed (faster than the stdlib's zlib at the
+same level, and a little smaller), else the stdlib, and may run on a second thread while the caller
+makes the next data (zlib releases the GIL). Members are dated ``date_time`` (the build time), not
+1980-01-01.
 
 A member's local header carries zip64 sizes (as ``zipfile``'s ``force_zip64``), so a member may pass
 4 GiB; the central directory and its end records follow the zip specification (APPNOTE 6.3) and
@@ -42,10 +43,12 @@ class ZipStream:
 
     ``date_time``: the members' date (a naive datetime, local time as zip keeps it). ``compresslevel``:
     deflate's level (6, zlib's default). ``deflater``: a name of ``DEFLATERS`` (default: the fastest
-    installed). ``threaded``: deflate on a second thread while the caller makes the next data.
+    installed). ``threaded``: deflate on a second thread while the caller makes the next data (off by
+    default: measured with ``benchmark_exports --writer``, it costs CPU time, and saves wall time only
+    where a core is idle, which a machine running a worker per core does not have).
     """
 
-    def __init__(self, path, date_time, compresslevel=6, deflater=None, threaded=True):
+    def __init__(self, path, date_time, compresslevel=6, deflater=None, threaded=False):
         self.deflate = DEFLATERS[deflater or DEFAULT_DEFLATER]
         self.compresslevel = compresslevel
         self.dos_time, self.dos_date = dos_date_time(date_time)
