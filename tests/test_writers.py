@@ -329,6 +329,18 @@ def test_zip_writers_same_content_whatever_the_deflate_and_threads(cls, kwargs, 
     assert len(first) >= 3 and all(content == first for content in contents.values())
 
 
+def test_xlsx_streaming_renders_rows_as_it_writes_them(tmp_path):
+    """render_rows gives the very <row> XML the writer puts in its sheet (for sheets assembled from parts)."""
+    path = tmp_path / "out.xlsx"
+    with StreamingXlsxWriter(path, HEADERS, TYPES, tz=KOLKATA) as writer:
+        rendered = writer.render_rows(ROWS)
+        writer.write_rows(ROWS)
+    with zipfile.ZipFile(path) as z:
+        sheet = z.read("xl/worksheets/sheet1.xml")
+    assert rendered.startswith(b"<row>") and rendered.endswith(b"</row>") and rendered.count(b"<row>") == len(ROWS)
+    assert sheet.split(b"</row>", 1)[1].startswith(rendered)  # right after the header row
+
+
 def test_crc32_combine_without_zlib_ng_matches_zlib():
     """The stdlib fallback of crc32_combine (a sheet's CRC after its head was rewritten) is zlib's."""
     head, body = b"<worksheet><dimension/>", bytes(range(256)) * 1000 + b"</worksheet>"

@@ -265,6 +265,11 @@ class StreamingXlsxWriter(ExportWriter):
         """Write a chunk's columns of cells as the sheet's XML."""
         self._member.write(self.rows_xml(columns))
 
+    def render_rows(self, rows):
+        """The sheet XML (bytes, ``<row>`` elements) of the non-empty list ``rows``, as this writer
+        writes them, without writing them: for a sheet assembled from parts written apart."""
+        return self.rows_xml(self._convert(rows, self._functions))
+
     @staticmethod
     def rows_xml(columns):
         """The sheet XML (bytes) of a chunk's rows, given its columns of cells (bytes, equal lengths)."""
