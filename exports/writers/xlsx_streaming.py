@@ -1,11 +1,12 @@
 """xlsx written as sheet XML straight into the zip entry: the fast default engine.
 
 An xlsx is a zip of XML parts. Everything but the sheets is a few fixed lines; each sheet is
-streamed row by row into its deflated zip member, so memory stays flat whatever the row count.
-Cells are written without references (``r``) and strings inline (no shared-string table, which
-would grow with the data); an empty value is an empty ``<c/>`` so later cells keep their column.
-Measured at 9x the speed of openpyxl's write-only mode writing the same rows, 6x end to end with
-the database read (docs/performance.md): openpyxl builds a cell object and an XML element per value.
+streamed a chunk at a time into its deflated zip member (``zip_stream``), so memory stays flat
+whatever the row count. Cells are written without references (``r``) and strings inline (no
+shared-string table, which would grow with the data); an empty value is an empty ``<c/>`` so later
+cells keep their column. A chunk becomes XML column by column, a column's repeated values looked up
+rather than rendered again (``ColumnCells``), and its rows joined once. openpyxl's write-only mode
+builds a cell object and an XML element per value; docs/performance.md has the measured figures.
 """
 import math
 from datetime import date, datetime, timedelta
@@ -120,8 +121,8 @@ class StreamingXlsxWriter(ExportWriter):
     stays text); a number Excel cannot hold (NaN, infinity) is written as text.
     Each sheet starts with its ``<dimension>`` (the cells it holds: readers know its size before
     reading it), filled in when the sheet ends; the package's parts are dated with the time the
-    writer was made (in ``tz``). ``compresslevel`` is deflate's (6, zlib's default; 1 is faster and
-    larger); ``deflater`` and ``threaded``: see ``zip_stream.ZipStream``.
+    writer was made (in ``tz``). ``compresslevel`` (deflate's level; by default about the size of
+    zlib's level 6; 1 is faster and larger), ``deflater`` and ``threaded``: see ``zip_stream.ZipStream``.
     """
 
     format_name = "xlsx"
@@ -131,7 +132,7 @@ class StreamingXlsxWriter(ExportWriter):
     engine = "streaming"
 
     def __init__(self, path, headers, types, tz=None, name=None, max_rows_per_sheet=XLSX_MAX_ROWS,
-                 sheet_title="Export", compresslevel=6, deflater=None, threaded=False):
+                 sheet_title="Export", compresslevel=None, deflater=None, threaded=False):
         validate_sheet_rows(max_rows_per_sheet, XLSX_MAX_ROWS)
         self.max_rows_per_sheet = max_rows_per_sheet
         self.sheet_title = sheet_title

@@ -16,8 +16,8 @@ class ZipCsvWriter(CsvWriter):
     has the header and at most ``max_rows_per_file`` data rows (default 1,048,575, so every part
     opens whole in Excel), and is formatted exactly as ``CsvWriter``. Members are written
     streaming, with zip64 headers so that parts over 4 GiB work, dated with the time the writer was
-    made (in ``tz``). ``compresslevel`` is deflate's (None: zlib's default, 6); ``deflater`` and
-    ``threaded``: see ``zip_stream.ZipStream``.
+    made (in ``tz``). ``compresslevel``, ``deflater`` and ``threaded``: see
+    ``zip_stream.ZipStream`` (deflate's level; by default about the size of zlib's level 6).
     """
 
     format_name = "zip"
@@ -36,8 +36,7 @@ class ZipCsvWriter(CsvWriter):
         # Not CsvWriter.__init__: there is no single file to open; parts are opened on demand.
         ExportWriter.__init__(self, path, headers, types, tz, name)
         built = datetime.now(self.tz).replace(tzinfo=None)
-        self._zip = ZipStream(path, built, compresslevel=6 if compresslevel is None else compresslevel,
-                              deflater=deflater, threaded=threaded)
+        self._zip = ZipStream(path, built, compresslevel=compresslevel, deflater=deflater, threaded=threaded)
         self._file = None
         self._member = None
         self._start_container()

@@ -26,6 +26,10 @@ __all__ = ["DEFLATERS", "DEFAULT_DEFLATER", "ZipStream", "crc32_combine"]
 #: The deflate implementations available here, by name; the default is the fastest.
 DEFLATERS = {"zlib": zlib, **({"zlib-ng": fast_zlib} if fast_zlib is not None else {})}
 DEFAULT_DEFLATER = "zlib-ng" if fast_zlib is not None else "zlib"
+#: Each deflate's default level: files about as small as the stdlib's zlib makes at its default (6).
+#: Measured on 100,000 demo rows of xlsx: zlib 6, 4.52 MB; zlib-ng 5, 4.64 MB in 2.2x less CPU time
+#: (zlib-ng 6: 4.37 MB in 1.6x less; 4: 4.94 MB).
+DEFAULT_LEVELS = {"zlib": 6, "zlib-ng": 5}
 
 ZIP64_LIMIT = 0xFFFFFFFF
 ZIP_DEFLATED = 8
@@ -42,15 +46,16 @@ class ZipStream:
     """A zip file at ``path``, its members written one after the other.
 
     ``date_time``: the members' date (a naive datetime, local time as zip keeps it). ``compresslevel``:
-    deflate's level (6, zlib's default). ``deflater``: a name of ``DEFLATERS`` (default: the fastest
+    deflate's level (None: the deflater's ``DEFAULT_LEVELS``). ``deflater``: a name of ``DEFLATERS`` (default: the fastest
     installed). ``threaded``: deflate on a second thread while the caller makes the next data (off by
     default: measured with ``benchmark_exports --writer``, it costs CPU time, and saves wall time only
     where a core is idle, which a machine running a worker per core does not have).
     """
 
-    def __init__(self, path, date_time, compresslevel=6, deflater=None, threaded=False):
-        self.deflate = DEFLATERS[deflater or DEFAULT_DEFLATER]
-        self.compresslevel = compresslevel
+    def __init__(self, path, date_time, compresslevel=None, deflater=None, threaded=False):
+        deflater = deflater or DEFAULT_DEFLATER
+        self.deflate = DEFLATERS[deflater]
+        self.compresslevel = DEFAULT_LEVELS[deflater] if compresslevel is None else compresslevel
         self.dos_time, self.dos_date = dos_date_time(date_time)
         self.entries = []  # (name bytes, flags, crc, compressed size, size, offset)
         self.member = None
