@@ -40,7 +40,6 @@ EPOCH_ORDINAL = EPOCH.toordinal()
 FIRST_PLAIN_SERIAL = 61  # 1900-03-01
 FIRST_PLAIN_DATETIME = datetime(1900, 3, 1)
 DAY = timedelta(days=1)
-ROWS_PER_WRITE = 1000
 
 EMPTY_CELL = b"<c/>"
 ROW_BREAK = b"</row><row>"
