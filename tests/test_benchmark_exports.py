@@ -21,7 +21,8 @@ def test_bare_baselines_write_the_rows(tmp_path):
 
 
 @pytest.mark.django_db(transaction=True)  # committed rows: on PostgreSQL the csv goes through COPY
-@pytest.mark.parametrize("fmt, extra", [("xlsx", {"header_cost": True}), ("csv", {"plain_reader": True})])
+@pytest.mark.parametrize("fmt, extra", [("xlsx", {"header_cost": True, "writer": True}),
+                                        ("csv", {"plain_reader": True})])
 def test_one_paired_run_exports_every_row_and_times_its_baseline(fmt, extra):
     bench.bench_definition(40)
     result = bench.run_one(fmt, 40, "streaming", **extra)
@@ -31,8 +32,16 @@ def test_one_paired_run_exports_every_row_and_times_its_baseline(fmt, extra):
     assert result["export_peak_rss"] >= result["rss_before"] > 0
     if fmt == "xlsx":
         assert result["styled_cpu"] > 0 and result["plain_cpu"] > 0
+        # The writer alone: as configured and with each deflate on one and two threads, each against
+        # zlib level 6 of its own XML.
+        assert set(result["writer"]) == set(bench.writer_variants()) and len(result["writer"]) >= 3
+        for figures in result["writer"].values():
+            assert figures["cpu"] > 0 and figures["floor_cpu"] > 0 and figures["file_bytes"] > 0
     else:
         assert result["reader"] == "reference"
         assert result["copy"] is (connection.vendor == "postgresql")  # PostgreSQL renders the csv
     lines, _ = bench.verdicts({(fmt, 40): [result]})
     assert lines[0].startswith(("PASS", "FAIL")) and "database read alone" in lines[0]
+    if fmt == "xlsx":
+        assert "in CPU time" in lines[0] and "target ≥ 8×" in lines[0]
+        assert lines[1].startswith(("PASS", "FAIL")) and "writer alone" in lines[1] and "target ≤ 1.3×" in lines[1]

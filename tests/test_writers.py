@@ -10,6 +10,7 @@ import os
 import tempfile
 import tracemalloc
 import zipfile
+import zlib
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
@@ -27,8 +28,10 @@ from exports.writers import (
     ZipCsvWriter,
     get_writer,
     xlsx_engine,
+    zip_stream,
 )
 from exports.writers.xlsx_layout import column_widths
+from exports.writers.zip_stream import DEFLATERS
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -158,6 +161,44 @@ def test_xlsx_special_text_stays_text(cls, tmp_path):
 
 
 @BOTH_ENGINES
+def test_xlsx_equal_values_of_other_types_keep_their_own_type(cls, tmp_path):
+    """1 == True == 1.0 and 5 != "5": every chunk's cells follow each value's own type, however the
+    engine reuses the cells of values it has seen."""
+    chunks = [[(1, "5", True, dt.date(2024, 1, 2))] * 3,
+              [(True, 5, 1, dt.datetime(2024, 1, 2, 0, 0))],
+              [(1.0, 5.0, 0, dt.date(2024, 1, 2)), (1, "5", False, dt.date(2024, 1, 2)),
+               (2, 5, True, dt.date(2024, 1, 2))]]
+    path = tmp_path / "out.xlsx"
+    with cls(path, ["N", "T", "B", "D"], ["integer", "text", "boolean", "date"]) as writer:
+        for chunk in chunks:
+            writer.write_rows(chunk)
+    wb = load_workbook(path, read_only=True)
+    number = (int, float)  # 1.0 is a number; an engine may read it back as 1
+    got = [tuple((c.value, number if type(c.value) in number else type(c.value)) for c in row)
+           for row in wb.worksheets[0].iter_rows(min_row=2)]
+    wb.close()
+    midnight = dt.datetime(2024, 1, 2)
+    assert got[2:] == [
+        ((1, number), ("5", str), (True, bool), (midnight, dt.datetime)),
+        ((True, bool), ("5", str), (1, number), (midnight, dt.datetime)),
+        ((1, number), ("5.0", str), (0, number), (midnight, dt.datetime)),
+        ((1, number), ("5", str), (False, bool), (midnight, dt.datetime)),
+        ((2, number), ("5", str), (True, bool), (midnight, dt.datetime)),
+    ]
+
+
+def test_xlsx_streaming_columns_of_many_distinct_values(tmp_path):
+    """Columns of few, many and all-different values, in chunks, read back value for value."""
+    rows = [(i % 7, i % 5000, f"key {i}", f"label {i % 3}", Decimal(i % 6000) / 100, i % 2 == 0, None)
+            for i in range(12_000)]
+    headers, types = list("ABCDEFG"), ["integer", "integer", "text", "text", "decimal", "boolean", "text"]
+    path = tmp_path / "out.xlsx"
+    write(StreamingXlsxWriter, path, rows, headers=headers, types=types, chunk=2000)
+    got = xlsx_sheets(path)["Export"][1:]
+    assert got == [(a, b, c, d, float(e) if e % 1 else int(e), f, g) for a, b, c, d, e, f, g in rows]
+
+
+@BOTH_ENGINES
 def test_xlsx_header_is_bold_frozen_filtered_and_sized_by_type(cls, tmp_path):
     path = tmp_path / "styled.xlsx"
     headers = ["Name", "N", "Amount", "Yes", "Day", "At", "A much longer header than its type needs"]
@@ -236,6 +277,75 @@ def test_xlsx_error_leaves_no_temporary_files(cls, tmp_path, monkeypatch):
     assert list(temp_dir.iterdir()) == []
     with pytest.raises(ValueError, match="closed writer"):
         writer.write_rows([(1,)])
+
+
+def test_xlsx_streaming_sheets_state_their_size(tmp_path):
+    """Each sheet's <dimension> gives its cells, so that readers know its size before reading it
+    (openpyxl's read-only max_row), whatever the sheet limit and for a sheet of the header alone."""
+    cases = [({"max_rows_per_sheet": 4}, [(4, 7), (3, 7)]),  # 5 rows: 3 + 2, each sheet with its header
+             ({}, [(6, 7)])]
+    for kwargs, sizes in cases:
+        path = tmp_path / "sized.xlsx"
+        write(StreamingXlsxWriter, path, ROWS, **kwargs)
+        wb = load_workbook(path, read_only=True)
+        assert [(ws.max_row, ws.max_column) for ws in wb.worksheets] == sizes
+        assert wb.worksheets[0].calculate_dimension() == f"A1:G{sizes[0][0]}"
+        wb.close()
+    write(StreamingXlsxWriter, path, [])
+    wb = load_workbook(path, read_only=True)
+    assert (wb.worksheets[0].max_row, wb.worksheets[0].max_column) == (1, 7)
+    wb.close()
+
+
+@pytest.mark.parametrize("cls, kwargs", [(StreamingXlsxWriter, {"max_rows_per_sheet": 4}),
+                                         (ZipCsvWriter, {"max_rows_per_file": 3})], ids=["xlsx", "zip"])
+def test_zip_members_are_dated_with_the_build_time(cls, kwargs, tmp_path):
+    """Every member of the zip (the xlsx's own parts, the csv files) is dated when the file was built,
+    in the export's time zone, not 1980-01-01."""
+    now = dt.datetime.now(KOLKATA).replace(tzinfo=None)
+    path = tmp_path / f"dated{cls.file_extension}"
+    write(cls, path, ROWS, tz=KOLKATA, **kwargs)
+    with zipfile.ZipFile(path) as z:
+        infos = z.infolist()
+    assert len(infos) >= 2
+    for info in infos:  # zip keeps times to 2 s
+        assert now - dt.timedelta(seconds=4) <= dt.datetime(*info.date_time) <= now + dt.timedelta(seconds=60), info
+
+
+@pytest.mark.parametrize("cls, kwargs", [(StreamingXlsxWriter, {"max_rows_per_sheet": 900}),
+                                         (ZipCsvWriter, {"max_rows_per_file": 900})], ids=["xlsx", "zip"])
+def test_zip_writers_same_content_whatever_the_deflate_and_threads(cls, kwargs, tmp_path):
+    """Each deflate (the stdlib's zlib, zlib-ng when installed), on one thread or two, gives members
+    whose CRCs check and whose content is the same, byte for byte."""
+    contents = {}
+    for deflater in DEFLATERS:
+        for threaded in (False, True):
+            path = tmp_path / f"{deflater}-{threaded}{cls.file_extension}"
+            write(cls, path, ROWS * 400, tz=KOLKATA, chunk=300, deflater=deflater, threaded=threaded, **kwargs)
+            with zipfile.ZipFile(path) as z:
+                assert z.testzip() is None
+                contents[deflater, threaded] = {name: z.read(name) for name in z.namelist()}
+    first = next(iter(contents.values()))
+    assert len(first) >= 3 and all(content == first for content in contents.values())
+
+
+def test_xlsx_streaming_renders_rows_as_it_writes_them(tmp_path):
+    """render_rows gives the very <row> XML the writer puts in its sheet (for sheets assembled from parts)."""
+    path = tmp_path / "out.xlsx"
+    with StreamingXlsxWriter(path, HEADERS, TYPES, tz=KOLKATA) as writer:
+        rendered = writer.render_rows(ROWS)
+        writer.write_rows(ROWS)
+    with zipfile.ZipFile(path) as z:
+        sheet = z.read("xl/worksheets/sheet1.xml")
+    assert rendered.startswith(b"<row>") and rendered.endswith(b"</row>") and rendered.count(b"<row>") == len(ROWS)
+    assert sheet.split(b"</row>", 1)[1].startswith(rendered)  # right after the header row
+
+
+def test_crc32_combine_without_zlib_ng_matches_zlib():
+    """The stdlib fallback of crc32_combine (a sheet's CRC after its head was rewritten) is zlib's."""
+    head, body = b"<worksheet><dimension/>", bytes(range(256)) * 1000 + b"</worksheet>"
+    for a, b in ((head, body), (head, b""), (b"", body), (b"x", b"y" * 65537)):
+        assert zip_stream._crc32_combine(zlib.crc32(a), zlib.crc32(b), len(b)) == zlib.crc32(a + b)
 
 
 # -- csv -----------------------------------------------------------------------------------

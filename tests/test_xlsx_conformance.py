@@ -166,6 +166,19 @@ def test_engines_agree_cell_by_cell(tmp_path):
     assert cells["streaming"] == cells["openpyxl"]
 
 
+def test_streaming_sheets_state_their_size_to_readers(tmp_path):
+    """The streaming engine's sheets say their size (<dimension>, written after the rows were): openpyxl's
+    read-only mode knows it before reading a row, and calamine agrees with it."""
+    path = write_file(XLSX_ENGINES["streaming"], tmp_path / "sized.xlsx")
+    heights = [SHEET_ROWS, SHEET_ROWS, len(ROWS) + 3 - 2 * SHEET_ROWS]  # each sheet has its header
+    wb = load_workbook(path, read_only=True)
+    assert [(ws.max_row, ws.max_column) for ws in wb.worksheets] == [(h, len(HEADERS)) for h in heights]
+    wb.close()
+    calamine = CalamineWorkbook.from_path(str(path))
+    assert [(calamine.get_sheet_by_name(name).height, calamine.get_sheet_by_name(name).width)
+            for name in calamine.sheet_names] == [(h, len(HEADERS)) for h in heights]
+
+
 def without_trailing_empty(cells):
     """A row's cells, empty ones alike whatever their type, without the trailing empty ones."""
     cells = [(None, None, False) if value is None else (value, *rest) for value, *rest in cells]

@@ -75,6 +75,10 @@ class ExportWriter:
 
     # -- to be provided by subclasses ------------------------------------------------
 
+    #: How a chunk reaches the sink: ``convert_rows`` gives rows; a writer that lays out a chunk
+    #: column by column sets ``convert.convert_columns`` (its sink then takes the list of columns).
+    _convert = staticmethod(convert_rows)
+
     def _column_function(self, column_type):
         """The function ``f(values)`` turning a chunk's values of a ``column_type`` column (a tuple,
         None included) into what the format's sink takes, in order; or None where values go to the
@@ -103,7 +107,7 @@ class ExportWriter:
             # A sized chunk that fits in the current sheet / part (the usual case): converted whole.
             n = len(rows)
             if n:
-                self._sink(rows if functions is None else convert_rows(rows, functions))
+                self._sink(rows if functions is None else self._convert(rows, functions))
                 self.rows_written += n
                 if room is not None:
                     self._room = room - n
@@ -123,7 +127,7 @@ class ExportWriter:
             block = list(islice(it, ROWS_PER_BLOCK if room is None else min(room, ROWS_PER_BLOCK)))
             if not block:
                 break
-            self._sink(block if functions is None else convert_rows(block, functions))
+            self._sink(block if functions is None else self._convert(block, functions))
             n = len(block)
             written += n
             self.rows_written += n

@@ -10,7 +10,7 @@ column without a function nothing at all. There is no generated code.
 """
 from datetime import timezone
 
-__all__ = ["convert_rows", "local_naive"]
+__all__ = ["convert_columns", "convert_rows", "local_naive"]
 
 
 def convert_rows(rows, functions):
@@ -21,13 +21,22 @@ def convert_rows(rows, functions):
     """
     if not any(functions) or not rows:
         return rows
+    return zip(*convert_columns(rows, functions))
+
+
+def convert_columns(rows, functions):
+    """The columns of the non-empty list ``rows``, column ``i`` through ``functions[i]`` (None: as is).
+
+    For writers that lay out a chunk column by column (the streaming xlsx engine) rather than row by
+    row. Every row must have exactly ``len(functions)`` values: a ValueError says otherwise.
+    """
     try:
         columns = list(zip(*rows, strict=True))
     except ValueError:
         raise ValueError(f"Rows of different lengths; every row must have {len(functions)} values") from None
     if len(columns) != len(functions):
         raise ValueError(f"Rows of {len(columns)} values; every row must have {len(functions)} values")
-    return zip(*[column if f is None else f(column) for f, column in zip(functions, columns)])
+    return [column if f is None else f(column) for f, column in zip(functions, columns)]
 
 
 def local_naive(tz):

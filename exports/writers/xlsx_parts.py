@@ -125,7 +125,7 @@ class XlsxPartWriter(StreamingXlsxWriter):
         super().__init__(path, headers, types, tz, name, max_rows_per_sheet=max_rows_per_sheet,
                          compresslevel=compresslevel)
 
-    def _open(self, path, compresslevel):
+    def _open(self, path, compresslevel, deflater=None, threaded=False):
         self._level = compresslevel
         self._file = open(path, "wb")  # noqa: SIM115 (closed by _finish / _abort)
         data_rows = self.max_rows_per_sheet - 1
@@ -192,7 +192,7 @@ class XlsxAssembler(StreamingXlsxWriter):
         super().__init__(path, headers, types, tz, name, max_rows_per_sheet=max_rows_per_sheet,
                          compresslevel=compresslevel)
 
-    def _open(self, path, compresslevel):
+    def _open(self, path, compresslevel, deflater=None, threaded=False):
         self._level = compresslevel
         self._zip = RawZipWriter(path, when=self._when, level=compresslevel, zip64_from=self._zip64_from)
         self._room = 0  # rows come as segments only
@@ -201,7 +201,7 @@ class XlsxAssembler(StreamingXlsxWriter):
         """Write the next sheet from `segments`; `read(segment)` gives a segment's compressed bytes in pieces."""
         self.sheet_count += 1
         rows = sum(segment.rows for segment in segments)
-        head = self._sheet_head().encode()
+        head = self._sheet_head(self._dimension(rows + 1)).encode()
         tail = self._sheet_tail(rows + 1).encode()
         head_z, tail_z = deflated(head, self._level), deflated(tail, self._level, final=True)
         crc, size, length = zlib.crc32(head), len(head), len(head_z)

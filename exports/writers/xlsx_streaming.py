@@ -1,25 +1,24 @@
 """xlsx written as sheet XML straight into the zip entry: the fast default engine.
 
 An xlsx is a zip of XML parts. Everything but the sheets is a few fixed lines; each sheet is
-streamed row by row into its deflated zip member, so memory stays flat whatever the row count.
-Cells are written without references (``r``) and strings inline (no shared-string table, which
-would grow with the data); an empty value is an empty ``<c/>`` so later cells keep their column.
-Measured at 9x the speed of openpyxl's write-only mode writing the same rows, 6x end to end with
-the database read (docs/performance.md): openpyxl builds a cell object and an XML element per value.
+streamed a chunk at a time into its deflated zip member (``zip_stream``), so memory stays flat
+whatever the row count. Cells are written without references (``r``) and strings inline (no
+shared-string table, which would grow with the data); an empty value is an empty ``<c/>`` so later
+cells keep their column. A chunk becomes XML column by column, a column's repeated values looked up
+rather than rendered again (``ColumnCells``), and its rows joined once. openpyxl's write-only mode
+builds a cell object and an XML element per value; docs/performance.md has the measured figures.
 """
 import math
-import zipfile
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from functools import cached_property
-from itertools import islice
 from xml.sax.saxutils import escape, quoteattr
 
 from openpyxl.utils import get_column_letter
 from openpyxl.utils.datetime import to_excel
 
 from exports.writers.base import XLSX_MAX_ROWS, ExportWriter
-from exports.writers.convert import local_naive
+from exports.writers.convert import convert_columns, local_naive
 from exports.writers.xlsx_layout import (
     DATE_FORMAT,
     DATETIME_FORMAT,
@@ -28,6 +27,7 @@ from exports.writers.xlsx_layout import (
     sheet_title,
     validate_sheet_rows,
 )
+from exports.writers.zip_stream import ZipStream
 
 __all__ = ["StreamingXlsxWriter"]
 
@@ -40,9 +40,23 @@ EPOCH_ORDINAL = EPOCH.toordinal()
 FIRST_PLAIN_SERIAL = 61  # 1900-03-01
 FIRST_PLAIN_DATETIME = datetime(1900, 3, 1)
 DAY = timedelta(days=1)
-ROWS_PER_WRITE = 1000
 
-EMPTY_CELL = "<c/>"
+EMPTY_CELL = b"<c/>"
+ROW_BREAK = b"</row><row>"
+
+#: Distinct cells a column keeps for look-up (memory stays bounded whatever the data).
+CACHED_CELLS = 4096
+#: By column type: the value classes whose cells are kept for look-up, and whether a chunk must hold
+#: only those to be looked up (a bool in an integer column equals 1 but is written as a boolean; no
+#: value of another class equals a str, a date or a datetime).
+CACHED_TYPES = {
+    "text": (frozenset({str, type(None)}), False),
+    "integer": (frozenset({int, type(None)}), True),
+    "decimal": (frozenset({Decimal, type(None)}), True),
+    "boolean": (frozenset({bool, type(None)}), True),
+    "date": (frozenset({date, type(None)}), False),
+    "datetime": (frozenset({datetime, type(None)}), False),
+}
 
 NS = 'xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"'
 NS_R = 'xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships"'
@@ -74,7 +88,7 @@ def text_cell(v, style=""):
     """An inline-string cell holding ``v`` (cleaned of what XML cannot hold); empty text is an empty cell."""
     v = clean_text(v)
     if not v:
-        return EMPTY_CELL
+        return "<c/>"
     return f'<c{style} t="inlineStr"><is><t xml:space="preserve">{escape(v, {chr(13): "&#13;"})}</t></is></c>'
 
 
@@ -104,7 +118,10 @@ class StreamingXlsxWriter(ExportWriter):
     removed, a carriage return is kept as ``&#13;``; an empty string is an empty cell. A value
     of another type than its column's is written by its own type (text in an integer column
     stays text); a number Excel cannot hold (NaN, infinity) is written as text.
-    ``compresslevel`` is zlib's for the sheets (6, its default; 1 is ~30 % faster and ~50 % larger).
+    Each sheet starts with its ``<dimension>`` (the cells it holds: readers know its size before
+    reading it), filled in when the sheet ends; the package's parts are dated with the time the
+    writer was made (in ``tz``). ``compresslevel`` (deflate's level; by default about the size of
+    zlib's level 6; 1 is faster and larger), ``deflater`` and ``threaded``: see ``zip_stream.ZipStream``.
     """
 
     format_name = "xlsx"
@@ -114,7 +131,7 @@ class StreamingXlsxWriter(ExportWriter):
     engine = "streaming"
 
     def __init__(self, path, headers, types, tz=None, name=None, max_rows_per_sheet=XLSX_MAX_ROWS,
-                 sheet_title="Export", compresslevel=6):
+                 sheet_title="Export", compresslevel=None, deflater=None, threaded=False):
         validate_sheet_rows(max_rows_per_sheet, XLSX_MAX_ROWS)
         self.max_rows_per_sheet = max_rows_per_sheet
         self.sheet_title = sheet_title
@@ -122,53 +139,60 @@ class StreamingXlsxWriter(ExportWriter):
         self._sheet_rows = []  # rows (header included) of each finished sheet
         self._member = None
         super().__init__(path, headers, types, tz, name)
-        self._open(path, compresslevel)
+        self._open(path, compresslevel, deflater, threaded)
 
-    def _open(self, path, compresslevel):
+    def _open(self, path, compresslevel, deflater=None, threaded=False):
         """Open the file and start the first sheet (exports.writers.xlsx_parts writes parts of a sheet instead)."""
-        self._zip = zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=compresslevel)
+        built = datetime.now(self.tz).replace(tzinfo=None)
+        self._zip = ZipStream(path, built, compresslevel=compresslevel, deflater=deflater, threaded=threaded)
         self._start_container()
 
     # -- cells ---------------------------------------------------------------------------
 
     def _column_function(self, column_type):
-        # Each type's common case inline, everything else (other types, edge values) through _value.
+        # Cells as UTF-8 bytes: each type's common case inline, everything else (other types, edge
+        # values) through _value; columns of few distinct values (most but keys and times) are looked
+        # up (``ColumnCells``).
         value = self._value_converter
         empty = EMPTY_CELL
         if column_type == "text":
             # Printable text needs only &, < and > escaped (no control characters, no CR, no "_xHHHH_").
             def cells(values):
-                return [('<c t="inlineStr"><is><t xml:space="preserve">'
-                         f'{v.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")}</t></is></c>')
-                        if v.__class__ is str and v and v.isprintable() and "_x" not in v
+                return [(('<c t="inlineStr"><is><t xml:space="preserve">'
+                          f'{v.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")}</t></is></c>'
+                          ).encode() if v else empty)
+                        if v.__class__ is str and v.isprintable() and "_x" not in v
                         else empty if v is None else value(v, True) for v in values]
         elif column_type == "integer":
             def cells(values):
-                return [f"<c><v>{v}</v></c>" if v.__class__ is int else empty if v is None else value(v)
+                return [b"<c><v>%d</v></c>" % v if v.__class__ is int else empty if v is None else value(v)
                         for v in values]
         elif column_type == "decimal":
             def cells(values):
-                return [f"<c><v>{v}</v></c>" if v.__class__ is Decimal and v.is_finite() or v.__class__ is int
+                return [f"<c><v>{v}</v></c>".encode()
+                        if v.__class__ is Decimal and v.is_finite() or v.__class__ is int
                         else empty if v is None else value(v) for v in values]
         elif column_type == "boolean":
             def cells(values):
-                return [('<c t="b"><v>1</v></c>' if v else '<c t="b"><v>0</v></c>') if v.__class__ is bool
+                return [(b'<c t="b"><v>1</v></c>' if v else b'<c t="b"><v>0</v></c>') if v.__class__ is bool
                         else empty if v is None else value(v) for v in values]
         elif column_type == "date":
             def cells(values):
-                return [f'<c s="{DATE_STYLE}"><v>{serial}</v></c>'
+                return [b'<c s="%d"><v>%d</v></c>' % (DATE_STYLE, serial)
                         if v.__class__ is date and (serial := v.toordinal() - EPOCH_ORDINAL) >= FIRST_PLAIN_SERIAL
                         else empty if v is None else value(v) for v in values]
         else:  # datetime
             def cells(values):
-                return [f'<c s="{DATETIME_STYLE}"><v>{(v - EPOCH) / DAY}</v></c>'
+                return [b'<c s="%d"><v>%r</v></c>' % (DATETIME_STYLE, (v - EPOCH) / DAY)
                         if v.__class__ is datetime and v.tzinfo is None and v >= FIRST_PLAIN_DATETIME
                         else empty if v is None else value(v) for v in values]
-        return cells
+        return ColumnCells(cells, *CACHED_TYPES[column_type])
 
     @cached_property
     def _value_converter(self):
-        return self._value  # one bound method object, shared by every column
+        def cell(v, text=False):
+            return self._value(v, text).encode()
+        return cell  # one function, shared by every column
 
     @cached_property
     def _local_naive(self):
@@ -199,19 +223,27 @@ class StreamingXlsxWriter(ExportWriter):
     def _start_container(self):
         self._end_sheet()
         self.sheet_count += 1
-        self._member = self._zip.open(f"xl/worksheets/sheet{self.sheet_count}.xml", "w", force_zip64=True)
-        self._member.write(self._sheet_head().encode())
+        self._member = self._zip.open(f"xl/worksheets/sheet{self.sheet_count}.xml")
+        # The head as stored bytes, its dimension as wide as the largest it can become: filled in at the end.
+        self._member.write_stored(self._sheet_head(self._dimension(self.max_rows_per_sheet)).encode())
         self._room = self.max_rows_per_sheet - 1
         self._sink = self._write_rows
 
-    def _sheet_head(self):
+    def _dimension(self, rows):
+        """The sheet's ``<dimension>`` for ``rows`` rows (header included), padded to the width of the
+        largest a sheet can have, so that it can be rewritten in place."""
+        widest = f'<dimension ref="{self._filter_ref(self.max_rows_per_sheet).replace("$", "")}"'
+        tag = f'<dimension ref="{self._filter_ref(rows).replace("$", "")}"'
+        return tag + " " * (len(widest) - len(tag)) + "/>"
+
+    def _sheet_head(self, dimension=""):
         """The sheet's XML up to and including its header row: frozen, bold, columns sized by type."""
         cols = "".join(f'<col min="{i}" max="{i}" width="{w}" customWidth="1"/>'
                        for i, w in enumerate(column_widths(self.headers, self.types), start=1))
         header = "".join(text_cell(h, f' s="{HEADER_STYLE}"') for h in self.headers)
         selected = ' tabSelected="1"' if self.sheet_count == 1 else ""
         return (
-            f'{XML_DECLARATION}<worksheet {NS} {NS_R}>'
+            f'{XML_DECLARATION}<worksheet {NS} {NS_R}>{dimension}'
             f'<sheetViews><sheetView{selected} workbookViewId="0">'
             '<pane ySplit="1" topLeftCell="A2" activePane="bottomLeft" state="frozen"/>'
             '<selection pane="bottomLeft" activeCell="A2" sqref="A2"/></sheetView></sheetViews>'
@@ -231,12 +263,27 @@ class StreamingXlsxWriter(ExportWriter):
             for i, (t, rows) in enumerate(zip(titles, self._sheet_rows)))
         return f"<definedNames>{filters}</definedNames>"
 
-    def _write_rows(self, rows):
-        """Write rows of cells (strings, one per column) as the sheet's XML."""
-        write = self._member.write
-        rows = map("".join, rows)
-        while block := list(islice(rows, ROWS_PER_WRITE)):
-            write(("<row>" + "</row><row>".join(block) + "</row>").encode())
+    _convert = staticmethod(convert_columns)
+
+    def _write_rows(self, columns):
+        """Write a chunk's columns of cells as the sheet's XML."""
+        self._member.write(self.rows_xml(columns))
+
+    def render_rows(self, rows):
+        """The sheet XML (bytes, ``<row>`` elements) of the non-empty list ``rows``, as this writer
+        writes them, without writing them: for a sheet assembled from parts written apart."""
+        return self.rows_xml(self._convert(rows, self._functions))
+
+    @staticmethod
+    def rows_xml(columns):
+        """The sheet XML (bytes) of a chunk's rows, given its columns of cells (bytes, equal lengths)."""
+        width = len(columns) + 1  # the cells of a row, then the tags between it and the next
+        parts = [ROW_BREAK] * (len(columns[0]) * width + 1)
+        parts[0] = b"<row>"
+        for i, cells in enumerate(columns, start=1):
+            parts[i::width] = cells
+        parts[-1] = b"</row>"
+        return b"".join(parts)
 
     def _filter_ref(self, rows):
         return f"$A$1:${get_column_letter(len(self.headers))}${rows}"
@@ -246,6 +293,7 @@ class StreamingXlsxWriter(ExportWriter):
             return
         rows = self.max_rows_per_sheet - self._room
         self._member.write(self._sheet_tail(rows).encode())
+        self._member.rewrite_stored(self._sheet_head(self._dimension(rows)).encode())
         self._member.close()
         self._member = None
         self._sheet_rows.append(rows)
@@ -288,11 +336,57 @@ class StreamingXlsxWriter(ExportWriter):
         self._zip.close()
 
     def _abort(self):
+        self._zip.abort()
+
+
+class ColumnCells:
+    """A column function that looks cells up by value: most columns hold few distinct values.
+
+    ``render(values)`` is the column's own function (cells as bytes). Values are looked up (one dict
+    look-up a value, at C speed through ``map``); a chunk's new values are rendered together, once
+    each, and the first ``CACHED_CELLS`` distinct values of the ``types`` classes kept. With
+    ``guard``, a chunk holding values of other classes is rendered whole, as is a chunk holding an
+    unhashable value. A column whose chunk brings more new values than a quarter of its length
+    (keys, times) stops looking up.
+    """
+
+    __slots__ = ("render", "types", "guard", "cells", "room")
+
+    def __init__(self, render, types, guard):
+        self.render = render
+        self.types = types
+        self.guard = types if guard else None
+        self.cells = {None: EMPTY_CELL}
+        self.room = CACHED_CELLS
+
+    def __call__(self, values):
+        cells = self.cells
+        if cells is None or self.guard is not None and not self.guard.issuperset(map(type, values)):
+            return self.render(values)
         try:
-            if self._member is not None:
-                self._member.close()
-        finally:
-            self._zip.close()
+            return list(map(cells.__getitem__, values))
+        except KeyError:  # some values are new: their cells are rendered together, below
+            found = list(map(cells.get, values))
+        except TypeError:  # an unhashable value
+            return self.render(values)
+        missing = [i for i, cell in enumerate(found) if cell is None]
+        new = {}  # the distinct new values, by class too: 1 == 1.0 == True, but their cells differ
+        for i in missing:
+            v = values[i]
+            new.setdefault((v.__class__, v), v)
+        rendered = dict(zip(new, self.render(list(new.values()))))
+        types, room = self.types, self.room
+        for (cls, v), cell in rendered.items():
+            if room and cls in types:
+                room -= 1
+                cells[v] = cell
+        self.room = room
+        for i in missing:
+            v = values[i]
+            found[i] = rendered[v.__class__, v]
+        if len(rendered) * 4 > len(values):
+            self.cells = None
+        return found
 
 
 def quote_sheet(title):

@@ -1,8 +1,10 @@
 """A zip of csv files, named after the export, split every ``max_rows_per_file`` rows."""
-import zipfile
+import io
+from datetime import datetime
 
 from exports.writers.base import XLSX_MAX_ROWS, ExportWriter
 from exports.writers.csv_file import CsvWriter, open_text
+from exports.writers.zip_stream import ZipStream
 
 __all__ = ["ZipCsvWriter"]
 
@@ -13,8 +15,9 @@ class ZipCsvWriter(CsvWriter):
     ``name`` is the export's file name without its extension (see ``ExportWriter``). Each part
     has the header and at most ``max_rows_per_file`` data rows (default 1,048,575, so every part
     opens whole in Excel), and is formatted exactly as ``CsvWriter``. Members are written
-    streaming, with zip64 headers so that parts over 4 GiB work. ``compresslevel`` is zlib's
-    (None: its default, 6).
+    streaming, with zip64 headers so that parts over 4 GiB work, dated with the time the writer was
+    made (in ``tz``). ``compresslevel``, ``deflater`` and ``threaded``: see
+    ``zip_stream.ZipStream`` (deflate's level; by default about the size of zlib's level 6).
     """
 
     format_name = "zip"
@@ -24,7 +27,7 @@ class ZipCsvWriter(CsvWriter):
     takes_encoded_rows = False  # rendered rows would have to be split at the parts' boundaries
 
     def __init__(self, path, headers, types, tz=None, name=None, escape_formulas=True,
-                 max_rows_per_file=XLSX_MAX_ROWS - 1, compresslevel=None):
+                 max_rows_per_file=XLSX_MAX_ROWS - 1, compresslevel=None, deflater=None, threaded=False):
         if max_rows_per_file < 1:
             raise ValueError("max_rows_per_file must be at least 1")
         self.max_rows_per_file = max_rows_per_file
@@ -32,8 +35,10 @@ class ZipCsvWriter(CsvWriter):
         self.part_count = 0
         # Not CsvWriter.__init__: there is no single file to open; parts are opened on demand.
         ExportWriter.__init__(self, path, headers, types, tz, name)
-        self._zip = zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=compresslevel)
+        built = datetime.now(self.tz).replace(tzinfo=None)
+        self._zip = ZipStream(path, built, compresslevel=compresslevel, deflater=deflater, threaded=threaded)
         self._file = None
+        self._member = None
         self._start_container()
 
     def member_name(self, part):
@@ -45,8 +50,8 @@ class ZipCsvWriter(CsvWriter):
             self._file.close()
             self._file = None
         self.part_count += 1
-        member = self._zip.open(self.member_name(self.part_count), "w", force_zip64=True)
-        self._file = open_text(member, self.encoding)
+        self._member = MemberStream(self._zip.open(self.member_name(self.part_count)))
+        self._file = open_text(io.BufferedWriter(self._member, WRITE_SIZE), self.encoding)
         self._start_csv(self._file)
         self._room = self.max_rows_per_file
 
@@ -56,7 +61,35 @@ class ZipCsvWriter(CsvWriter):
 
     def _abort(self):
         try:
-            if self._file is not None:
-                self._file.close()
+            if self._member is not None:
+                self._member.finish_on_close = False
+                self._file.close()  # what it still buffers is dropped
         finally:
-            self._zip.close()
+            self._zip.abort()
+
+
+#: Bytes handed to the deflate at a time.
+WRITE_SIZE = 1 << 20
+
+
+class MemberStream(io.RawIOBase):
+    """A zip member as a raw binary stream, for the text stream the csv module writes to; closing it
+    ends the member. With ``finish_on_close`` turned off (the zip is being abandoned), it drops
+    what it is given and closing does not end the member."""
+
+    def __init__(self, member):
+        self.member = member
+        self.finish_on_close = True
+
+    def writable(self):
+        return True
+
+    def write(self, data):
+        if self.finish_on_close:
+            self.member.write(bytes(data))  # a copy: the buffer is reused while the deflate runs
+        return len(data)
+
+    def close(self):
+        if not self.closed and self.finish_on_close:
+            self.member.close()
+        super().close()
