@@ -61,6 +61,9 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # A download page's status poll with a valid poll token is answered here: it needs no session,
+    # user, CSRF or messages (soil.poll_tokens).
+    "soil.middleware.PollTokenMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     # The language of a request: the language cookie (set by the footer's selector, and at login from
     # the user's stored choice), else the browser's Accept-Language. No database read.
