@@ -53,6 +53,9 @@ DEFAULTS = {
     "EXPORT_STREAM_POLL_SECONDS": 1.0,
     "EXPORT_STREAM_KEEPALIVE_SECONDS": 15,
     "EXPORT_STREAM_MAX_SECONDS": 120,
+    # Whether a stream also reads the run as soon as its task's progress or state is written (Redis
+    # pub/sub, a connection per open stream); off, it reads only every EXPORT_STREAM_POLL_SECONDS.
+    "EXPORT_STREAM_PUSH": True,
     # --- saved exports
     # How often the dispatcher looks for due rebuilds; how long a dead rebuild keeps its lock; after how
     # many days without a download a saved export stops being rebuilt.

@@ -62,6 +62,9 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # A download page's status poll with a valid poll token is answered here: it needs no session,
+    # user, CSRF or messages (soil.poll_tokens).
+    "soil.middleware.PollTokenMiddleware",
     # A download asked for from a byte on (a resumed download) gets 206 with the rest (soil.middleware).
     "soil.middleware.RangeRequestsMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -303,6 +306,7 @@ EXPORT_PARTITIONS = env_int("EXPORT_PARTITIONS", 4)
 EXPORT_STREAM_POLL_SECONDS = env_float("EXPORT_STREAM_POLL_SECONDS", 1.0)
 EXPORT_STREAM_KEEPALIVE_SECONDS = env_int("EXPORT_STREAM_KEEPALIVE_SECONDS", 15)
 EXPORT_STREAM_MAX_SECONDS = env_int("EXPORT_STREAM_MAX_SECONDS", 120)
+EXPORT_STREAM_PUSH = env_bool("EXPORT_STREAM_PUSH", True)
 # Modules that register export sources besides the demo one, comma-separated (imported at start-up).
 EXPORT_SOURCE_MODULES = env_list("EXPORT_SOURCE_MODULES", [])
 # Build files are written here first; empty means a folder in the system's temporary directory.

@@ -18,12 +18,18 @@ and nothing else. The trade-off, and why it is bounded:
 
 SOIL_POLL_TOKEN_MAX_AGE = 0 turns tokens off.
 """
+import time
+
 from django.core import signing
 from django.urls import reverse
 
 from .conf import soil_conf
 
 SALT = "soil.poll-token"
+# Tokens this process verified: (download id, token) -> (user id, signed at). A page polls with the
+# same token every second; its signature is checked once, its age at every poll.
+MAX_VERIFIED = 4096
+_verified = {}
 
 
 def _signer(download_id):
@@ -42,10 +48,19 @@ def poll_token_user_id(token, download_id):
     max_age = soil_conf.POLL_TOKEN_MAX_AGE
     if not token or not max_age:
         return None
+    verified = _verified.get((download_id, token))
+    if verified is not None:
+        user_id, signed_at = verified
+        return user_id if time.time() - signed_at <= max_age else None
+    signer = _signer(download_id)
     try:
-        return _signer(download_id).unsign(token, max_age=max_age)
+        user_id = signer.unsign(token, max_age=max_age)
     except signing.BadSignature:  # SignatureExpired is one
         return None
+    if len(_verified) >= MAX_VERIFIED:
+        _verified.clear()
+    _verified[download_id, token] = user_id, signing.b62_decode(token.rsplit(signer.sep, 2)[1])
+    return user_id
 
 
 def is_listed_owner(user_id, download):

@@ -1,4 +1,5 @@
 """Task progress and status: every Celery state is mapped onto one of five soil STATES."""
+import asyncio
 import logging
 import time
 from dataclasses import dataclass, field
@@ -7,7 +8,10 @@ from typing import Any
 from celery import current_app
 from celery import states as celery_states
 from celery.backends.base import BaseKeyValueStoreBackend
+from celery.backends.redis import RedisBackend
 from django.utils.translation import gettext
+from redis import asyncio as aioredis
+from redis.connection import Connection
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
@@ -156,6 +160,149 @@ def store_progress(task_id, current, total, message=None, started_at=None, updat
     """
     current_app.backend.store_result(task_id, progress_meta(current, total, message, started_at, updated_at),
                                      PROGRESS)
+
+
+class ProgressWatch:
+    """Wakes whoever waits on it when a task's record is written: each write of the Redis result
+    backend (progress, and every state Celery stores) is published on the record's own key as a
+    channel, in the same round trip as the write. So the writer needs nothing more, and a page that
+    waits here sees a report as soon as it is stored.
+
+    `wait(timeout)` returns True on a write, False after `timeout` seconds without one. It is a hint
+    to re-read, never the data: a message missed (Redis restarting, a watch opened after the write)
+    only means the caller's next timed re-read finds the change. Without a Redis result backend, or
+    when Redis cannot be reached, `wait` simply sleeps for `timeout`. One Redis connection per watch.
+    """
+
+    def __init__(self, task_id):
+        self.task_id = None
+        self._pubsub = None
+        self._backend = current_app.backend if isinstance(current_app.backend, RedisBackend) else None
+        self.follow(task_id)
+
+    def follow(self, task_id):
+        """Watch `task_id` instead (a run queued again under a new task id)."""
+        if task_id == self.task_id:
+            return
+        self.task_id = task_id
+        if self._backend is None or not task_id:
+            return
+        try:
+            if self._pubsub is None:
+                self._pubsub = self._backend.client.pubsub(ignore_subscribe_messages=True)
+            else:
+                self._pubsub.unsubscribe()
+            self._pubsub.subscribe(self._backend.get_key_for_task(task_id))
+        except (RedisConnectionError, RedisTimeoutError):
+            log.warning("Not watching task %s for progress: Redis cannot be reached", task_id, exc_info=True)
+            self.close()
+
+    def wait(self, timeout):
+        if self._pubsub is None:
+            time.sleep(timeout)
+            return False
+        deadline = time.monotonic() + timeout
+        try:
+            while (left := deadline - time.monotonic()) > 0:
+                if self._pubsub.get_message(timeout=left) is not None:
+                    while self._pubsub.get_message(timeout=0) is not None:
+                        pass  # several writes since: one wake is enough
+                    return True
+        except (RedisConnectionError, RedisTimeoutError):
+            log.warning("Stopped watching task %s for progress: Redis cannot be reached", self.task_id)
+            self.close()
+            time.sleep(max(0.0, deadline - time.monotonic()))
+        return False
+
+    def close(self):
+        if self._pubsub is not None:
+            pubsub, self._pubsub = self._pubsub, None
+            try:
+                pubsub.close()
+            except (RedisConnectionError, RedisTimeoutError):
+                pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.close()
+        return False
+
+
+class AsyncProgressWatch:
+    """ProgressWatch for an event loop (an ASGI stream): `await wait(timeout)`, `await follow(id)`,
+    `await close()`; it waits on the loop, holding no thread."""
+
+    # The connection settings redis-py's asyncio client shares with the sync one Celery made.
+    _CONNECTION_KEYS = ("host", "port", "db", "username", "password", "socket_connect_timeout")
+
+    def __init__(self):
+        self.task_id = None
+        self._backend = current_app.backend if isinstance(current_app.backend, RedisBackend) else None
+        self._client = self._pubsub = None
+
+    async def follow(self, task_id):
+        if task_id == self.task_id:
+            return
+        self.task_id = task_id
+        if self._backend is None or not task_id:
+            return
+        pool = self._backend.client.connection_pool
+        if pool.connection_class is not Connection:
+            return  # TLS, a socket path, Sentinel: wait by sleeping
+        try:
+            if self._pubsub is None:
+                kwargs = {key: pool.connection_kwargs[key] for key in self._CONNECTION_KEYS
+                          if key in pool.connection_kwargs}
+                self._client = aioredis.Redis(**kwargs)
+                self._pubsub = self._client.pubsub(ignore_subscribe_messages=True)
+            else:
+                await self._pubsub.unsubscribe()
+            await self._pubsub.subscribe(self._backend.get_key_for_task(task_id))
+        except (RedisConnectionError, RedisTimeoutError, OSError):
+            log.warning("Not watching task %s for progress: Redis cannot be reached", task_id, exc_info=True)
+            await self.close()
+
+    async def wait(self, timeout):
+        if self._pubsub is None:
+            await asyncio.sleep(timeout)
+            return False
+        deadline = time.monotonic() + timeout
+        try:
+            while (left := deadline - time.monotonic()) > 0:
+                if await self._pubsub.get_message(timeout=left) is not None:
+                    while await self._pubsub.get_message(timeout=0) is not None:
+                        pass
+                    return True
+        except (RedisConnectionError, RedisTimeoutError, OSError):
+            log.warning("Stopped watching task %s for progress: Redis cannot be reached", self.task_id)
+            await self.close()
+            await asyncio.sleep(max(0.0, deadline - time.monotonic()))
+        return False
+
+    async def close(self):
+        pubsub, client, self._pubsub, self._client = self._pubsub, self._client, None, None
+        try:
+            if pubsub is not None:
+                await pubsub.aclose()
+            if client is not None:
+                await client.aclose()
+        except (RedisConnectionError, RedisTimeoutError, OSError):
+            pass
+
+
+def watch_progress(task_id):
+    """A ProgressWatch on `task_id` (a context manager): `watch.wait(timeout)` returns early, True,
+    when the task's progress or state is written."""
+    return ProgressWatch(task_id)
+
+
+async def async_watch_progress(task_id):
+    """An AsyncProgressWatch on `task_id`; close it with `await watch.close()`."""
+    watch = AsyncProgressWatch()
+    await watch.follow(task_id)
+    return watch
 
 
 def _percent(current, total):

@@ -67,11 +67,17 @@ def ajax_job_poll(request, download_id, template="soil/partials/job_status.html"
     return render(request, template, {"download_id": download_id, "status": status})
 
 
-def _json_refusal(request, download, token_user_id=None):
+class NeedsSession(Exception):
+    """The poll token does not settle who may see the download: the session must."""
+
+
+def _json_refusal(request, download, token_user_id=None, session=True):
     if download is None:
         return JsonResponse({"error": gettext("This download has expired or never existed.")}, status=404)
     if token_user_id is not None and is_listed_owner(token_user_id, download):
         return None  # checked when the token was made (soil.poll_tokens); no session, no user row
+    if not session:
+        raise NeedsSession
     if not can_access(request.user, download):
         return JsonResponse({"error": gettext("This download belongs to someone else.")}, status=403)
     return None
@@ -81,21 +87,35 @@ def status_json(request, download_id):
     """The status as JSON, in one shape for every state; 304 when it has not changed since the ETag.
 
     Login is required, unless the URL carries a valid poll token (`?t=`, soil.poll_tokens) for this
-    download, which the download's page hands its poller: such a poll loads no session and no user.
+    download, which the download's page hands its poller: such a poll loads no session and no user
+    (and soil.middleware.PollTokenMiddleware answers it before the rest of the middleware).
     While the task runs, the record and heartbeat this process read a moment ago are reused; once
     it no longer runs, they are read afresh (its file and final record may be new).
     """
     token_user_id = poll_token_user_id(request.GET.get("t"), download_id)
     if token_user_id is None and not request.user.is_authenticated:
         return redirect_to_login(request.get_full_path())
+    return status_response(request, download_id, token_user_id)
+
+
+def token_status_response(request, download_id, token_user_id):
+    """status_json's answer for a poll whose token names `token_user_id`, without the session or the
+    user; None when the token does not settle it (the user is no longer a listed owner)."""
+    try:
+        return status_response(request, download_id, token_user_id, session=False)
+    except NeedsSession:
+        return None
+
+
+def status_response(request, download_id, token_user_id=None, session=True):
     read = read_download(download_id, reuse=True)
-    refusal = _json_refusal(request, read.download, token_user_id)
+    refusal = _json_refusal(request, read.download, token_user_id, session)
     if refusal:
         return refusal
     state = download_state(download_id, read.download, read.last_beat)
     if read.reused and not state.running:
         read = read_download(download_id)
-        refusal = _json_refusal(request, read.download, token_user_id)
+        refusal = _json_refusal(request, read.download, token_user_id, session)
         if refusal:
             return refusal
         state = download_state(download_id, read.download, read.last_beat)

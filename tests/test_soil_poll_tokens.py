@@ -1,15 +1,16 @@
 """Poll tokens: the download page's poller reads its status without a session or a user row."""
 import time
-import types
 
 import pytest
 from celery import current_app as app
 from celery import uuid
-from django.core import signing
+from django.contrib.sessions.middleware import SessionMiddleware
+from django.http import QueryDict
 from django.test import Client
 from django.urls import reverse
 
 from soil import DownloadBase
+from soil.middleware import query_token
 from soil.poll_tokens import _signer, make_poll_token
 
 pytestmark = pytest.mark.django_db
@@ -84,8 +85,10 @@ def test_an_old_token_is_refused(client, alice, settings, monkeypatch):
     token = make_poll_token(alice, download)
     url = reverse("download_status", args=[download.download_id])
     assert client.get(url, {"t": token}).status_code == 200
-    # 2.1 s later for Django's signing, which reads the token's age from time.time(): no waiting.
-    monkeypatch.setattr(signing, "time", types.SimpleNamespace(time=lambda: time.time() + 2.1))
+    # 2.1 s later for Django's signing and soil's memory of verified tokens, which both read the
+    # token's age from time.time(): no waiting.
+    now = time.time
+    monkeypatch.setattr(time, "time", lambda: now() + 2.1)
     assert client.get(url, {"t": token}).status_code == 302
 
 
@@ -103,3 +106,34 @@ def test_the_token_never_serves_the_file(client, alice):
     token = make_poll_token(alice, download)
     response = client.get(reverse("retrieve_download", args=[download.download_id]), {"t": token, "get_file": 1})
     assert response.status_code == 302 and "/login/" in response["Location"]
+
+
+def test_a_token_poll_is_answered_before_the_session_and_the_rest_of_the_middleware(client, alice, monkeypatch):
+    download = progress_download([alice.pk])
+    url = reverse("download_status", args=[download.download_id])
+    token = make_poll_token(alice, download)
+    client.force_login(alice)
+    by_session = client.get(url)
+
+    def no_session(self, request):
+        raise AssertionError("a token poll went through the session middleware")
+
+    monkeypatch.setattr(SessionMiddleware, "process_request", no_session)
+    by_token = client.get(url, {"t": token}, HTTP_ACCEPT_LANGUAGE="fr")
+    assert by_token.status_code == 200 and by_token.content == by_session.content
+    assert by_token["ETag"] == by_session["ETag"] and by_token["Cache-Control"] == by_session["Cache-Control"]
+    assert by_token["Content-Language"] == "fr" and "Accept-Language" in by_token["Vary"]
+    assert client.get(url, {"t": token}, HTTP_IF_NONE_MATCH=by_token["ETag"]).status_code == 304
+
+
+def test_a_token_that_does_not_settle_the_poll_goes_on_through_the_middleware(client, alice, bob):
+    download = progress_download([alice.pk])
+    forged_for_bob = _signer(download.download_id).sign(str(bob.pk))  # bob is not a listed owner
+    url = reverse("download_status", args=[download.download_id])
+    client.force_login(alice)  # the session decides, and alice may see it
+    assert client.get(url, {"t": forged_for_bob}).json()["percent"] == 30
+
+
+@pytest.mark.parametrize("query", ["t=a:b:c", "x=1&t=a%3Ab&y=2", "t=1&t=2", "t=a+b", "st=1", "t=", "x=t=1", ""])
+def test_the_middleware_reads_the_token_as_the_view_does(query):
+    assert (query_token(query) or None) == (QueryDict(query).get("t") or None)

@@ -1,6 +1,7 @@
 """The run's event stream: one status event per change, keep-alives, an end when the run is final or
 the stream is old, and the same owner checks as the JSON status."""
 import json
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -115,3 +116,64 @@ def test_the_async_stream_for_asgi_reads_and_ends_as_the_plain_one(running, fast
         chunks = thread.submit(asyncio.run, collect()).result(timeout=30)
     statuses = [json.loads(c.decode().split("data: ", 1)[1]) for c in chunks if c.startswith(b"event: status")]
     assert [s["run_status"] for s in statuses] == [Status.RUNNING, Status.CANCELLED]
+
+
+@pytest.fixture
+def slow_re_reads(settings):
+    """A re-read only every 20 s: a progress report seen sooner was pushed."""
+    settings.EXPORT_STREAM_POLL_SECONDS = 20
+    settings.EXPORT_STREAM_MAX_SECONDS = 60
+
+
+def report_soon(run, current):
+    """The build's report, from another thread while the stream waits (as a worker's would come)."""
+    timer = threading.Timer(0.3, store_progress, args=(run.task_id, current, 100, "{current} of {total}", time.time()))
+    timer.start()
+    return timer
+
+
+def test_a_progress_report_reaches_the_stream_without_waiting_for_the_re_read(alice_client, running, slow_re_reads):
+    run, _ = running
+    response = alice_client.get(f"/exports/runs/{run.pk}/events/")
+    started = None
+    try:
+        for kind, data in events(response):
+            if kind == "status" and started is None:
+                report_soon(run, 40)
+                started = time.monotonic()
+            elif kind == "status":
+                break
+    finally:
+        response.close()
+    assert data["percent"] == 40 and data["current"] == 40
+    assert time.monotonic() - started < 10  # not the re-read, 20 s away
+
+
+def test_the_async_stream_wakes_on_a_progress_report_too(running, slow_re_reads):
+    import asyncio
+
+    from exports.runs.status import run_status
+    from exports.web.streams import StatusStream
+
+    run, _ = running
+
+    async def second_status():
+        stream = StatusStream(run, time.monotonic())
+        chunks = stream.async_chunks(run_status(run))
+        statuses = []
+        try:
+            async for chunk in chunks:
+                if chunk.startswith(b"event: status"):
+                    statuses.append(json.loads(chunk.decode().split("data: ", 1)[1]))
+                    if len(statuses) == 1:
+                        report_soon(run, 60)
+                    else:
+                        return statuses[-1]
+        finally:
+            await chunks.aclose()
+
+    started = time.monotonic()
+    with ThreadPoolExecutor(1) as thread:
+        status = thread.submit(asyncio.run, second_status()).result(timeout=30)
+    assert status["percent"] == 60
+    assert time.monotonic() - started < 10

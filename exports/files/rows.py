@@ -28,7 +28,7 @@ from zoneinfo import ZoneInfo
 from django.conf import settings
 from django.core.exceptions import EmptyResultSet, FieldError
 from django.db import DEFAULT_DB_ALIAS, connections
-from django.db.models import DateTimeField, F, Func, Value
+from django.db.models import DateTimeField, F, Func, TextField, Value
 from django.db.models.expressions import Col
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
@@ -175,8 +175,9 @@ def _plain(field, connection, tz, key):
 def _sqlite_datetime(field, connection, tz, key):
     """convert_datetimefield_value: naive values (in the connection's zone) made aware; then local in `tz`.
 
-    sqlite3 gives naive datetimes (Django registers a converter for its "datetime" columns), so the
-    common case is inline; anything else takes Django's steps (``slow``).
+    The column is read as its stored text and parsed a chunk at a time (``text_parser``: what the
+    converter Django registers with sqlite3 gives, without a Python call per value from sqlite3), so
+    the common case, a naive datetime, is inline; anything else takes Django's steps (``slow``).
     """
     db_tz = connection.timezone if settings.USE_TZ else None
 
@@ -209,16 +210,39 @@ def _sqlite_datetime(field, connection, tz, key):
     else:
         def convert(values):
             return [None if v is None else slow(v) for v in values]
-    return F(key), convert
+    parse = text_parser(naive.fromisoformat, parse_datetime)
+    return _as_text(key), lambda values: convert(parse(values))
+
+
+def _as_text(key):
+    """The column as its stored text: an expression has no declared type, so sqlite3 calls no converter
+    on it (Django registers a Python one per value for "datetime", "date"...); the column function
+    parses the text itself, a chunk at a time (``text_parser``)."""
+    return Func(F(key), template="(%(expressions)s || '')", output_field=TextField())
+
+
+def text_parser(fromisoformat, django_parse):
+    """A column function: stored text -> values, as the sqlite3 converter Django registers gives them
+    (``django_parse`` of the text: parse_datetime, parse_date), by ``fromisoformat`` (C) in one pass
+    when every value takes it; NULL stays None."""
+    def careful(text):
+        try:
+            return fromisoformat(text)
+        except ValueError:
+            return django_parse(text)
+
+    def parse(values):
+        try:
+            return [None if text is None else fromisoformat(text) for text in values]
+        except (TypeError, ValueError):
+            return [None if text is None else careful(str(text)) for text in values]
+    return parse
 
 
 def _sqlite_date(field, connection, tz, key):
-    """convert_datefield_value: dates (what sqlite3 gives for Django's "date" columns) stay as they are."""
-    def convert(v):
-        if v is not None and not isinstance(v, datetime.date):
-            v = parse_date(v)
-        return v
-    return F(key), unless_all((datetime.date, _NONE), convert)
+    """convert_datefield_value: dates (what sqlite3's converter gives for Django's "date" columns) stay
+    as they are; read as text and parsed here, as that converter would."""
+    return _as_text(key), text_parser(datetime.date.fromisoformat, parse_date)
 
 
 def _sqlite_boolean(field, connection, tz, key):

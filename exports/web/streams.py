@@ -1,16 +1,18 @@
 """Server-sent events: a run's status pushed to its page (``text/event-stream``) as it changes.
 
-The stream re-reads the run every EXPORT_STREAM_POLL_SECONDS (the row, and the live percentage from
-Redis while it runs: exports.runs.status.run_status, the same reads as one poll of the JSON status) and
-sends the status whenever it differs from the last one sent. A short server-side poll rather than
-Redis pub/sub: the row is the truth and many writers change it (workers, the reaper, a user's
-cancel, an operator), none of which would have to publish; a lost or never-sent message cannot
-leave a page stuck; and a stream holds no Redis connection between reads.
+The stream reads the run (the row, and the live percentage from Redis while it runs:
+exports.runs.status.run_status, the same reads as one poll of the JSON status) and sends the status
+whenever it differs from the last one sent. It reads again as soon as the run's task record is
+written (every progress report and task state is published on Redis as it is stored: a soil
+progress watch, one Redis connection per stream; EXPORT_STREAM_PUSH), and in any case every
+EXPORT_STREAM_POLL_SECONDS. So progress reaches the page the moment it is reported, while the row
+stays the truth: its other writers (the reaper, a user's cancel, an operator) publish nothing, and a
+lost or never-sent message cannot leave a page stuck, only a second late.
 
 A comment line is sent every EXPORT_STREAM_KEEPALIVE_SECONDS so that proxies keep the connection
 and a closed one is noticed. The stream ends after the status of a finished run, or after
 EXPORT_STREAM_MAX_SECONDS, when the browser's EventSource reconnects by itself: so no stream holds
-a server thread or connection for long. Under ASGI the stream is an async iterator (it sleeps on
+a server thread or connection for long. Under ASGI the stream is an async iterator (it waits on
 the event loop and reads in a shared pool); under WSGI it is a plain iterator that holds its
 thread for the stream's life (see docs/operations.md, "Server-sent events").
 """
@@ -28,6 +30,7 @@ from exports.conf import exports_conf
 from exports.models import ExportRun
 from exports.runs import reaper, selectors
 from exports.runs.status import run_status
+from soil.progress import async_watch_progress, watch_progress
 
 FINAL = {"succeeded", "failed", "cancelled", "expired"}
 KEEPALIVE = b": keep-alive\n\n"
@@ -42,6 +45,7 @@ class StatusStream:
 
     def __init__(self, run, now, poll=None, keepalive=None, lifetime=None):
         self.run_id = run.pk
+        self.task_id = run.task_id
         self.poll = poll or exports_conf.EXPORT_STREAM_POLL_SECONDS
         self.keepalive = keepalive or exports_conf.EXPORT_STREAM_KEEPALIVE_SECONDS
         self.ends_at = now + (lifetime or exports_conf.EXPORT_STREAM_MAX_SECONDS)
@@ -56,8 +60,9 @@ class StatusStream:
     def read(self):
         """The run's status now (the reaper's check included, as the JSON status does)."""
         try:
-            run = ExportRun.objects.get(pk=self.run_id)
-            return run_status(reaper.check_run(run))
+            run = reaper.check_run(ExportRun.objects.get(pk=self.run_id))
+            self.task_id = run.task_id  # a run queued again has a new one
+            return run_status(run)
         except ExportRun.DoesNotExist:
             return None
         finally:
@@ -79,29 +84,48 @@ class StatusStream:
         return chunks
 
     def chunks(self, first_status):
-        """A plain iterator (WSGI): holds its thread, sleeping between reads."""
+        """A plain iterator (WSGI): holds its thread, waiting between reads for a write or the poll."""
         close_old_connections()  # whatever the middleware opened after the view
         yield self.opening()
-        status = first_status
-        while True:
-            yield from self.after_read(status, time.monotonic())
-            if self.finished:
-                return
-            time.sleep(self.poll)
-            status = self.read()
+        yield from self.after_read(first_status, time.monotonic())
+        if self.finished or not exports_conf.EXPORT_STREAM_PUSH:
+            while not self.finished:
+                time.sleep(self.poll)
+                yield from self.after_read(self.read(), time.monotonic())
+            return
+        with watch_progress(self.task_id) as watch:
+            while True:
+                status = self.read()  # the first read catches a write made before the watch began
+                watch.follow(self.task_id)
+                yield from self.after_read(status, time.monotonic())
+                if self.finished:
+                    return
+                watch.wait(self.poll)
 
     async def async_chunks(self, first_status):
-        """An async iterator (ASGI): sleeps without a thread; reads in the shared thread pool."""
+        """An async iterator (ASGI): waits on the event loop; reads in the shared thread pool."""
         read = sync_to_async(self.read, thread_sensitive=False)
         yield self.opening()
-        status = first_status
-        while True:
-            for chunk in self.after_read(status, time.monotonic()):
-                yield chunk
-            if self.finished:
-                return
-            await asyncio.sleep(self.poll)
-            status = await read()
+        for chunk in self.after_read(first_status, time.monotonic()):
+            yield chunk
+        if self.finished or not exports_conf.EXPORT_STREAM_PUSH:
+            while not self.finished:
+                await asyncio.sleep(self.poll)
+                for chunk in self.after_read(await read(), time.monotonic()):
+                    yield chunk
+            return
+        watch = await async_watch_progress(self.task_id)
+        try:
+            while True:
+                status = await read()
+                await watch.follow(self.task_id)
+                for chunk in self.after_read(status, time.monotonic()):
+                    yield chunk
+                if self.finished:
+                    return
+                await watch.wait(self.poll)
+        finally:
+            await watch.close()
 
 
 @login_required

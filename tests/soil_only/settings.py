@@ -20,6 +20,7 @@ INSTALLED_APPS = [
     "soil",
 ]
 MIDDLEWARE = [
+    "soil.middleware.PollTokenMiddleware",  # optional (docs/soil.md); its tests need it
     "soil.middleware.RangeRequestsMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",

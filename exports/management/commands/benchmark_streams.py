@@ -14,11 +14,24 @@ one's first event, and then measures the server process over ``--seconds``: resi
 (VmRSS) and threads against the same process before the streams opened, and CPU seconds
 (user + system) spent while the streams sat open. Each figure is measured with its own baseline in
 the same process; nothing is asserted.
+
+    ... python manage.py benchmark_streams --latency 30 [--servers wsgi asgi]
+
+measures instead how soon a progress report reaches the page: for each server, two web processes,
+one with EXPORT_STREAM_PUSH on and one with it off (the stream then only re-reads every
+EXPORT_STREAM_POLL_SECONDS), each showing the same run page in Chromium (Playwright, Debian's
+chromium). The command writes the run's progress as a build does (soil's store_progress, stamped
+with the time of the report) at random moments, and each page records when its bar changed
+(a MutationObserver, the browser's clock: the same machine). It prints the median and range of
+report-to-DOM latency of both, and PASS/FAIL for push ≤ 100 ms.
 """
 import os
+import random
 import selectors
+import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import threading
@@ -35,8 +48,18 @@ from exports.conf import exports_conf
 from exports.demo import ensure_demo_domain
 from exports.models import ExportRun
 from exports.runs import lifecycle
+from soil.progress import store_progress
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+LATENCY_TARGET_MS = 100
+# Every change of the bar's value, with the browser's wall clock (ms since the epoch).
+RECORD_BAR_CHANGES = """() => {
+    window.barChanges = [];
+    const bar = document.querySelector('.soil-bar');
+    new MutationObserver(() => window.barChanges.push(
+        [bar.getAttribute('aria-valuenow'), performance.timeOrigin + performance.now()]
+    )).observe(bar, {attributes: true, attributeFilter: ['aria-valuenow']});
+}"""
 
 
 def free_port():
@@ -58,6 +81,17 @@ def cpu_seconds(pid):
     with open(f"/proc/{pid}/stat") as stat:
         parts = stat.read().rsplit(")", 1)[1].split()
     return (int(parts[11]) + int(parts[12])) / CLOCK_TICKS
+
+
+def serve_static(route):
+    """A Playwright route answering a static file from the app folders, as runserver does."""
+    from django.contrib.staticfiles import finders
+
+    found = finders.find(route.request.url.split(settings.STATIC_URL, 1)[1].split("?")[0])
+    if found:
+        route.fulfill(path=found)
+    else:
+        route.fulfill(status=404)
 
 
 class Streams:
@@ -112,9 +146,18 @@ class Command(BaseCommand):
         parser.add_argument("--streams", type=int, nargs="+", default=[50, 200, 500])
         parser.add_argument("--servers", nargs="+", choices=["wsgi", "asgi"], default=["wsgi", "asgi"])
         parser.add_argument("--seconds", type=float, default=10.0, help="idle window measured per case")
+        parser.add_argument("--latency", type=int, default=0, metavar="SAMPLES",
+                            help="measure report-to-page latency over this many reports instead (push vs re-read)")
 
-    def handle(self, *args, streams, servers, seconds, **options):
+    def handle(self, *args, streams, servers, seconds, latency, **options):
         run, cookie = self._running_run()
+        if latency:
+            try:
+                for server in servers:
+                    self._latency(server, run, cookie, min(latency, 95))
+            finally:
+                ExportRun.objects.filter(pk=run.pk).delete()
+            return
         path = f"/exports/runs/{run.pk}/events/"
         self.stdout.write(f"machine: {os.cpu_count()} cores, load {os.getloadavg()[0]:.2f}; "
                           f"stream poll {exports_conf.EXPORT_STREAM_POLL_SECONDS} s, "
@@ -145,8 +188,8 @@ class Command(BaseCommand):
         client.force_login(user)
         return run, client.cookies["sessionid"].value
 
-    def _server(self, server, port):
-        env = {**os.environ, "EXPORT_STREAM_MAX_SECONDS": "3600", "PYTHONUNBUFFERED": "1"}
+    def _server(self, server, port, **environ):
+        env = {**os.environ, "EXPORT_STREAM_MAX_SECONDS": "3600", "PYTHONUNBUFFERED": "1", **environ}
         if server == "wsgi":
             command = [sys.executable, "manage.py", "runserver", "--noreload", "--skip-checks", f"127.0.0.1:{port}"]
         else:
@@ -195,3 +238,52 @@ class Command(BaseCommand):
             f"| {server} | {count} | {rss_before / 1e6:.1f} | {rss_after / 1e6:.1f} | {per_stream_kb:.0f} "
             f"| {threads_before}/{threads_after} | {cpu_percent:.1f} | {1000 * cpu / elapsed / count * 100:.0f} "
             f"| {received / elapsed:.0f} |")
+
+    def _latency(self, server, run, cookie, samples):
+        from playwright.sync_api import sync_playwright
+
+        store_progress(run.task_id, 0, 1000, started_at=time.time())
+        processes = {}
+        try:
+            for mode, push in (("push", "true"), ("re-read", "false")):
+                port = free_port()
+                processes[mode] = (port, self._server(server, port, EXPORT_STREAM_PUSH=push))
+            with sync_playwright() as playwright:
+                browser = playwright.chromium.launch(executable_path=shutil.which("chromium") or "/usr/bin/chromium",
+                                                     args=["--headless", "--no-sandbox", "--disable-gpu"])
+                pages = {mode: self._run_page(browser, port, run, cookie) for mode, (port, _) in processes.items()}
+                latencies = {mode: [] for mode in pages}
+                for sample in range(1, samples + 1):
+                    time.sleep(random.uniform(0.2, 1.2))  # any moment of the re-read's second
+                    reported_at = time.time()
+                    store_progress(run.task_id, sample * 10, 1000, started_at=reported_at, updated_at=reported_at)
+                    for mode, page in pages.items():
+                        page.wait_for_function(f"window.barChanges.some(c => c[0] === '{sample}')", timeout=10_000)
+                        changed_at = page.evaluate(f"window.barChanges.find(c => c[0] === '{sample}')[1]")
+                        latencies[mode].append(changed_at - reported_at * 1000)
+                browser.close()
+        finally:
+            for _, process in processes.values():
+                os.killpg(process.pid, signal.SIGTERM)
+                process.wait(timeout=10)
+        self.stdout.write(f"machine: {os.cpu_count()} cores, load {os.getloadavg()[0]:.2f}; server {server}; "
+                          f"stream re-read every {exports_conf.EXPORT_STREAM_POLL_SECONDS} s; {samples} reports")
+        for mode, values in latencies.items():
+            self.stdout.write(f"  {mode:8} report -> page: median {statistics.median(values):.0f} ms "
+                              f"[{min(values):.0f}-{max(values):.0f}]")
+        push = statistics.median(latencies["push"])
+        verdict = "PASS" if push <= LATENCY_TARGET_MS else "FAIL"
+        self.stdout.write(f"{verdict}  {server}: progress on the page {push:.0f} ms after the report (median; "
+                          f"target <= {LATENCY_TARGET_MS} ms; re-read alone "
+                          f"{statistics.median(latencies['re-read']):.0f} ms)")
+
+    def _run_page(self, browser, port, run, cookie):
+        context = browser.new_context()
+        context.add_cookies([{"name": settings.SESSION_COOKIE_NAME, "value": cookie, "url": f"http://127.0.0.1:{port}"}])
+        page = context.new_page()
+        page.route("**/static/**", serve_static)  # uvicorn serves no static files
+        page.goto(f"http://127.0.0.1:{port}/exports/runs/{run.pk}/?polling=off")
+        page.locator(".soil-progress[data-updates=events]").wait_for(state="attached", timeout=30_000)
+        page.wait_for_function("document.querySelector('.soil-bar').getAttribute('aria-valuenow') === '0'")
+        page.evaluate(RECORD_BAR_CHANGES)
+        return page
