@@ -3,7 +3,7 @@ fails in words. It runs periodically and as a check whenever a run is read, so n
 
     running, lease lapsed or holder dead  → requeued (new message), or failed when out of attempts
     running, hard time limit recorded     → failed: "took longer than …"
-    queued, message gone from Redis       → requeued, or failed when out of attempts
+    queued, message gone from the broker  → requeued, or failed when out of attempts
     either, with a cancel requested       → cancelled
 """
 import datetime
@@ -43,7 +43,8 @@ def stuck_reason(run, now):
     grace = datetime.timedelta(seconds=exports_conf.EXPORT_LOST_MESSAGE_GRACE)
     if run.status == Status.QUEUED and run.queued_at and run.queued_at < now - grace:
         state, _ = _task_result(run.task_id)
-        if state == states.PENDING:  # soil records SENT before publishing: no record, no message
+        # soil records SENT before publishing: no record, no message (on Redis; RabbitMQ may still hold it)
+        if state == states.PENDING and not queueing.message_may_be_waiting(run.task_id):
             return MESSAGE_LOST
     return None
 
