@@ -264,7 +264,8 @@ ensure_rabbitmq() {  # ensure_rabbitmq PORT [MANAGEMENT_PORT]: start a private n
   : >"$dir/rabbitmq-env.conf"
   rabbitmq_env "$port"
   echo "Starting a private RabbitMQ node on 127.0.0.1:$port (data and logs in .run/rabbitmq-$port)"
-  (cd "$dir" && exec setsid env "${RABBITMQ_ENV[@]}" "$RABBITMQ_BIN/rabbitmq-server") >"$dir/server.log" 2>&1 </dev/null &
+  # setsid -f: the node is no child of this shell, whose `wait` must not wait for it.
+  (cd "$dir" && exec setsid -f env "${RABBITMQ_ENV[@]}" "$RABBITMQ_BIN/rabbitmq-server") >"$dir/server.log" 2>&1 </dev/null
   STARTED_RABBITMQ_PORT="$port"
   env "${RABBITMQ_ENV[@]}" "$RABBITMQ_BIN/rabbitmqctl" -q -n "exports-$port@localhost" wait "$dir/rabbitmq.pid" \
     --timeout 60 >/dev/null 2>&1 || true
