@@ -2,7 +2,7 @@
 # Runs the service: web on http://127.0.0.1:8000, two Celery workers (the interactive and the batch queue
 # group), beat, and Flower on http://127.0.0.1:5555 (FLOWER_PORT; Basic auth FLOWER_BASIC_AUTH=user:password,
 # else user "flower" with a random password kept in .run/flower-password, never the demo login). Installs
-# what is missing first (virtualenv, packages, Redis); ends its start-up output with the URL and the logins
+# what is missing first (virtualenv, packages, Redis; RabbitMQ with BROKER=rabbitmq); ends its start-up output with the URL and the logins
 # in a box. If one of them stops, says which, shows the end of
 # its log, stops the others and exits non-zero. Ctrl-C stops all (exit 130).
 #
@@ -16,6 +16,18 @@ ensure_venv requirements.txt
 umask 077   # logs, pid files, the demo password and Redis's data are for this user only
 export DEBUG="${DEBUG:-true}"
 export REDIS_URL="${REDIS_URL:-redis://127.0.0.1:6379/0}"
+# BROKER=rabbitmq: the Celery broker is RabbitMQ (a private node on RABBITMQ_PORT, default 5673, started
+# here when none answers; its management plugin on RABBITMQ_MANAGEMENT_PORT, default 15673, for Flower),
+# unless CELERY_BROKER_URL names one. Results, progress and the cache stay on Redis.
+BROKER="${BROKER:-redis}"
+case "$BROKER" in
+  redis) ;;
+  rabbitmq)
+    RABBITMQ_PORT="${RABBITMQ_PORT:-5673}" RABBITMQ_MANAGEMENT_PORT="${RABBITMQ_MANAGEMENT_PORT:-15673}"
+    export CELERY_BROKER_URL="${CELERY_BROKER_URL:-amqp://guest:guest@127.0.0.1:$RABBITMQ_PORT//}"
+    ;;
+  *) echo "BROKER: use redis (the default) or rabbitmq, not '$BROKER'" >&2; exit 2 ;;
+esac
 STOP_TIMEOUT="${RUN_STOP_TIMEOUT:-15}"   # seconds the worker may take to finish its tasks at Ctrl-C
 LOG_LINES=40
 
@@ -44,6 +56,7 @@ stop_everything() {  # TERM each service, KILL what is left after STOP_TIMEOUT (
   # the pool processes of a worker that died included.
   for pid in "${GROUPS_STARTED[@]}"; do kill -KILL -- "-$pid" 2>/dev/null || true; done
   wait 2>/dev/null || true
+  stop_started_rabbitmq
   stop_started_redis
   rm -f "$STATE/run.pids"
 }
@@ -53,6 +66,14 @@ trap 'stop_everything; exit 129' HUP
 trap stop_everything EXIT
 
 ensure_redis "$REDIS_URL" --appendonly
+flower_broker=()
+if [ "$BROKER" = rabbitmq ]; then
+  if [ "$CELERY_BROKER_URL" = "amqp://guest:guest@127.0.0.1:$RABBITMQ_PORT//" ]; then
+    ensure_rabbitmq "$RABBITMQ_PORT" "$RABBITMQ_MANAGEMENT_PORT"
+    # Flower reads queue lengths from RabbitMQ's management API.
+    flower_broker=(--broker_api="http://guest:guest@127.0.0.1:$RABBITMQ_MANAGEMENT_PORT/api/")
+  fi
+fi
 PY="$VENV/bin/python"
 echo "Migrating the database"
 "$PY" manage.py migrate --noinput -v 0
@@ -86,7 +107,7 @@ FLOWER_PORT="${FLOWER_PORT:-5555}"
 FLOWER_AUTH="$(flower_basic_auth "$STATE/flower-password")"
 # Flower reads its Basic auth from the environment, never from its command line (which ps shows).
 FLOWER_BASIC_AUTH="$FLOWER_AUTH" start flower "$PY" -m celery -A project flower --address=127.0.0.1 \
-  --port="$FLOWER_PORT"
+  --port="$FLOWER_PORT" "${flower_broker[@]}"
 # Unbuffered: runserver's banner reaches the terminal before the box below.
 PYTHONUNBUFFERED=1 start web "$PY" manage.py runserver "$HOST:$PORT"
 if [ -n "${FLOWER_BASIC_AUTH:-}" ]; then
@@ -120,6 +141,7 @@ echo
 box "${login_lines[@]}" \
   "Flower: http://127.0.0.1:$FLOWER_PORT/ ($flower_login)" \
   "Links in emails: $SITE_URL (SITE_URL)" \
+  "Broker: $([ "$BROKER" = rabbitmq ] && echo "RabbitMQ (BROKER=rabbitmq)" || echo "Redis (BROKER=rabbitmq for RabbitMQ)")" \
   "Emails are printed, not sent: password reset in .run/web.log, export ready in .run/worker-interactive.log" \
   "Logs in .run/: worker-interactive.log worker-batch.log beat.log flower.log web.log" \
   "Ctrl-C stops everything."

@@ -106,6 +106,7 @@ ensure_redis() {  # ensure_redis URL [--appendonly]: start a local redis-server 
     mkdir -p "$dir" && chmod 700 "$dir"
     rm -f "$dir/redis.pid"   # a pid file left by a crash must not name someone else's process later
     redis-server --daemonize yes --bind 127.0.0.1 --port "$port" --save "" "${persistence[@]}" \
+      --databases "${REDIS_DATABASES:-16}" \
       --dir "$dir" --logfile "$dir/redis.log" --pidfile "$dir/redis.pid"
   )
   STARTED_REDIS_PIDFILE="$dir/redis.pid"
@@ -222,4 +223,66 @@ stop_started_postgres() {  # stop the cluster that ensure_postgres started (and 
   as_postgres "$STARTED_POSTGRES_BINDIR/pg_ctl" -D "$STARTED_POSTGRES_DATA" -m fast -w stop >/dev/null 2>&1 || true
   [ -n "$STARTED_POSTGRES_REMOVE" ] && rm -rf "$STARTED_POSTGRES_REMOVE"
   STARTED_POSTGRES_DATA="" STARTED_POSTGRES_REMOVE=""
+}
+
+# --- RabbitMQ: a private node of Debian's rabbitmq-server (its own node name, ports and data under .run/).
+
+RABBITMQ_BIN=/usr/lib/rabbitmq/bin
+RABBITMQ_ENV=()
+rabbitmq_env() {  # rabbitmq_env PORT: sets RABBITMQ_ENV, the environment of the private node on PORT
+  local port="$1" dir="$STATE/rabbitmq-$1"
+  # Its data, logs and Erlang cookie in its folder; distribution on 127.0.0.1 only, at PORT + 20000.
+  RABBITMQ_ENV=(HOME="$dir" RABBITMQ_NODENAME="exports-$port@localhost" RABBITMQ_NODE_IP_ADDRESS=127.0.0.1
+    RABBITMQ_NODE_PORT="$port" RABBITMQ_DIST_PORT="$((port + 20000))" RABBITMQ_CONFIG_FILE="$dir/rabbitmq.conf"
+    RABBITMQ_ENABLED_PLUGINS_FILE="$dir/enabled_plugins" RABBITMQ_MNESIA_BASE="$dir/mnesia"
+    RABBITMQ_LOG_BASE="$dir/log" RABBITMQ_PID_FILE="$dir/rabbitmq.pid" RABBITMQ_CONF_ENV_FILE="$dir/rabbitmq-env.conf"
+    ERL_EPMD_ADDRESS=127.0.0.1 "RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS=-kernel inet_dist_use_interface {127,0,0,1}")
+}
+
+rabbitmq_answers() {  # rabbitmq_answers URL: an AMQP login succeeds
+  "$VENV/bin/python" - "$1" <<'PY' 2>/dev/null
+import sys, kombu
+with kombu.Connection(sys.argv[1], connect_timeout=2) as conn:
+    conn.connect()
+PY
+}
+
+STARTED_RABBITMQ_PORT=""
+ensure_rabbitmq() {  # ensure_rabbitmq PORT [MANAGEMENT_PORT]: start a private node on 127.0.0.1:PORT if nothing answers
+  local port="$1" management="${2:-}" dir="$STATE/rabbitmq-$1" url="amqp://guest:guest@127.0.0.1:$1//"
+  rabbitmq_answers "$url" && return 0
+  [ -x "$RABBITMQ_BIN/rabbitmq-server" ] || apt_install rabbitmq-server
+  if port_answers "$port"; then
+    echo "Port $port is taken by another program (not an AMQP broker we may log in to)." >&2
+    return 1
+  fi
+  mkdir -p -m 700 "$dir"
+  # The listener and a consumer_timeout above the longest hard time limit (project/broker.py).
+  DEBUG=true "$VENV/bin/python" manage.py rabbitmq_config --port "$port" ${management:+--management-port "$management"} \
+    >"$dir/rabbitmq.conf"
+  if [ -n "$management" ]; then echo "[rabbitmq_management]." >"$dir/enabled_plugins"; else echo "[]." >"$dir/enabled_plugins"; fi
+  : >"$dir/rabbitmq-env.conf"
+  rabbitmq_env "$port"
+  echo "Starting a private RabbitMQ node on 127.0.0.1:$port (data and logs in .run/rabbitmq-$port)"
+  # setsid -f: the node is no child of this shell, whose `wait` must not wait for it.
+  (cd "$dir" && exec setsid -f env "${RABBITMQ_ENV[@]}" "$RABBITMQ_BIN/rabbitmq-server") >"$dir/server.log" 2>&1 </dev/null
+  STARTED_RABBITMQ_PORT="$port"
+  env "${RABBITMQ_ENV[@]}" "$RABBITMQ_BIN/rabbitmqctl" -q -n "exports-$port@localhost" wait "$dir/rabbitmq.pid" \
+    --timeout 60 >/dev/null 2>&1 || true
+  for _ in $(seq 100); do rabbitmq_answers "$url" && return 0; sleep 0.2; done
+  echo "RabbitMQ did not answer on port $port; see .run/rabbitmq-$port/server.log" >&2
+  return 1
+}
+
+rabbitmq_ctl() {  # rabbitmq_ctl PORT ARGS...: rabbitmqctl for the private node on PORT
+  local port="$1"
+  shift
+  rabbitmq_env "$port"
+  env "${RABBITMQ_ENV[@]}" "$RABBITMQ_BIN/rabbitmqctl" -q -n "exports-$port@localhost" "$@"
+}
+
+stop_started_rabbitmq() {  # stop the node that ensure_rabbitmq started, if it started one
+  [ -n "$STARTED_RABBITMQ_PORT" ] || return 0
+  rabbitmq_ctl "$STARTED_RABBITMQ_PORT" shutdown >/dev/null 2>&1 || true
+  STARTED_RABBITMQ_PORT=""
 }

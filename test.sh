@@ -4,7 +4,12 @@
 #   2. PostgreSQL: every test but the browser and sqlite_pass ones (TEST_POSTGRES_DB_ONLY=1: only those
 #      that reach the database), on the server at TEST_DATABASE_URL if given, else on a private cluster
 #      of Debian's PostgreSQL started here (port TEST_POSTGRES_PORT, default 5440) and stopped at the end.
-# Both use a private Redis (started here, on its own port), each pass its own databases of it, and
+#   3. RabbitMQ: the worker and fault tests again (SQLite), with RabbitMQ as the Celery broker: the suite's
+#      worker on the node at TEST_BROKER_URL if given, else on a private node of Debian's rabbitmq-server
+#      started here (port TEST_RABBITMQ_PORT, default 5680, data under .run/) and stopped at the end; each
+#      fault test on a node of its own. TEST_BROKERS=redis leaves it out; it runs by default only when
+#      TEST_DATABASES is not set (a whole run), or when TEST_BROKERS names rabbitmq.
+# All use a private Redis (started here, on its own port), each pass its own databases of it, and
 # Celery worker processes started by the tests. Each pass runs in TEST_WORKERS pytest-xdist workers
 # (default 2; 0: no xdist), each worker with its own Redis database, test database, MEDIA_ROOT and
 # Celery worker. TEST_DATABASES=sqlite (or postgres) runs one pass only; TEST_SERIAL=1 runs the passes
@@ -19,7 +24,16 @@ for pass in ${databases//,/ }; do
   case "$pass" in
     sqlite) PASSES+=(sqlite) ;;
     postgres | postgresql) PASSES+=(postgres) ;;
-    *) echo "TEST_DATABASES: unknown database '$pass'; use sqlite, postgres or sqlite,postgres" >&2; exit 2 ;;
+    none) ;;   # TEST_DATABASES=none TEST_BROKERS=rabbitmq: the RabbitMQ pass alone
+    *) echo "TEST_DATABASES: unknown database '$pass'; use sqlite, postgres, sqlite,postgres or none" >&2; exit 2 ;;
+  esac
+done
+if [ -n "${TEST_DATABASES:-}" ]; then brokers="${TEST_BROKERS:-redis}"; else brokers="${TEST_BROKERS:-redis,rabbitmq}"; fi
+for broker in ${brokers//,/ }; do
+  case "$broker" in
+    redis) ;;
+    rabbitmq) PASSES+=(rabbitmq) ;;
+    *) echo "TEST_BROKERS: unknown broker '$broker'; use redis, rabbitmq or redis,rabbitmq" >&2; exit 2 ;;
   esac
 done
 WORKERS="${TEST_WORKERS:-2}"
@@ -37,7 +51,8 @@ if [[ "$REDIS_URL" =~ ^(rediss?://[^/]*)(/([0-9]+))?$ ]]; then
 else
   echo "TEST_REDIS_URL: expected redis://HOST:PORT/DB, not '$REDIS_URL'" >&2; exit 2
 fi
-# The SQLite pass takes databases from redis_db on, the PostgreSQL pass from redis_db + 8; each xdist
+# The SQLite pass takes databases from redis_db on, the PostgreSQL pass from redis_db + 8, the RabbitMQ
+# pass from redis_db + 16; each xdist
 # worker two of them (its own and the next, for the session that test_soil_standalone nests).
 pass_redis_url() { echo "$redis_server/$((redis_db + $1 * 8))"; }
 STATUS_DIR="$STATE/test-status"
@@ -60,10 +75,12 @@ cleanup() {
   for pid in "${PASS_PIDS[@]}"; do
     for _ in $(seq 300); do pid_alive "$pid" || break; sleep 0.1; done
   done
-  stop_started_postgres; stop_started_redis; summary
+  stop_started_postgres; stop_started_rabbitmq; stop_started_redis; summary
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
+# 24 databases: 8 for each pass (pass_redis_url).
+export REDIS_DATABASES=24 TEST_REDIS_DATABASES=24
 ensure_redis "$REDIS_URL"
 rm -rf "$STATUS_DIR" && mkdir -p "$STATUS_DIR"
 
@@ -79,6 +96,10 @@ run_pass() {  # run_pass NAME LABEL INDEX DATABASE_URL PYTEST_ARGS...: one pytes
   rm -rf "$media"*
   local env=(-u DATABASE_URL)
   [ -z "$url" ] || env=(DATABASE_URL="$url")
+  # BROKER_URL (which the settings and the `celery` command read too), not CELERY_BROKER_URL: Celery lets
+  # that one override every app's own broker, and the fault tests' clients must reach their deployment's.
+  [ "$name" != rabbitmq ] || env+=(-u CELERY_BROKER_URL BROKER_URL="$BROKER_URL" TEST_BROKER=rabbitmq
+                                   TEST_DATABASE_PATH="$STATE/test-db-rabbitmq.sqlite3")
   env+=(REDIS_URL="$(pass_redis_url "$index")" MEDIA_ROOT="$media")
   # Its own temporary folder: two sessions at once must not clean up each other's.
   env "${env[@]}" "$VENV/bin/python" -m pytest --basetemp="$STATE/pytest-$name" "${xdist[@]}" "$@" || status=$?
@@ -123,13 +144,33 @@ for pass in "${PASSES[@]}"; do
       [ -z "${TEST_POSTGRES_DB_ONLY:-}" ] || selection=--db-tests-only
       start_pass postgres PostgreSQL 1 "$url" "$selection" "$@"
       ;;
+    rabbitmq)
+      if [ -n "${TEST_BROKER_URL:-}" ]; then
+        BROKER_URL="$TEST_BROKER_URL"   # its virtual host, and one per xdist worker (<vhost>-gwN), must exist
+      else
+        port="${TEST_RABBITMQ_PORT:-5680}"
+        ensure_rabbitmq "$port"
+        # A virtual host for the pass and one per xdist worker, in one call (each rabbitmqctl starts a VM).
+        "$VENV/bin/python" - "$WORKERS" >"$STATE/rabbitmq-$port/test-vhosts.json" <<'PY'
+import json, sys
+names = ["tests"] + [f"tests-gw{n}" for n in range(int(sys.argv[1]))]
+print(json.dumps({"vhosts": [{"name": name} for name in names],
+                  "permissions": [{"user": "guest", "vhost": name, "configure": ".*", "write": ".*", "read": ".*"}
+                                  for name in names]}))
+PY
+        rabbitmq_ctl "$port" import_definitions "$STATE/rabbitmq-$port/test-vhosts.json" >/dev/null
+        BROKER_URL="amqp://guest:guest@127.0.0.1:$port/tests"
+      fi
+      # The worker and fault tests only: the others do not reach the broker.
+      start_pass rabbitmq RabbitMQ 2 "" --broker-tests-only "$@"
+      ;;
   esac
 done
 
 for pid in "${PASS_PIDS[@]}"; do wait "$pid" || true; done
 for pass in "${PASSES[@]}"; do
   if [ "${#PASS_PIDS[@]}" -gt 0 ]; then
-    case "$pass" in sqlite) label=SQLite ;; postgres) label=PostgreSQL ;; esac
+    case "$pass" in sqlite) label=SQLite ;; postgres) label=PostgreSQL ;; rabbitmq) label=RabbitMQ ;; esac
     printf '\n===== ./test.sh: %s pass (.run/test-%s.log) =====\n\n' "$label" "$pass"
     cat "$STATE/test-$pass.log"
   fi

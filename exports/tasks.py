@@ -49,7 +49,7 @@ def second_argument(*args, **kwargs):
 @in_run_language(first_argument)
 def run_export(run_id):
     """Build a user's export, reporting "12,000 of 250,000 rows" as it goes; a big one is built in parts."""
-    lease = lifecycle.start(run_id, run_export.request.id)
+    lease = lifecycle.start(run_id, run_export.request.id, returned_by_broker=queueing.returned_by_broker(run_export))
     if lease is None:
         log.info("Export run %s: message %s has nothing to build", run_id, run_export.request.id)
         return {"built": False}

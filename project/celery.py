@@ -1,11 +1,24 @@
 """The Celery app, configured from Django settings (the CELERY_* names)."""
+import math
 import os
 
 from celery import Celery
 
+from .broker import is_rabbitmq
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "project.settings")
 
-app = Celery("project")
+
+class ProjectCelery(Celery):
+    def send_task(self, *args, countdown=None, **kwargs):
+        # On RabbitMQ's quorum queues a countdown travels by native delayed delivery, in whole seconds
+        # (Celery refuses one under a second): a sub-second retry waits one second there.
+        if countdown and 0 < countdown < 1 and is_rabbitmq(self.conf.broker_url):
+            countdown = math.ceil(countdown)
+        return super().send_task(*args, countdown=countdown, **kwargs)
+
+
+app = ProjectCelery("project")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 

@@ -1,17 +1,19 @@
 """One row per queue: waiting messages, the oldest's age, time-to-start against the target, consumers.
 
-Waiting messages are read from the broker's Redis lists (kombu keeps one list per queue and priority;
-LPUSH in, BRPOP out, so the oldest message is the last); the oldest's age comes from the publish time
-that project.monitoring stamps in every message. Consumers and running tasks come from the workers
-themselves (`inspect().active_queues()`, then `inspect().active()` if any answered), each with a
+On Redis, waiting messages are read from the broker's Redis lists (kombu keeps one list per queue and
+priority; LPUSH in, BRPOP out, so the oldest message is the last); the oldest's age comes from the publish
+time that project.monitoring stamps in every message. On RabbitMQ the count is the queue's ready messages
+(a passive declare); its oldest message cannot be read without taking it, so its age is unknown (None).
+Consumers and running tasks come from the workers themselves (`inspect().active_queues()`, then `inspect().active()` if any answered), each with a
 short timeout that ends early once every worker with a fresh heartbeat has answered.
 """
 import json
 import time
 
+import redis
 from django.conf import settings
 
-from . import monitoring
+from . import broker, monitoring
 
 PRIORITY_SEPARATOR = "\x06\x16"  # kombu's Redis transport: "<queue>\x06\x16<priority>"
 PRIORITY_STEPS = (3, 6, 9)        # its default steps besides 0, which uses the plain queue name
@@ -19,9 +21,19 @@ INSPECT_TIMEOUT = 0.5
 
 
 def queue_lengths(conn=None, queues=None):
-    """{queue: (messages waiting, publish time of the oldest or None)} in one round trip."""
-    conn = conn or monitoring.client()
+    """{queue: (messages waiting, publish time of the oldest or None)} in one round trip.
+
+    `conn`: the Redis of REDIS_URL, used when it is the broker's too.
+    """
     queues = list(queues or settings.QUEUE_TABLE)
+    if settings.BROKER_IS_RABBITMQ:
+        from celery import current_app
+
+        return {queue: (count, None) for queue, count in broker.queue_lengths(current_app, queues).items()}
+    if settings.CELERY_BROKER_URL != settings.REDIS_URL:  # a Redis broker apart from REDIS_URL
+        timeout = settings.REDIS_SOCKET_TIMEOUT
+        conn = redis.Redis.from_url(settings.CELERY_BROKER_URL, socket_connect_timeout=timeout, socket_timeout=timeout)
+    conn = conn or monitoring.client()
     pipe = conn.pipeline(transaction=False)
     for queue in queues:
         pipe.llen(queue)

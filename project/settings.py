@@ -4,10 +4,10 @@ from pathlib import Path
 
 import dj_database_url
 from django.utils.translation import gettext_lazy as _
-from kombu import Exchange, Queue
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from .broker import is_rabbitmq, longest_hard_limit, task_queues
 from .env import env_bool, env_float, env_int, env_list, env_str
 from .queues import DEFAULT_QUEUE, QUEUES, QueueTimeLimits, queues_of_group, targets, time_limits
 
@@ -164,7 +164,10 @@ CACHES = {
 # --- Celery. USE_CELERY=false runs every task in-process, synchronously (local development).
 USE_CELERY = env_bool("USE_CELERY", True)
 
-CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", REDIS_URL)
+# The broker: Redis (REDIS_URL) unless CELERY_BROKER_URL (or BROKER_URL) names another; amqp:// is RabbitMQ.
+# Results, progress and the soil cache stay on Redis whatever the broker (project/broker.py).
+CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", env_str("BROKER_URL", REDIS_URL))
+BROKER_IS_RABBITMQ = is_rabbitmq(CELERY_BROKER_URL)
 CELERY_RESULT_BACKEND = env_str("CELERY_RESULT_BACKEND", REDIS_URL)
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
@@ -174,7 +177,10 @@ CELERY_RESULT_EXPIRES = env_int("CELERY_RESULT_EXPIRES", 2 * 24 * 60 * 60)
 CELERY_TASK_DEFAULT_QUEUE = DEFAULT_QUEUE
 # Celery knows exactly the queues of the table: a task sent to any other raises QueueNotFound at once
 # instead of waiting forever where no worker listens.
-CELERY_TASK_QUEUES = [Queue(name, Exchange(name), routing_key=name) for name in QUEUES]
+CELERY_TASK_QUEUES = task_queues(QUEUES, BROKER_IS_RABBITMQ)
+# On RabbitMQ those are durable quorum queues: Celery then turns off global QoS (which they refuse) and
+# sends countdowns through RabbitMQ's native delayed delivery.
+CELERY_WORKER_DETECT_QUORUM_QUEUES = True
 CELERY_TASK_CREATE_MISSING_QUEUES = False
 CELERY_TASK_TRACK_STARTED = True
 # Our long tasks are idempotent, so a task lost with its worker is better run again than dropped.
@@ -189,9 +195,11 @@ CELERY_WORKER_MAX_MEMORY_PER_CHILD = env_int("WORKER_MAX_MEMORY_PER_CHILD_KB", 1
 # With acks_late on Redis, an unacknowledged task is redelivered after this many seconds. No task
 # outlives its queue's hard time limit, so just past the longest limit is enough: a task whose whole
 # worker was killed runs again within that (user exports sooner: the reaper requeues them).
-CELERY_BROKER_TRANSPORT_OPTIONS = {
-    "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", max(hard for _, hard in QUEUE_TIME_LIMITS.values()) + 600),
-}
+# RabbitMQ has no visibility timeout: it returns a message when its consumer's connection closes, and
+# closes a channel that holds one unacknowledged past its consumer_timeout, which the node's config
+# must therefore set above the longest hard limit too (project/broker.py writes it; docs/operations.md).
+CELERY_VISIBILITY_TIMEOUT = env_int("CELERY_VISIBILITY_TIMEOUT", longest_hard_limit(QUEUE_TIME_LIMITS) + 600)
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_VISIBILITY_TIMEOUT}
 CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = CELERY_BROKER_TRANSPORT_OPTIONS
 
 # --- Redis faults: the web answers 503 within seconds, workers ride out restarts.
@@ -222,6 +230,13 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "socket_connect_timeout": REDIS_SOCKET_TIMEOUT,
     "socket_timeout": max(REDIS_SOCKET_TIMEOUT, 1) + 0.5,
 }
+if BROKER_IS_RABBITMQ:
+    # Publisher confirms: a sent message is on the quorum queue's majority, or an error. Socket timeouts, so
+    # that a frozen node costs a publish three of them (the confirm, closing the channel, then the
+    # connection), not forever: a waiting confirm reads with no timeout of its own.
+    BROKER_SOCKET_TIMEOUT = env_float("BROKER_SOCKET_TIMEOUT", 1.0)
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"confirm_publish": True, "read_timeout": BROKER_SOCKET_TIMEOUT,
+                                       "write_timeout": BROKER_SOCKET_TIMEOUT}
 CELERY_BROKER_CONNECTION_TIMEOUT = REDIS_SOCKET_TIMEOUT
 # No publish retry either: kombu's retry reconnects and pings first, a socket timeout each.
 CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 0}
@@ -249,7 +264,10 @@ SOIL_STORAGE = "default"  # where expose_blob_download looks when no storage_ali
 SOIL_DOWNLOAD_ACCESS_CHECK = "exports.runs.access.can_download"
 # CommCare's queue names, for soil's decorators when a task names no queue (all are in project/queues.py).
 SOIL_DEFAULT_QUEUE, SOIL_PERIODIC_QUEUE, SOIL_SERIAL_QUEUE = "celery", "celery_periodic", "background_queue"
-# soil's serial_task locks use the broker's Redis (SOIL_REDIS_URL unset); see soil/conf.py for every SOIL_* setting.
+# soil's serial_task locks: the broker's Redis (SOIL_REDIS_URL unset), or REDIS_URL when the broker is RabbitMQ;
+# see soil/conf.py for every SOIL_* setting.
+if BROKER_IS_RABBITMQ:
+    SOIL_REDIS_URL = REDIS_URL
 
 # --- Monitoring (project/monitoring.py, /metrics, /health/): see docs/operations.md.
 # Time-to-start, run time and outcome of every task (off only to measure what they cost).

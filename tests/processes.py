@@ -10,6 +10,7 @@ own (`stack` fixture) on free ports, pointing at the test database, and breaks i
         ...
         worker.kill()          # SIGKILL by PID
         stack.redis.restart()  # with its append-only file, or empty=True
+        stack.broker.restart()  # the Celery broker: the same Redis, or RabbitMQ under TEST_BROKER=rabbitmq
 """
 import http.cookiejar
 import json
@@ -60,7 +61,7 @@ class Process:
     def start(self):
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         log = open(self.log_path, "ab")  # noqa: SIM115 (the child keeps it)
-        self.process = subprocess.Popen(self.command, cwd=ROOT, env=self.env, stdout=log,
+        self.process = subprocess.Popen(self.command, cwd=getattr(self, "cwd", ROOT), env=self.env, stdout=log,
                                         stderr=subprocess.STDOUT, start_new_session=True)
         log.close()
         return self
@@ -165,6 +166,88 @@ class RedisServer(Process):
         return self.start()
 
 
+RABBITMQ_BIN = Path("/usr/lib/rabbitmq/bin")
+
+
+def test_broker():
+    """The broker the fault stacks use: TEST_BROKER=rabbitmq (./test.sh's RabbitMQ pass), else Redis."""
+    return "rabbitmq" if os.environ.get("TEST_BROKER", "redis") == "rabbitmq" else "redis"
+
+
+class RabbitServer(Process):
+    """A private RabbitMQ node (Debian's rabbitmq-server) on a free port, its data and logs in its folder.
+
+    Its quorum queues and their messages are kept on disk across a restart, unless empty=True.
+    """
+
+    name = "rabbitmq"
+
+    def __init__(self, workdir, port=None):
+        from django.conf import settings
+
+        from project.broker import rabbitmq_conf
+
+        self.port = port or free_port()
+        self.dir = Path(workdir) / f"rabbitmq-{self.port}"
+        self.dir.mkdir(parents=True, exist_ok=True)
+        (self.dir / "rabbitmq.conf").write_text(rabbitmq_conf(settings.QUEUE_TIME_LIMITS, port=self.port))
+        (self.dir / "enabled_plugins").write_text("[].\n")
+        (self.dir / "rabbitmq-env.conf").write_text("")
+        self.node = f"exports-fault-{self.port}@localhost"
+        self.cwd = self.dir  # where Erlang leaves a crash dump when the node is killed
+        env = {**os.environ, "HOME": str(self.dir), "RABBITMQ_NODENAME": self.node,
+               "RABBITMQ_NODE_IP_ADDRESS": "127.0.0.1", "RABBITMQ_NODE_PORT": str(self.port),
+               "RABBITMQ_DIST_PORT": str(free_port()), "RABBITMQ_CONFIG_FILE": str(self.dir / "rabbitmq.conf"),
+               "RABBITMQ_ENABLED_PLUGINS_FILE": str(self.dir / "enabled_plugins"),
+               "RABBITMQ_MNESIA_BASE": str(self.dir / "mnesia"), "RABBITMQ_LOG_BASE": str(self.dir / "log"),
+               "RABBITMQ_PID_FILE": str(self.dir / "rabbitmq.pid"),
+               "RABBITMQ_CONF_ENV_FILE": str(self.dir / "rabbitmq-env.conf"), "ERL_EPMD_ADDRESS": "127.0.0.1",
+               "RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS": "-kernel inet_dist_use_interface {127,0,0,1}",
+               "ERL_CRASH_DUMP": str(self.dir / "erl_crash.dump")}
+        super().__init__([str(RABBITMQ_BIN / "rabbitmq-server")], env, self.dir / "server.log")
+
+    @property
+    def url(self):
+        return f"amqp://guest:guest@127.0.0.1:{self.port}//"
+
+    def answers(self):
+        import kombu
+
+        try:
+            with kombu.Connection(self.url, connect_timeout=1) as conn:
+                conn.connect()
+            return True
+        except Exception:  # noqa: BLE001 (any failure means "not yet")
+            return False
+
+    def start(self):
+        super().start()
+        wait_until(lambda: self.answers() or not self.alive, 60, f"RabbitMQ on port {self.port}", interval=0.2)
+        if not self.alive:
+            raise RuntimeError(f"RabbitMQ died at start:\n{self.log_tail()}")
+        return self
+
+    def signal(self, signum):
+        """To the whole node: the script that started it and the Erlang VM."""
+        if self.alive:
+            os.killpg(self.pid, signum)
+
+    def kill(self):
+        """SIGKILL the node (the Erlang VM and the script that started it)."""
+        self.kill_group()
+
+    def stop(self, timeout=20):
+        self.kill_group()  # nothing of a test node needs a clean shutdown
+
+    def restart(self, empty=False, down_for=0.0):
+        """SIGKILL, wait `down_for` seconds, start again on the same port (empty: without its data)."""
+        self.kill()
+        if empty:
+            shutil.rmtree(self.dir / "mnesia", ignore_errors=True)
+        time.sleep(down_for)
+        return self.start()
+
+
 class WebServer(Process):
     """Django's development server, without the reloader, on a free port."""
 
@@ -211,7 +294,7 @@ class Worker(Process):
 
         super().start()
         # Not the current app: the test process's own tasks and results must keep using the suite's Redis.
-        app = Celery(broker=self.env["REDIS_URL"], set_as_current=False)
+        app = Celery(broker=self.env["CELERY_BROKER_URL"], set_as_current=False)
         try:
             wait_until(lambda: not self.alive or app.control.ping(destination=[self.hostname], timeout=0.5),
                        timeout, f"worker {self.hostname} to answer a ping")
@@ -297,12 +380,33 @@ def database_url():
 class Stack:
     """A private deployment for one test: Redis, then web servers and workers on demand."""
 
-    def __init__(self, workdir, media_root):
+    def __init__(self, workdir, media_root, broker=None):
         self.workdir = Path(workdir)
         self.media_root = media_root
         self.redis = RedisServer(self.workdir).start()
         self.processes = [self.redis]
+        # The Celery broker: this Redis, or a RabbitMQ node of the stack's own (results stay on Redis).
+        self.broker = self.redis
+        if (broker or test_broker()) == "rabbitmq":
+            self.broker = RabbitServer(self.workdir).start()
+            self.processes.append(self.broker)
         self.overrides = {}
+
+    @property
+    def on_rabbitmq(self):
+        return self.broker is not self.redis
+
+    def celery_client(self):
+        """A Celery client of the stack (the test process's own app points at the suite's broker)."""
+        from celery import Celery
+
+        from project.broker import task_queues
+
+        app = Celery("faults", broker=self.broker.url, backend=self.redis.url, set_as_current=False)
+        from django.conf import settings
+
+        app.conf.task_queues = task_queues(settings.QUEUE_TABLE, self.on_rabbitmq)
+        return app
 
     def env(self, **overrides):
         from django.conf import settings
@@ -311,7 +415,8 @@ class Stack:
             **os.environ,
             "DATABASE_URL": database_url(),
             "REDIS_URL": self.redis.url,
-            "CELERY_BROKER_URL": self.redis.url,
+            "CELERY_BROKER_URL": self.broker.url,
+            "BROKER_URL": self.broker.url,  # the `celery` command reads this one as its --broker
             "CELERY_RESULT_BACKEND": self.redis.url,
             "SECRET_KEY": "test-only-secret-key",
             "DEBUG": "false",
@@ -361,7 +466,8 @@ class Stack:
 
 @pytest.fixture
 def stack(transactional_db, tmp_path, request):
-    """A private Redis plus whatever web servers and workers the test starts; all stopped at the end.
+    """A private Redis (and RabbitMQ node under TEST_BROKER=rabbitmq) plus whatever web servers and workers
+    the test starts; all stopped at the end.
 
     On failure the tail of every process's log is printed with the test's report.
     """

@@ -1,6 +1,7 @@
 """The suite's own pytest plugin, loaded by pytest.ini (`-p tests.suite`) before Django's settings.
 
-* Isolation under pytest-xdist: each xdist worker gets a Redis database, a MEDIA_ROOT and (through
+* Isolation under pytest-xdist: each xdist worker gets a Redis database (and on RabbitMQ a virtual host
+  of its own, `<vhost>-gwN`), a MEDIA_ROOT and (through
   tests/conftest.py) a Celery worker process, worker log and mail folder of its own. pytest-django
   already gives each one its own test database (test_exports_gw1, .test-db.sqlite3_gw1).
 * Markers derived from fixtures: whoever uses a fixture gets its marker, so `-m` selects by what a
@@ -21,7 +22,7 @@ import pytest
 # own, gw1 the pass's + 2, ... The database in between stays free for the session that
 # test_soil_standalone nests (it uses the next database of its own session's).
 REDIS_DB_STRIDE = 2
-REDIS_DATABASES = 16  # redis-server's default
+REDIS_DATABASES = int(os.environ.get("TEST_REDIS_DATABASES", 16))  # redis-server's default; ./test.sh's own: 24
 
 
 def _xdist_worker_index():
@@ -42,6 +43,10 @@ def _isolate_xdist_worker():
             raise pytest.UsageError(f"xdist worker gw{index} would need Redis database {db} (and {db + 1}); "
                                     f"REDIS_URL's server has {REDIS_DATABASES}: use fewer workers")
         os.environ["REDIS_URL"] = urlunsplit(parts._replace(path=f"/{db}"))
+    broker = os.environ.get("BROKER_URL", "")
+    if broker.startswith("amqp"):  # RabbitMQ: a virtual host per xdist worker (./test.sh makes them)
+        parts = urlsplit(broker)
+        os.environ["BROKER_URL"] = urlunsplit(parts._replace(path=f"{parts.path.rstrip('/')}-gw{index}"))
     if os.environ.get("MEDIA_ROOT"):
         os.environ["MEDIA_ROOT"] = f"{os.environ['MEDIA_ROOT']}-gw{index}"
     # Child processes (the Celery worker, a nested pytest) inherit the variables: not isolated twice.
@@ -95,6 +100,11 @@ def pytest_addoption(parser):
              "sqlite_pass ones (./test.sh's PostgreSQL pass with TEST_POSTGRES_DB_ONLY=1); combines with -m",
     )
     parser.addoption(
+        "--broker-tests-only", action="store_true",
+        help="a second broker pass (./test.sh's RabbitMQ pass): only the worker and fault tests, without the "
+             "browser and sqlite_pass ones; combines with -m",
+    )
+    parser.addoption(
         "--no-browser-tests", action="store_true",
         help="without the browser and sqlite_pass tests (./test.sh's PostgreSQL pass); combines with -m",
     )
@@ -111,12 +121,14 @@ def pytest_collection_modifyitems(config, items):
                     if marker not in have:
                         item.add_marker(marker)
                         have.add(marker)
-    db_tests_only = config.getoption("db_tests_only")
-    if db_tests_only or config.getoption("no_browser_tests"):
+    db_tests_only, broker_tests_only = config.getoption("db_tests_only"), config.getoption("broker_tests_only")
+    if db_tests_only or broker_tests_only or config.getoption("no_browser_tests"):
         kept, dropped = [], []
         for item in items:
             same_anywhere = (item.get_closest_marker("browser") or item.get_closest_marker("sqlite_pass")
-                             or (db_tests_only and not reaches_database(item)))
+                             or (db_tests_only and not reaches_database(item))
+                             or (broker_tests_only and not (item.get_closest_marker("worker")
+                                                            or item.get_closest_marker("fault"))))
             (dropped if same_anywhere else kept).append(item)
         if dropped:
             config.hook.pytest_deselected(items=dropped)

@@ -15,7 +15,7 @@ import time
 import uuid
 from dataclasses import dataclass
 
-from django.db import connection
+from django.db import InterfaceError, OperationalError, connection
 from django.db.models import F
 from django.utils import timezone
 
@@ -46,18 +46,25 @@ class Lease:
 
 # --- transitions ---
 
-def start(run_id, task_id, now=None):
+def start(run_id, task_id, now=None, returned_by_broker=False):
     """Take the build of a run for the message `task_id`; a Lease, or None when there is nothing to build.
 
     Nothing to build: the run finished or was cancelled, the message is an old one (the run was
     queued again under a new task id since), or another build holds a live lease. A redelivery after
-    its worker process died need not wait for the dead holder's lease to lapse. A run that has used
-    up its attempts is failed in words instead.
+    its worker process died need not wait for the dead holder's lease to lapse: on the same host the
+    holder's process is seen gone; from any host, when `returned_by_broker` (RabbitMQ redelivered the
+    message because the connection that held it closed), the holder is watched for a few renewal
+    intervals and the build taken over if it renews no more. A run that has used up its attempts is
+    failed in words instead.
     """
     now = now or timezone.now()
     row = (ExportRun.objects.filter(pk=run_id, task_id=task_id, cancel_requested=False)
            .values("status", "lease_id", "lease_owner", "lease_expires_at", "attempts").first())
-    if row is None or not is_free(row["status"], row["lease_expires_at"], row["lease_owner"], now):
+    if row is None:
+        return None
+    if not is_free(row["status"], row["lease_expires_at"], row["lease_owner"], now) and not (
+            returned_by_broker and row["status"] == Status.RUNNING
+            and stopped_renewing(run_id, row["lease_id"], row["lease_expires_at"])):
         return None
     seen = ExportRun.objects.filter(pk=run_id, task_id=task_id, status=row["status"], lease_id=row["lease_id"],
                                     cancel_requested=False)
@@ -76,6 +83,21 @@ def is_free(status, lease_expires_at, lease_owner, now):
         return True
     return status == Status.RUNNING and (
         lease_expires_at is None or lease_expires_at < now or holder_is_gone(lease_owner))
+
+
+def stopped_renewing(run_id, lease_id, deadline, intervals=3):
+    """Whether the holder of a running lease has stopped renewing it: its deadline unmoved for `intervals`
+    renewal intervals. False as soon as it moves (a live holder, e.g. one whose broker connection broke
+    and whose message came back while it went on building) or the run moves on."""
+    interval = exports_conf.EXPORT_LEASE_RENEW_SECONDS
+    watch_until = time.monotonic() + intervals * interval
+    while time.monotonic() < watch_until:
+        time.sleep(min(0.5, interval / 2))
+        now_deadline = (ExportRun.objects.filter(pk=run_id, lease_id=lease_id, status=Status.RUNNING)
+                        .values_list("lease_expires_at", flat=True).first())
+        if now_deadline != deadline:
+            return False
+    return True
 
 
 def renew(lease, now=None):
@@ -148,6 +170,14 @@ def requeue(run, count_attempt=False, now=None):
     return new_task_id if changed else None
 
 
+def requeue_own(lease, now=None):
+    """running → queued under a new task id, by the build holding `lease` (it lost its database); the new id or None."""
+    new_task_id = str(uuid.uuid4())
+    changed = lease.runs().update(status=Status.QUEUED, task_id=new_task_id, queued_at=now or timezone.now(),
+                                  **_LEASE_CLEARED)
+    return new_task_id if changed else None
+
+
 def settle(run, status, error, now=None, last_progress=None):
     """Fail or cancel a stuck run as the caller saw it; False if it moved on meanwhile."""
     seen = ExportRun.objects.filter(pk=run.pk, status=run.status, task_id=run.task_id, lease_id=run.lease_id)
@@ -159,6 +189,43 @@ def expire(run, now=None):
     """succeeded → expired, once its expiry has passed."""
     return bool(ExportRun.objects.filter(pk=run.pk, status=Status.SUCCEEDED, expires_at__lte=now or timezone.now())
                 .update(status=Status.EXPIRED, file_key=""))
+
+
+# --- a transition made when the database answers again ---
+
+DATABASE_ERRORS = (OperationalError, InterfaceError)
+RETRY_FIRST_DELAY, RETRY_MAX_DELAY = 0.25, 2.0  # seconds between tries: doubling, then every 2 s
+
+
+def lost_the_database(exc, depth=5):
+    """Whether `exc`, or an exception it was raised from, says the database cannot be reached."""
+    while exc is not None and depth > 0:
+        if isinstance(exc, DATABASE_ERRORS):
+            return True
+        exc, depth = exc.__cause__ or exc.__context__, depth - 1
+    return False
+
+
+def when_database_answers(transition, seconds=None):
+    """Call `transition()` until the database lets it through, for at most `seconds` (default: the reaper's
+    own horizon, EXPORT_LEASE_SECONDS × 5); returns its result, or raises the last database error.
+
+    A build whose database went away cannot record how it ended; it tries again with a bounded backoff
+    (at most RETRY_MAX_DELAY apart), so the run moves on within seconds of the database's return instead
+    of waiting for its lease to lapse. Each failed try drops the broken connection.
+    """
+    give_up = time.monotonic() + (seconds if seconds is not None else exports_conf.EXPORT_LEASE_SECONDS * 5)
+    delay = RETRY_FIRST_DELAY
+    while True:
+        try:
+            return transition()
+        except DATABASE_ERRORS:
+            connection.close()
+            if time.monotonic() + delay > give_up:
+                raise
+            log.warning("The database did not answer; trying again in %.2f s", delay)
+            time.sleep(delay)
+            delay = min(delay * 2, RETRY_MAX_DELAY)
 
 
 class LeaseKeeper:

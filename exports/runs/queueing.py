@@ -27,6 +27,7 @@ ASSEMBLE_EXPORT = "exports.tasks.assemble_export"
 # "Rebuild now" has a person watching its progress bar: it goes to a queue of the interactive worker
 # group, not behind the night's batch on saved_exports_queue.
 REBUILD_NOW_QUEUE = "export_download_queue"
+RUN_QUEUE = "export_download_queue"  # run_export's queue (exports.tasks)
 
 
 def task(name):
@@ -55,6 +56,38 @@ def run_message(run):
     """The words soil's record of the run starts with, in the run's language."""
     with translation.override(run.language or translation.get_language()):
         return gettext("Export of %(name)s") % {"name": run.name}
+
+
+# --- What the broker can tell (Redis or RabbitMQ: CELERY_BROKER_URL) ---
+
+RABBITMQ_SCHEMES = ("amqp", "amqps", "pyamqp")
+
+
+def broker_is_rabbitmq():
+    return current_app.conf.broker_url.split("://", 1)[0].lower() in RABBITMQ_SCHEMES
+
+
+def returned_by_broker(task):
+    """Whether RabbitMQ redelivered the task's message because the connection that held it closed (its
+    worker died) or its process was lost: then whoever held the run's lease under it is gone."""
+    return bool(broker_is_rabbitmq() and (task.request.delivery_info or {}).get("redelivered"))
+
+
+def message_may_be_waiting(task_id, queue=RUN_QUEUE):
+    """Whether a queued run's message may still be in the broker, though soil's SENT record of it is gone.
+
+    On Redis the record and the message live in one store and vanish together: no. On RabbitMQ (quorum
+    queues, publisher confirms) a sent message outlives a Redis that lost its data; it is taken as lost
+    only when its queue holds no ready message at all. An error asking counts as "may be waiting".
+    """
+    if not broker_is_rabbitmq():
+        return False
+    try:
+        with current_app.connection_for_read() as conn:
+            return conn.default_channel.queue_declare(queue=queue, passive=True).message_count > 0
+    except Exception:  # noqa: BLE001 (RabbitMQ unreachable, or the queue not declared yet)
+        log.warning("Could not read the length of queue %s for task %s", queue, task_id, exc_info=True)
+        return True
 
 
 def queue_ready_email(run):

@@ -3,11 +3,12 @@ fails in words. It runs periodically and as a check whenever a run is read, so n
 
     running, lease lapsed or holder dead  → requeued (new message), or failed when out of attempts
     running, hard time limit recorded     → failed: "took longer than …"
-    queued, message gone from Redis       → requeued, or failed when out of attempts
+    queued, message gone from the broker  → requeued, or failed when out of attempts
     either, with a cancel requested       → cancelled
 """
 import datetime
 import logging
+import time
 from collections import Counter
 
 from celery import states
@@ -25,6 +26,7 @@ log = logging.getLogger(__name__)
 Status = ExportRun.Status
 
 WORKER_LOST = "worker_lost"
+LOST_MESSAGE_RECHECK_SECONDS = 1.5
 MESSAGE_LOST = "message_lost"
 def _task_result(task_id):
     """(state, result) of a task from the result backend; (None, None) when Redis cannot say."""
@@ -43,9 +45,22 @@ def stuck_reason(run, now):
     grace = datetime.timedelta(seconds=exports_conf.EXPORT_LOST_MESSAGE_GRACE)
     if run.status == Status.QUEUED and run.queued_at and run.queued_at < now - grace:
         state, _ = _task_result(run.task_id)
-        if state == states.PENDING:  # soil records SENT before publishing: no record, no message
-            return MESSAGE_LOST
+        # soil records SENT before publishing: no record, no message (on Redis; RabbitMQ may still hold it)
+        if state == states.PENDING and not queueing.message_may_be_waiting(run.task_id):
+            return MESSAGE_LOST if _still_lost(run) else None
     return None
+
+
+def _still_lost(run):
+    """On RabbitMQ, a queue with no ready message may have just handed the run's message to a worker that
+    has not started it yet: look again a moment later (rare: Redis lost the SENT record and the queue is
+    empty). On Redis the record and the message went together: lost."""
+    if not queueing.broker_is_rabbitmq():
+        return True
+    time.sleep(LOST_MESSAGE_RECHECK_SECONDS)
+    if not ExportRun.objects.filter(pk=run.pk, status=Status.QUEUED, task_id=run.task_id).exists():
+        return False
+    return _task_result(run.task_id)[0] == states.PENDING and not queueing.message_may_be_waiting(run.task_id)
 
 
 def hard_time_limit(task_id):

@@ -183,9 +183,32 @@ def execute_run(run_id, task_id, progress=None, time_limit=None, lease=None, bui
             raise
         except Exception as exc:
             log.exception("Export run %s failed", run_id)
-            lifecycle.fail(lease, words.failure_words(exc, time_limit), last_progress=recorder.snapshot())
+            record_failed_build(lease, run, exc, time_limit, recorder.snapshot())
             raise
     return publish_run(lease, run, key, rows, size)
+
+
+def record_failed_build(lease, run, exc, time_limit=None, last_progress=None):
+    """running → failed in words; a build that lost its database instead puts its run back in the queue
+    (while it has attempts left) as soon as the database answers again, rather than leave it to the reaper."""
+    if not lifecycle.lost_the_database(exc):
+        lifecycle.fail(lease, words.failure_words(exc, time_limit), last_progress=last_progress)
+        return
+
+    def settle():
+        if run.attempts >= exports_conf.EXPORT_MAX_ATTEMPTS:
+            return lifecycle.fail(lease, words.failure_words(exc, time_limit), last_progress=last_progress)
+        new_task_id = lifecycle.requeue_own(lease)
+        if new_task_id:
+            log.warning("Export run %s lost its database mid-build; queued again as task %s", run.pk, new_task_id)
+            run.task_id = new_task_id
+            queueing.queue_run(run)
+        return new_task_id
+
+    try:
+        lifecycle.when_database_answers(settle)
+    except lifecycle.DATABASE_ERRORS:
+        log.warning("Export run %s: the database did not come back; the reaper will settle it", run.pk)
 
 
 def publish_run(lease, run, key, rows, size):
