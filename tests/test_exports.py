@@ -263,8 +263,11 @@ def test_email_me_sends_the_link_when_the_export_is_ready(worker, alice_client, 
     alice.save()
     run = finished_run(run_from_redirect(start(alice_client, definition, notify_by_email="on")).pk)
     assert run.status == Status.SUCCEEDED
-    sent = wait_for(lambda: list(WORKER_MAIL_DIR.glob("*.log")), message="the email")
-    text = "".join(path.read_text() for path in sent)
+    def whole_email():  # the file backend creates its file before it writes the message
+        text = "".join(path.read_text() for path in WORKER_MAIL_DIR.glob("*.log"))
+        return text if "is ready" in text else None
+
+    text = wait_for(whole_email, message="the email")
     assert "alice@example.com" in text and "is ready" in text
     assert reverse("exports:run", args=[run.pk]) in text
     assert ExportRun.objects.get(pk=run.pk).email_sent_at is not None
