@@ -208,6 +208,14 @@ def test_the_dialog_starts_from_the_definitions_choices(short):
 
 
 @pytest.mark.django_db
+def test_the_dialogs_time_column_names_the_zone_as_the_files_heading_does(short):
+    short.domain.time_zone = "Asia/Kolkata"
+    form = ExportDialogForm(definition=short)
+    assert form["include_received_on"].label == "Received on (IST)"
+    assert form["include_village"].label == "Village"
+
+
+@pytest.mark.django_db
 def test_the_dialog_orders_ticked_columns_by_position(short):
     data = dialog_data(short, ["received_on", "submitted_by", "patient_name"], filter_form_name="Vaccination")
     data["position_patient_name"] = "5"

@@ -133,7 +133,9 @@ class ExportDialogForm(StartExportForm):
         super().__init__(*args, initial=initial, **kwargs)
         self.ordered_columns = ordered
         for column in ordered:
-            self.fields[f"include_{column.key}"] = forms.BooleanField(required=False, label=column.label)
+            # A time column's box names the zone of the file's times, as the file's heading does.
+            self.fields[f"include_{column.key}"] = forms.BooleanField(
+                required=False, label=column.heading(definition.domain.time_zone))
             self.fields[f"position_{column.key}"] = forms.IntegerField(
                 required=False, min_value=1, max_value=9999,
                 label=_("Position of %(column)s") % {"column": column.label},

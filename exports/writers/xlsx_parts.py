@@ -16,49 +16,20 @@ workbook's fixed parts are written around them. The file holds the same sheets, 
 as a whole build of the same rows.
 """
 import struct
-import zlib
 from dataclasses import dataclass
 from datetime import datetime
 
 from exports.writers.base import XLSX_MAX_ROWS
 from exports.writers.xlsx_streaming import StreamingXlsxWriter
+from exports.writers.zip_stream import DEFAULT_DEFLATER, DEFAULT_LEVELS, DEFLATERS, crc32_combine, dos_date_time
+
+# Parts deflate as a whole build does: the fastest deflate here (zlib-ng when installed), at its level.
+zlib = DEFLATERS[DEFAULT_DEFLATER]
+DEFAULT_LEVEL = DEFAULT_LEVELS[DEFAULT_DEFLATER]
 
 __all__ = ["Segment", "XlsxAssembler", "XlsxPartWriter", "assemble_xlsx", "crc32_combine", "sheets_of"]
 
 COPY_BUFFER = 1 << 20
-
-
-# --- CRC-32 of joined pieces (zlib's crc32_combine: multiplication modulo the CRC polynomial) ---
-
-_POLY = 0xEDB88320
-
-
-def _multmodp(a, b):
-    """a(x) * b(x) modulo the CRC-32 polynomial, bit-reflected as zlib keeps them."""
-    m, p = 1 << 31, 0
-    while a:
-        if a & m:
-            p ^= b
-            a ^= m
-        m >>= 1
-        b = (b >> 1) ^ _POLY if b & 1 else b >> 1
-    return p
-
-
-_X2N = [1 << 30]  # x^(2^n) modulo the polynomial: x^1, x^2, x^4, ...
-for _ in range(31):
-    _X2N.append(_multmodp(_X2N[-1], _X2N[-1]))
-
-
-def crc32_combine(crc1, crc2, length2):
-    """The CRC-32 of A + B, from crc1 of A, crc2 of B and B's length in bytes."""
-    p, k, n = 1 << 31, 3, length2  # x^(8 * length2): 2^3 bits per byte
-    while n:
-        if n & 1:
-            p = _multmodp(_X2N[k & 31], p)
-        n >>= 1
-        k += 1
-    return _multmodp(p, crc1) ^ crc2
 
 
 # --- a part ---
@@ -118,7 +89,7 @@ class XlsxPartWriter(StreamingXlsxWriter):
     file_extension = ".xlsxpart"
 
     def __init__(self, path, headers, types, tz=None, name=None, first_row=0, max_rows_per_sheet=XLSX_MAX_ROWS,
-                 compresslevel=6):
+                 compresslevel=None):
         self.first_row = first_row
         self.segments = []
         self._file = None
@@ -126,7 +97,7 @@ class XlsxPartWriter(StreamingXlsxWriter):
                          compresslevel=compresslevel)
 
     def _open(self, path, compresslevel, deflater=None, threaded=False):
-        self._level = compresslevel
+        self._level = DEFAULT_LEVEL if compresslevel is None else compresslevel
         self._file = open(path, "wb")  # noqa: SIM115 (closed by _finish / _abort)
         data_rows = self.max_rows_per_sheet - 1
         self._begin_segment(data_rows - self.first_row % data_rows)
@@ -186,15 +157,15 @@ class XlsxAssembler(StreamingXlsxWriter):
     The header, column widths, frozen pane, filters and the workbook's parts are StreamingXlsxWriter's own.
     """
 
-    def __init__(self, path, headers, types, tz=None, name=None, max_rows_per_sheet=XLSX_MAX_ROWS, compresslevel=6,
+    def __init__(self, path, headers, types, tz=None, name=None, max_rows_per_sheet=XLSX_MAX_ROWS, compresslevel=None,
                  when=None, zip64_from=0xFFFFFFFF):
         self._when, self._zip64_from = when, zip64_from
         super().__init__(path, headers, types, tz, name, max_rows_per_sheet=max_rows_per_sheet,
                          compresslevel=compresslevel)
 
     def _open(self, path, compresslevel, deflater=None, threaded=False):
-        self._level = compresslevel
-        self._zip = RawZipWriter(path, when=self._when, level=compresslevel, zip64_from=self._zip64_from)
+        self._level = DEFAULT_LEVEL if compresslevel is None else compresslevel
+        self._zip = RawZipWriter(path, when=self._when, level=self._level, zip64_from=self._zip64_from)
         self._room = 0  # rows come as segments only
 
     def add_sheet(self, segments, read):
@@ -290,11 +261,10 @@ class RawZipWriter:
     written for a size or offset from ``zip64_from`` bytes on (0xFFFFFFFF, the zip's own limit).
     """
 
-    def __init__(self, path, when=None, level=6, zip64_from=0xFFFFFFFF):
+    def __init__(self, path, when=None, level=DEFAULT_LEVEL, zip64_from=0xFFFFFFFF):
         self._file = open(path, "wb")  # noqa: SIM115 (closed by close / abort)
         when = when or datetime.now()
-        self._dos_time = (when.hour << 11) | (when.minute << 5) | (when.second // 2)
-        self._dos_date = ((max(when.year, 1980) - 1980) << 9) | (when.month << 5) | when.day
+        self._dos_time, self._dos_date = dos_date_time(when)
         self._level, self._zip64_from = level, zip64_from
         self._entries = []
         self._offset = 0
