@@ -331,9 +331,10 @@ def test_parts_of_a_killed_worker_are_built_again_by_the_next_attempt(stack, ali
 
     run.refresh_from_db()
     assert data["run_status"] == Status.SUCCEEDED, (data, stack.logs())
-    # On Redis the lapsed lease sends a second attempt; on RabbitMQ the dead worker's unacknowledged part
-    # messages come back at once and the first attempt completes.
-    assert run.attempts == (1 if stack.on_rabbitmq else 2) and run.rows == 1_000
+    # On Redis the lapsed lease sends a second attempt. On RabbitMQ the dead worker's unacknowledged part
+    # messages come back at once and race the (short, here) lease: the first attempt completes, or the
+    # second does; either way the file is built once, whole.
+    assert run.attempts in ((1, 2) if stack.on_rabbitmq else (2,)) and run.rows == 1_000
     status, _, body = session.get(f"/exports/runs/{run.pk}/download/")
     assert status == 200 and body == whole_build(definition, "csv", tmp_path)
     assert parts_left(stack, run) == []
