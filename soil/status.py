@@ -83,6 +83,10 @@ def download_state(download_id, download=NOT_READ, last_beat=NOT_READ):
     elif last_beat is NOT_READ:
         last_beat = last_heartbeat()
     task_status = download.get_status() if download is not None else TaskStatus(None, None, STATES.missing)
+    if task_status.success() and type(download) is DownloadBase:
+        # The record was read before the task's record: a quick task may have exposed its file and
+        # finished in between, so the record read is the one from before the file. Read it again.
+        download = DownloadBase.get(download_id) or download
     # A failed task's file (if any) is never offered, so it is not looked for.
     has_file = download is not None and not task_status.failed() and download.has_file
     # A file with no task record was exposed directly, or its task's result expired before the file.

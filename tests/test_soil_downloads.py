@@ -267,3 +267,19 @@ def test_an_eager_task_that_raises_shows_its_error_on_the_page_not_a_500(eager, 
     data = alice_client.get(reverse("download_status", args=[download.download_id])).json()
     assert data["state"] == "failed"
     assert data["errors"] == ["The export definition was deleted"]
+
+
+def test_a_record_read_just_before_a_quick_task_exposed_its_file_and_finished_still_finds_the_file(alice):
+    """The poll reads the download record, then the task record. A task that exposes its file and
+    succeeds between those two reads must not read as "success without a file"."""
+    from soil.status import download_state
+
+    tracked = DownloadBase(owner_ids=[alice.pk], task_id=uuid()).save(60)
+    read_before = DownloadBase.get(tracked.download_id)  # the poll's first read: no file yet
+    exposed = expose_cached_download(b"quick", 60, ".txt", download_id=tracked.download_id)
+    app.backend.store_result(tracked.task_id, None, states.SUCCESS)  # then the task finishes
+    assert exposed.task_id == tracked.task_id
+
+    state = download_state(tracked.download_id, read_before, None)
+    assert state.is_ready and state.has_file
+    assert body(state.download.toHttpResponse()) == b"quick"
