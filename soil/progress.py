@@ -168,31 +168,37 @@ class ProgressWatch:
     channel, in the same round trip as the write. So the writer needs nothing more, and a page that
     waits here sees a report as soon as it is stored.
 
-    `wait(timeout)` returns True on a write, False after `timeout` seconds without one. It is a hint
+    `wait(timeout)` returns True on a write, False after `timeout` seconds without one. It also wakes
+    on a message to any of `channels`, which other writers announce on (`announce(channel)`: e.g. a
+    project's own record of the run, changed by someone other than the task). It is a hint
     to re-read, never the data: a message missed (Redis restarting, a watch opened after the write)
     only means the caller's next timed re-read finds the change. Without a Redis result backend, or
     when Redis cannot be reached, `wait` simply sleeps for `timeout`. One Redis connection per watch.
     """
 
-    def __init__(self, task_id):
+    def __init__(self, task_id, channels=()):
         self.task_id = None
+        self.channels = tuple(channels)
         self._pubsub = None
         self._backend = current_app.backend if isinstance(current_app.backend, RedisBackend) else None
         self.follow(task_id)
 
     def follow(self, task_id):
-        """Watch `task_id` instead (a run queued again under a new task id)."""
+        """Watch `task_id` instead (a run queued again under a new task id); the channels stay."""
         if task_id == self.task_id:
             return
-        self.task_id = task_id
-        if self._backend is None or not task_id:
+        previous, self.task_id = self.task_id, task_id
+        if self._backend is None or not (task_id or self.channels):
             return
         try:
             if self._pubsub is None:
                 self._pubsub = self._backend.client.pubsub(ignore_subscribe_messages=True)
-            else:
-                self._pubsub.unsubscribe()
-            self._pubsub.subscribe(self._backend.get_key_for_task(task_id))
+                if self.channels:
+                    self._pubsub.subscribe(*self.channels)
+            elif previous:
+                self._pubsub.unsubscribe(self._backend.get_key_for_task(previous))
+            if task_id:
+                self._pubsub.subscribe(self._backend.get_key_for_task(task_id))
         except (RedisConnectionError, RedisTimeoutError):
             log.warning("Not watching task %s for progress: Redis cannot be reached", task_id, exc_info=True)
             self.close()
@@ -237,16 +243,17 @@ class AsyncProgressWatch:
     # The connection settings redis-py's asyncio client shares with the sync one Celery made.
     _CONNECTION_KEYS = ("host", "port", "db", "username", "password", "socket_connect_timeout")
 
-    def __init__(self):
+    def __init__(self, channels=()):
         self.task_id = None
+        self.channels = tuple(channels)
         self._backend = current_app.backend if isinstance(current_app.backend, RedisBackend) else None
         self._client = self._pubsub = None
 
     async def follow(self, task_id):
         if task_id == self.task_id:
             return
-        self.task_id = task_id
-        if self._backend is None or not task_id:
+        previous, self.task_id = self.task_id, task_id
+        if self._backend is None or not (task_id or self.channels):
             return
         pool = self._backend.client.connection_pool
         if pool.connection_class is not Connection:
@@ -257,9 +264,12 @@ class AsyncProgressWatch:
                           if key in pool.connection_kwargs}
                 self._client = aioredis.Redis(**kwargs)
                 self._pubsub = self._client.pubsub(ignore_subscribe_messages=True)
-            else:
-                await self._pubsub.unsubscribe()
-            await self._pubsub.subscribe(self._backend.get_key_for_task(task_id))
+                if self.channels:
+                    await self._pubsub.subscribe(*self.channels)
+            elif previous:
+                await self._pubsub.unsubscribe(self._backend.get_key_for_task(previous))
+            if task_id:
+                await self._pubsub.subscribe(self._backend.get_key_for_task(task_id))
         except (RedisConnectionError, RedisTimeoutError, OSError):
             log.warning("Not watching task %s for progress: Redis cannot be reached", task_id, exc_info=True)
             await self.close()
@@ -292,17 +302,35 @@ class AsyncProgressWatch:
             pass
 
 
-def watch_progress(task_id):
+def watch_progress(task_id, channels=()):
     """A ProgressWatch on `task_id` (a context manager): `watch.wait(timeout)` returns early, True,
-    when the task's progress or state is written."""
-    return ProgressWatch(task_id)
+    when the task's progress or state is written, or when something is announced on `channels`."""
+    return ProgressWatch(task_id, channels)
 
 
-async def async_watch_progress(task_id):
-    """An AsyncProgressWatch on `task_id`; close it with `await watch.close()`."""
-    watch = AsyncProgressWatch()
+async def async_watch_progress(task_id, channels=()):
+    """An AsyncProgressWatch on `task_id` and `channels`; close it with `await watch.close()`."""
+    watch = AsyncProgressWatch(channels)
     await watch.follow(task_id)
     return watch
+
+
+def announce(channel):
+    """Wake the watches on `channel` (see ProgressWatch): True if Redis took the message.
+
+    For writers other than the task (a cancel, a reaper, a project's own state) whose change a
+    watching page should see now rather than at its next timed re-read. Best effort: when the result
+    backend is not Redis, or Redis cannot be reached, nothing is sent and the watchers re-read on time.
+    """
+    backend = current_app.backend
+    if not isinstance(backend, RedisBackend):
+        return False
+    try:
+        backend.client.publish(channel, b"")
+        return True
+    except (RedisConnectionError, RedisTimeoutError):
+        log.info("Not announced on %s: Redis cannot be reached", channel)
+        return False
 
 
 def _percent(current, total):

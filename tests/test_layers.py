@@ -28,7 +28,7 @@ SOIL_PUBLIC = {
     "soil": {"DownloadBase", "CachedDownload", "FileDownload", "BlobDownload", "MultipleTaskDownload", "progress"},
     "soil.progress": {"STATES", "TaskProgress", "TaskStatus", "get_task_progress", "get_task_status",
                       "set_task_progress", "update_task_state", "TaskProgressManager", "store_progress",
-                      "watch_progress", "async_watch_progress"},
+                      "watch_progress", "async_watch_progress", "announce"},
     "soil.util": {"expose_cached_download", "expose_file_download", "expose_blob_download",
                   "get_download_context", "get_task", "start_download"},
     "soil.decorators": {"task", "periodic_task", "serial_task"},

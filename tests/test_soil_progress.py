@@ -150,3 +150,19 @@ def test_progress_manager_does_not_overwrite_a_failure_on_exit(eager, monkeypatc
     with manager:  # the same manager leaving normally does write: the patch above sees its writes
         pass
     assert len(writes) == 1
+
+
+def test_a_watch_wakes_on_an_announcement_on_its_channels_and_keeps_them_when_it_follows_another_task():
+    import threading
+
+    from soil.progress import announce, watch_progress
+
+    channel = f"tests:announce:{uuid()}"
+    with watch_progress(uuid(), channels=[channel]) as watch:
+        assert not watch.wait(0.2)  # nothing written, nothing announced
+        threading.Timer(0.2, announce, args=(channel,)).start()
+        assert watch.wait(10)
+        watch.follow(uuid())  # a run queued again under a new task id
+        threading.Timer(0.2, announce, args=(channel,)).start()
+        assert watch.wait(10)
+        assert not watch.wait(0.2)

@@ -177,3 +177,64 @@ def test_the_async_stream_wakes_on_a_progress_report_too(running, slow_re_reads)
         status = thread.submit(asyncio.run, second_status()).result(timeout=30)
     assert status["percent"] == 60
     assert time.monotonic() - started < 10
+
+
+def transition_soon(action):
+    """A change of the run's state made by someone other than its task (no write of its task record)."""
+    timer = threading.Timer(0.3, action)
+    timer.start()
+    return timer
+
+
+@pytest.mark.parametrize("transition", ["succeeded by a partitioned build's assembly", "cancelled by its owner"])
+def test_a_change_of_state_reaches_the_stream_without_waiting_for_the_re_read(alice_client, running, slow_re_reads,
+                                                                               transition):
+    run, lease = running
+    succeeds = transition.startswith("succeeded")
+    action = ((lambda: lifecycle.succeed(lease, {"rows": 3})) if succeeds
+              else (lambda: lifecycle.request_cancel(ExportRun.objects.get(pk=run.pk))))
+    response = alice_client.get(f"/exports/runs/{run.pk}/events/")
+    statuses, started = [], None
+    try:
+        for kind, data in events(response):
+            if kind == "status":
+                statuses.append(data)
+                if started is None:
+                    transition_soon(action)
+                    started = time.monotonic()
+                else:
+                    break
+    finally:
+        response.close()
+    assert time.monotonic() - started < 10  # not the re-read, 20 s away
+    first, second = statuses
+    assert first["run_status"] == Status.RUNNING and not first["cancel_requested"]
+    if succeeds:
+        assert second["run_status"] == Status.SUCCEEDED
+    else:
+        assert second["run_status"] == Status.RUNNING and second["cancel_requested"]
+
+
+def test_the_async_stream_wakes_when_the_reaper_settles_the_run(running, slow_re_reads):
+    import asyncio
+
+    from exports.runs.status import run_status
+    from exports.web.streams import StatusStream
+
+    run, _ = running
+
+    async def last_status():
+        stream = StatusStream(run, time.monotonic())
+        async for chunk in stream.async_chunks(run_status(run)):
+            if chunk.startswith(b"event: status"):
+                status = json.loads(chunk.decode().split("data: ", 1)[1])
+                if status["run_status"] == Status.RUNNING:
+                    transition_soon(lambda: lifecycle.settle(ExportRun.objects.get(pk=run.pk), Status.FAILED,
+                                                             "The worker building it stopped."))
+        return status
+
+    started = time.monotonic()
+    with ThreadPoolExecutor(1) as thread:
+        status = thread.submit(asyncio.run, last_status()).result(timeout=30)
+    assert status["run_status"] == Status.FAILED
+    assert time.monotonic() - started < 10

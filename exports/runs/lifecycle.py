@@ -15,7 +15,7 @@ import time
 import uuid
 from dataclasses import dataclass
 
-from django.db import InterfaceError, OperationalError, connection
+from django.db import InterfaceError, OperationalError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -23,6 +23,7 @@ from exports.conf import exports_conf
 from exports.files.liveness import holder_is_gone, this_process
 from exports.models import ExportRun
 from exports.runs import words
+from soil import progress
 
 log = logging.getLogger(__name__)
 Status = ExportRun.Status
@@ -42,6 +43,20 @@ class Lease:
     def runs(self):
         """The run, only while this lease holds it."""
         return ExportRun.objects.filter(pk=self.run_id, lease_id=self.lease_id, status=Status.RUNNING)
+
+
+def run_channel(run_id):
+    """The Redis channel a run's transitions are announced on: a page's event stream watches it
+    beside the run's task record (exports.web.streams), so a change of state made by anyone (the
+    build, a part's assembly, a cancel, the reaper) reaches the page at once, not at its next re-read."""
+    return f"exports:run:{run_id}"
+
+
+def announced(changed, run_id):
+    """`changed`, after announcing the change of `run_id` once the transaction commits (if it did)."""
+    if changed:
+        transaction.on_commit(lambda: progress.announce(run_channel(run_id)))
+    return changed
 
 
 # --- transitions ---
@@ -69,12 +84,13 @@ def start(run_id, task_id, now=None, returned_by_broker=False):
     seen = ExportRun.objects.filter(pk=run_id, task_id=task_id, status=row["status"], lease_id=row["lease_id"],
                                     cancel_requested=False)
     if row["attempts"] >= exports_conf.EXPORT_MAX_ATTEMPTS:
-        seen.update(status=Status.FAILED, error=words.WORKER_LOST_WORDS, finished_at=now, **_LEASE_CLEARED)
+        announced(seen.update(status=Status.FAILED, error=words.WORKER_LOST_WORDS, finished_at=now,
+                              **_LEASE_CLEARED), run_id)
         return None
     lease = Lease(str(run_id), uuid.uuid4().hex)
     claimed = seen.update(status=Status.RUNNING, lease_id=lease.lease_id, lease_owner=this_process(),
                           lease_expires_at=lease_deadline(now), started_at=now, attempts=F("attempts") + 1)
-    return lease if claimed else None
+    return lease if announced(claimed, run_id) else None
 
 
 def is_free(status, lease_expires_at, lease_owner, now):
@@ -118,20 +134,21 @@ def hand_over(lease, holder, now=None):
 def succeed(lease, fields, now=None):
     """running → succeeded, with the file's fields; False if the lease was lost meanwhile."""
     now = now or timezone.now()
-    return bool(lease.runs().update(status=Status.SUCCEEDED, finished_at=now, error="", **fields, **_LEASE_CLEARED))
+    return announced(bool(lease.runs().update(status=Status.SUCCEEDED, finished_at=now, error="", **fields,
+                                              **_LEASE_CLEARED)), lease.run_id)
 
 
 def fail(lease, error, now=None, last_progress=None):
     """running → failed, for the build holding `lease`; `last_progress` is where it stopped, if known."""
-    return bool(lease.runs().update(status=Status.FAILED, error=error, finished_at=now or timezone.now(),
-                                    **_stopped_at(last_progress), **_LEASE_CLEARED))
+    return announced(bool(lease.runs().update(status=Status.FAILED, error=error, finished_at=now or timezone.now(),
+                                              **_stopped_at(last_progress), **_LEASE_CLEARED)), lease.run_id)
 
 
 def cancelled(lease, now=None, last_progress=None):
     """running → cancelled, by the build that noticed the request."""
-    return bool(lease.runs().update(status=Status.CANCELLED, error=words.CANCELLED_WORDS,
-                                    finished_at=now or timezone.now(), **_stopped_at(last_progress),
-                                    **_LEASE_CLEARED))
+    return announced(bool(lease.runs().update(status=Status.CANCELLED, error=words.CANCELLED_WORDS,
+                                              finished_at=now or timezone.now(), **_stopped_at(last_progress),
+                                              **_LEASE_CLEARED)), lease.run_id)
 
 
 def _stopped_at(last_progress):
@@ -144,7 +161,8 @@ def fail_active(run_id, error, task_id=None, now=None):
     runs = ExportRun.objects.filter(pk=run_id, status__in=ExportRun.ACTIVE)
     if task_id:
         runs = runs.filter(task_id=task_id)
-    return bool(runs.update(status=Status.FAILED, error=error, finished_at=now or timezone.now(), **_LEASE_CLEARED))
+    return announced(bool(runs.update(status=Status.FAILED, error=error, finished_at=now or timezone.now(),
+                                      **_LEASE_CLEARED)), run_id)
 
 
 def request_cancel(run, now=None):
@@ -152,8 +170,8 @@ def request_cancel(run, now=None):
     now = now or timezone.now()
     if ExportRun.objects.filter(pk=run.pk, status=Status.QUEUED).update(
             status=Status.CANCELLED, cancel_requested=True, error=words.CANCELLED_WORDS, finished_at=now):
-        return True
-    ExportRun.objects.filter(pk=run.pk, status=Status.RUNNING).update(cancel_requested=True)
+        return announced(True, run.pk)
+    announced(ExportRun.objects.filter(pk=run.pk, status=Status.RUNNING).update(cancel_requested=True), run.pk)
     return False
 
 
@@ -167,7 +185,7 @@ def requeue(run, count_attempt=False, now=None):
     seen = ExportRun.objects.filter(pk=run.pk, status=run.status, task_id=run.task_id, lease_id=run.lease_id)
     changed = seen.update(status=Status.QUEUED, task_id=new_task_id, queued_at=now or timezone.now(),
                           attempts=F("attempts") + (1 if count_attempt else 0), **_LEASE_CLEARED)
-    return new_task_id if changed else None
+    return new_task_id if announced(changed, run.pk) else None
 
 
 def requeue_own(lease, now=None):
@@ -175,20 +193,21 @@ def requeue_own(lease, now=None):
     new_task_id = str(uuid.uuid4())
     changed = lease.runs().update(status=Status.QUEUED, task_id=new_task_id, queued_at=now or timezone.now(),
                                   **_LEASE_CLEARED)
-    return new_task_id if changed else None
+    return new_task_id if announced(changed, lease.run_id) else None
 
 
 def settle(run, status, error, now=None, last_progress=None):
     """Fail or cancel a stuck run as the caller saw it; False if it moved on meanwhile."""
     seen = ExportRun.objects.filter(pk=run.pk, status=run.status, task_id=run.task_id, lease_id=run.lease_id)
-    return bool(seen.update(status=status, error=error, finished_at=now or timezone.now(),
-                            **_stopped_at(last_progress), **_LEASE_CLEARED))
+    return announced(bool(seen.update(status=status, error=error, finished_at=now or timezone.now(),
+                                      **_stopped_at(last_progress), **_LEASE_CLEARED)), run.pk)
 
 
 def expire(run, now=None):
     """succeeded → expired, once its expiry has passed."""
-    return bool(ExportRun.objects.filter(pk=run.pk, status=Status.SUCCEEDED, expires_at__lte=now or timezone.now())
-                .update(status=Status.EXPIRED, file_key=""))
+    return announced(bool(ExportRun.objects.filter(pk=run.pk, status=Status.SUCCEEDED,
+                                                   expires_at__lte=now or timezone.now())
+                          .update(status=Status.EXPIRED, file_key="")), run.pk)
 
 
 # --- a transition made when the database answers again ---

@@ -4,10 +4,12 @@ The stream reads the run (the row, and the live percentage from Redis while it r
 exports.runs.status.run_status, the same reads as one poll of the JSON status) and sends the status
 whenever it differs from the last one sent. It reads again as soon as the run's task record is
 written (every progress report and task state is published on Redis as it is stored: a soil
-progress watch, one Redis connection per stream; EXPORT_STREAM_PUSH), and in any case every
-EXPORT_STREAM_POLL_SECONDS. So progress reaches the page the moment it is reported, while the row
-stays the truth: its other writers (the reaper, a user's cancel, an operator) publish nothing, and a
-lost or never-sent message cannot leave a page stuck, only a second late.
+progress watch, one Redis connection per stream; EXPORT_STREAM_PUSH) or the run changes state (every
+transition of exports.runs.lifecycle announces itself on the run's channel: the build, a partitioned
+build's assembly, a user's cancel, the reaper), and in any case every EXPORT_STREAM_POLL_SECONDS. So
+progress and states reach the page the moment they happen, while the row stays the truth: the
+message is only a wake-up, and a lost or never-sent one (an operator's UPDATE by hand) cannot leave
+a page stuck, only a second late.
 
 A comment line is sent every EXPORT_STREAM_KEEPALIVE_SECONDS so that proxies keep the connection
 and a closed one is noticed. The stream ends after the status of a finished run, or after
@@ -29,6 +31,7 @@ from django.http import StreamingHttpResponse
 from exports.conf import exports_conf
 from exports.models import ExportRun
 from exports.runs import reaper, selectors
+from exports.runs.lifecycle import run_channel
 from exports.runs.status import run_status
 from soil.progress import async_watch_progress, watch_progress
 
@@ -93,7 +96,7 @@ class StatusStream:
                 time.sleep(self.poll)
                 yield from self.after_read(self.read(), time.monotonic())
             return
-        with watch_progress(self.task_id) as watch:
+        with watch_progress(self.task_id, channels=[run_channel(self.run_id)]) as watch:
             while True:
                 status = self.read()  # the first read catches a write made before the watch began
                 watch.follow(self.task_id)
@@ -114,7 +117,7 @@ class StatusStream:
                 for chunk in self.after_read(await read(), time.monotonic()):
                     yield chunk
             return
-        watch = await async_watch_progress(self.task_id)
+        watch = await async_watch_progress(self.task_id, channels=[run_channel(self.run_id)])
         try:
             while True:
                 status = await read()
