@@ -1,5 +1,6 @@
 """The run lifecycle as plain functions: compare-and-set transitions, leases, the reaper's decisions."""
 import datetime
+import os
 import subprocess
 import sys
 import uuid
@@ -146,3 +147,41 @@ def test_half_copied_files_of_processes_that_are_gone_are_swept():
     name = exports.save(f"{storage.PARTIAL_FOLDER}/{dead_pid()}-0123abcd", __import__("io").BytesIO(b"half"))
     assert storage.sweep_partial_files() >= 1
     assert not exports.exists(name)
+
+
+def test_a_finished_file_is_published_by_a_link_where_the_build_folder_shares_the_storage_filesystem(settings):
+    exports = storage.export_storage()
+    settings.EXPORT_TEMP_DIR = exports.path("build-folder-for-test")  # surely the storage's filesystem
+    built = tempfiles.new_temp_path(".csv")
+    built.write_bytes(b"id\n1\n")
+    key = storage.publish(built, f"exports/test/{uuid.uuid4().hex}.csv")
+    try:
+        published = exports.path(key)
+        assert os.stat(published).st_ino == os.stat(built).st_ino  # no byte copied
+        assert exports.file_permissions_mode is None or (
+            os.stat(published).st_mode & 0o777 == exports.file_permissions_mode)
+        tempfiles.remove(built)
+        with exports.open(key, "rb") as stored:
+            assert stored.read() == b"id\n1\n"
+        assert not any(name.startswith(f"{os.getpid()}-") for name in exports.listdir(storage.PARTIAL_FOLDER)[1])
+    finally:
+        exports.delete(key)
+
+
+def test_a_file_that_cannot_be_linked_is_copied(settings, monkeypatch, tmp_path):
+    settings.EXPORT_TEMP_DIR = str(tmp_path)
+    built = tempfiles.new_temp_path(".csv")
+    built.write_bytes(b"id\n2\n")
+
+    def cross_device(*args):
+        raise OSError(18, "Invalid cross-device link")
+
+    monkeypatch.setattr(storage.os, "link", cross_device)  # as between two filesystems
+    key = storage.publish(built, f"exports/test/{uuid.uuid4().hex}.csv")
+    exports = storage.export_storage()
+    try:
+        assert os.stat(exports.path(key)).st_ino != os.stat(built).st_ino
+        with exports.open(key, "rb") as stored:
+            assert stored.read() == b"id\n2\n"
+    finally:
+        exports.delete(key)
