@@ -315,6 +315,10 @@ def test_a_superusers_export_across_domains_is_one_run_per_domain_in_its_zone(wo
     assert '<option value="theirs" selected>Theirs</option>' in page and '<option value="mine">Mine</option>' in page
     assert reverse("exports:run", args=[runs["theirs"].pk]) in page
     assert reverse("exports:run", args=[runs["mine"].pk]) not in page
+    # The domain is named, not linked: its page is for members (a 404 for sam).
+    assert sam_client.get(reverse("exports:domain", args=["theirs"])).status_code == 404
+    assert reverse("exports:domain", args=["theirs"]) not in page and ">Theirs</td>" in page
+    assert reverse("exports:domain", args=["mine"]) in sam_client.get(reverse("exports:mine")).content.decode()
 
 
 @pytest.mark.worker

@@ -214,7 +214,9 @@ def my_exports(request):
         run.described = describe_parameters(run)
     kept = {name: request.GET[name] for name in ("status", "domain") if request.GET.get(name) and name in chosen}
     context = {"form": form, "page": page, "filtered": bool(kept), "filter_query": urlencode(kept),
-               "here": request.get_full_path()}
+               "here": request.get_full_path(),
+               # A superuser's admin export may be of a domain they are no member of: no link to its page (404).
+               "member_of": set(selectors.domains_for(request.user).values_list("pk", flat=True))}
     return render(request, "exports/my_exports.html", context, status=400 if form.errors else 200)
 
 
