@@ -382,3 +382,20 @@ def test_a_time_column_heading_names_the_zone_of_its_times():
     assert received_on.heading("Asia/Kathmandu") == "Received on (Asia/Kathmandu)"
     village = next(column for column in FORM_SUBMISSIONS.columns if column.key == "village")
     assert village.heading("Asia/Kolkata") == "Village"
+
+
+def test_dates_that_hold_no_row_are_warned_of_before_the_export_starts(client, alice, definition):
+    client.force_login(alice)
+    response = start(client, definition, date_from="2031-01-01", date_to="2031-01-31")
+    page = response.content.decode()
+    assert response.status_code == 200 and not ExportRun.objects.exists()
+    assert 'id="no-rows-warning"' in page and "No rows in these dates" in page
+    assert 'value="2031-01-01"' in page  # what was typed is kept
+    response = client.post(reverse("exports:start", args=[definition.domain.slug, definition.pk]),
+                           {f"d{definition.pk}-format": "csv", f"d{definition.pk}-date_from": "2031-01-01",
+                            f"d{definition.pk}-date_to": "2031-01-31", "action": "export_empty"})
+    run = ExportRun.objects.get()
+    assert response.status_code == 302 and run.parameters["date_from"] == "2031-01-01"
+    # Dates that hold rows start at once, as does an export with no dates typed.
+    assert start(client, definition, date_from="2024-12-01", date_to="2025-12-31").status_code == 302
+    assert start(client, definition, format="xlsx").status_code == 302

@@ -56,8 +56,12 @@ def row_counts(domain, definitions):
 
 
 def has_rows(definition, date_from=None, date_to=None, filters=None, **_other_choices):
-    """Whether an export of `definition` with these dates and filters would write any row (one EXISTS query)."""
-    queryset, _columns = planned_rows(definition, {"date_from": date_from, "date_to": date_to, "filters": filters or {}})
+    """Whether an export of `definition` with these dates and filters would write any row (one EXISTS query).
+
+    Dates not given are the definition's, as for the export itself (exports.files.parameters)."""
+    parameters = {"date_from": date_from or definition.date_from, "date_to": date_to or definition.date_to,
+                  "filters": filters or {}}
+    queryset, _columns = planned_rows(definition, parameters)
     return queryset.exists()
 
 

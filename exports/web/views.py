@@ -43,13 +43,21 @@ def exports_home(request):
     return render(request, "exports/home.html", {"domains": domains})
 
 
-def _domain_page(request, domain, status=200, start_errors=None):
+def _domain_page(request, domain, status=200, start_errors=None, no_rows=None):
+    """The domain's page; `start_errors` {definition pk: words} of a refused Export, or `no_rows` the
+    bound form of an Export whose dates hold no row (the page warns, with "Export anyway")."""
     definitions = list(domain.definitions.all())
     start_errors = start_errors or {}
+
+    def start_form(definition):
+        if no_rows is not None and no_rows.prefix == f"d{definition.pk}":
+            return no_rows
+        return StartExportForm(initial={"format": definition.format}, prefix=f"d{definition.pk}")
+
     context = {
         "domain": domain,
-        "definitions": [(d, StartExportForm(initial={"format": d.format}, prefix=f"d{d.pk}"),
-                         date_range(d.date_from, d.date_to)) for d in definitions],
+        "definitions": [(d, start_form(d), date_range(d.date_from, d.date_to)) for d in definitions],
+        "no_rows_prefix": no_rows.prefix if no_rows is not None else None,
         "row_counts": selectors.row_counts(domain, definitions),
         "saved": saved_exports.saved_exports_for(domain),
         "runs": selectors.recent_runs(request.user, domain),
@@ -73,6 +81,12 @@ def start_export(request, slug, definition_id):
     try:
         if not form.is_valid():
             raise services.ExportRefused(form.errors.as_text())
+        chosen = form.cleaned_data
+        # Dates typed that hold no row (a typo?) are warned of first; the page already says how many rows
+        # the domain holds in all.
+        if ((chosen["date_from"] or chosen["date_to"]) and request.POST.get("action") != EXPORT_EMPTY_ACTION
+                and not selectors.has_rows(definition, **chosen)):
+            return _domain_page(request, definition.domain, no_rows=form)  # warned, with "Export anyway"
         run, created = services.start_export(request.user, definition, **form.cleaned_data)
     except services.ExportRefused as refusal:  # the domain's page again, the words beside the definition
         return _domain_page(request, definition.domain, 400, {definition.pk: str(refusal)})
