@@ -196,7 +196,7 @@ def test_a_build_that_lost_its_database_queues_its_run_again_once_it_answers(run
         services.record_failed_build(lease, run, lost)
     run.refresh_from_db()
     assert run.status == ExportRun.Status.QUEUED and run.task_id not in ("task-1", "") and run.lease_id == ""
-    assert len(sent) == 1  # its new message
+    assert len(sent) == 2  # its new message, and the word to the run's page (lifecycle.announced)
 
 
 @pytest.mark.django_db

@@ -92,7 +92,8 @@ def test_the_reaper_requeues_a_lapsed_run_once_then_fails_it_in_words(run, djang
     with django_capture_on_commit_callbacks() as sent:
         assert reaper.reap_run(run, reaper.stuck_reason(run, later), later) == "requeued"
     run.refresh_from_db()
-    assert run.status == Status.QUEUED and run.task_id != "task-1" and len(sent) == 1
+    assert run.status == Status.QUEUED and run.task_id != "task-1"
+    assert len(sent) == 2  # its new message, and the word to the run's page (lifecycle.announced)
     lifecycle.start(run.pk, run.task_id, now=later)
     much_later = later + datetime.timedelta(hours=1)
     run.refresh_from_db()

@@ -245,6 +245,9 @@ def test_rerun_from_the_page_starts_the_same_export_again(alice_client, alice, c
 @pytest.fixture
 def forty_rows(alice, clinic, settings):
     settings.EXPORT_CHUNK_SIZE = 10
+    # No lease renewal during the build: its UPDATE would wait on the test's open transaction (SQLite
+    # locks the file) past the 5 s a cancel check waits for its answer, on a slow machine.
+    settings.EXPORT_LEASE_RENEW_SECONDS = 600
     add_demo_rows(clinic, 40)
     run, _ = services.start_export(alice, definition_of(clinic), format="csv")
     return run

@@ -156,13 +156,17 @@ def _stopped_at(last_progress):
     return {"last_progress": last_progress} if last_progress else {}
 
 
-def fail_active(run_id, error, task_id=None, now=None):
-    """queued or running → failed, whoever holds it (a message that could not be sent; a hard time limit)."""
+def fail_active(run_id, error, task_id=None, now=None, announce=True):
+    """queued or running → failed, whoever holds it (a message that could not be sent; a hard time limit).
+
+    `announce=False` when no page can be watching the run yet and Redis may be what failed (the
+    request that could not send its message answers at once, in words, rather than after a timeout)."""
     runs = ExportRun.objects.filter(pk=run_id, status__in=ExportRun.ACTIVE)
     if task_id:
         runs = runs.filter(task_id=task_id)
-    return announced(bool(runs.update(status=Status.FAILED, error=error, finished_at=now or timezone.now(),
-                                      **_LEASE_CLEARED)), run_id)
+    changed = bool(runs.update(status=Status.FAILED, error=error, finished_at=now or timezone.now(),
+                               **_LEASE_CLEARED))
+    return announced(changed, run_id) if announce else changed
 
 
 def request_cancel(run, now=None):

@@ -46,7 +46,9 @@ def queue_run(run):
                            expiry=exports_conf.EXPORT_FILE_EXPIRY, message=run_message(run))
         except Exception:
             log.exception("Could not queue export run %s", run_id)
-            lifecycle.fail_active(run_id, words.UNAVAILABLE_WORDS, task_id=task_id)
+            # Not announced: Redis may be what failed, and the request or reaper sending the message should
+            # not wait for another timeout; a page watching the run sees it at its next re-read.
+            lifecycle.fail_active(run_id, words.UNAVAILABLE_WORDS, task_id=task_id, announce=False)
             raise
 
     transaction.on_commit(send)
