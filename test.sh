@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Runs the whole test suite against real services, in two passes that run at the same time:
 #   1. SQLite: every test, the browser tests (Debian's Chromium driven by Playwright) included;
-#   2. PostgreSQL: every test but the browser and sqlite_pass ones (TEST_POSTGRES_DB_ONLY=1: only those
-#      that reach the database), on the server at TEST_DATABASE_URL if given, else on a private cluster
+#   2. PostgreSQL: the tests that reach the database, but the sqlite_pass ones (TEST_POSTGRES_ALL=1: every
+#      test but the browser and sqlite_pass ones), on the server at TEST_DATABASE_URL if given, else on a private cluster
 #      of Debian's PostgreSQL started here (port TEST_POSTGRES_PORT, default 5440) and stopped at the end.
 #   3. RabbitMQ: the worker and fault tests again (SQLite), with RabbitMQ as the Celery broker: the suite's
 #      worker on the node at TEST_BROKER_URL if given, else on a private node of Debian's rabbitmq-server
@@ -137,11 +137,11 @@ for pass in "${PASSES[@]}"; do
         ensure_postgres 5440 --or-free-port
         url="$POSTGRES_URL"
       fi
-      # Without the browser and sqlite_pass tests: those are the same on both databases and run in the
-      # SQLite pass. TEST_POSTGRES_DB_ONLY=1: only the tests that reach the database (tests/suite.py);
-      # the others are the same on both too. A -m of yours narrows either, never widens it.
-      selection=--no-browser-tests
-      [ -z "${TEST_POSTGRES_DB_ONLY:-}" ] || selection=--db-tests-only
+      # Only the tests that reach the database (tests/suite.py): pytest-django refuses the database to the
+      # others, so they are the same on both and run in the SQLite pass, as do the browser and sqlite_pass
+      # tests. TEST_POSTGRES_ALL=1: every test but those. A -m of yours narrows either, never widens it.
+      selection=--db-tests-only
+      [ -z "${TEST_POSTGRES_ALL:-}" ] || selection=--no-browser-tests
       start_pass postgres PostgreSQL 1 "$url" "$selection" "$@"
       ;;
     rabbitmq)

@@ -97,7 +97,7 @@ def pytest_addoption(parser):
     parser.addoption(
         "--db-tests-only", action="store_true",
         help="a second database pass: only the tests that reach the database, without the browser and "
-             "sqlite_pass ones (./test.sh's PostgreSQL pass with TEST_POSTGRES_DB_ONLY=1); combines with -m",
+             "sqlite_pass ones (./test.sh's PostgreSQL pass); combines with -m",
     )
     parser.addoption(
         "--broker-tests-only", action="store_true",
