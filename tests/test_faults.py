@@ -1,4 +1,4 @@
-"""Faults with real processes: workers killed by PID, duplicate deliveries, time limits, a killed rebuild. Each test runs its own deployment (tests/processes.py) against the test database.
+"""Faults with real processes: workers killed by PID, duplicate deliveries, time limits, a killed rebuild, a database that goes away. Each test runs its own deployment (tests/processes.py) against the test database.
 
 Runs alone with `./test.sh -m fault`. Figures are printed (`-s` shows them) and quoted in
 docs/operations.md ("Failure modes").
@@ -310,3 +310,63 @@ def test_two_workers_that_share_no_disk_build_exports_the_web_serves_from_s3(sta
         assert len(list(csv.reader(io.StringIO(body)))) == run.rows + 1
     for machine in machines.values():  # nothing of the exports landed on any machine's own disk
         assert not list(machine.rglob("*.csv"))
+
+
+def database_goes_away(database):
+    """Cut `database` off as a restart of PostgreSQL does for its clients: every connection to it is
+    terminated (each backend process ended by its PID) and new ones are refused until `come_back()`."""
+    import psycopg
+    from django.db import connection
+
+    settings = connection.settings_dict
+    admin = psycopg.connect(host=settings["HOST"] or None, port=settings["PORT"] or None, user=settings["USER"],
+                            password=settings["PASSWORD"], dbname="postgres", autocommit=True)
+    name = psycopg.sql.Identifier(database)
+    try:
+        admin.execute(psycopg.sql.SQL("ALTER DATABASE {} ALLOW_CONNECTIONS false").format(name))
+    except psycopg.errors.InsufficientPrivilege:
+        admin.close()
+        pytest.skip("the test database's user may not refuse connections to it")
+    ended = admin.execute("SELECT pid, pg_terminate_backend(pid) FROM pg_stat_activity "
+                          "WHERE datname = %s AND pid <> pg_backend_pid()", [database]).fetchall()
+
+    def come_back():
+        admin.execute(psycopg.sql.SQL("ALTER DATABASE {} ALLOW_CONNECTIONS true").format(name))
+        admin.close()
+        connection.close()  # the test's own connection was among those ended
+
+    return [pid for pid, _ in ended], come_back
+
+
+@pytest.mark.parametrize("partition_rows", ["1", "0"], ids=["planning-its-parts", "built-whole"])
+def test_a_build_that_loses_its_database_is_queued_again_within_seconds_of_its_return(stack, alice, gated,
+                                                                                      partition_rows):
+    """The issue's case: PostgreSQL restarted mid-export. The build's queries fail, and so does its own
+    attempt to record that; it keeps trying with a bounded backoff, and once the database answers it
+    puts the run back in the queue itself, long before the reaper (the lease is the default 60 s).
+    Whether the build was planning its parts (it counts the rows first) or building the file whole."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("the PostgreSQL pass cuts its own database off; SQLite has no server to lose")
+    web = stack.web()
+    stack.worker(EXPORT_PARTITION_ROWS=partition_rows, EXPORT_PARTITIONS=2)
+    session = stack.session(web).login(alice.username, alice.raw_password)
+    run = start_export(session, gated)
+    wait_until(lambda: ExportRun.objects.get(pk=run.pk).status == Status.RUNNING, 30, "the build to start")
+
+    ended, come_back = database_goes_away(connection.settings_dict["NAME"])
+    open_gate(stack, gated)  # the build goes on to read its rows, from a database that is gone
+    time.sleep(5)
+    come_back()
+    back_at = time.time()
+    data = poll_until_finished(session, run, timeout=60)
+
+    run.refresh_from_db()
+    assert data["run_status"] == Status.SUCCEEDED, (data, stack.logs())
+    assert run.attempts == 2 and run.rows == 30
+    requeued_after = run.queued_at.timestamp() - back_at
+    assert requeued_after < 10, (requeued_after, stack.logs())  # not the lease's 60 s
+    assert stored_files(stack, run) == [os.path.basename(run.file_key)]
+    print(f"\ndatabase gone for 5 s ({len(ended)} connections ended), {partition_rows=}: the build queued "
+          f"its run again {requeued_after:.1f} s after the database came back; built in {time.time() - back_at:.1f} s")

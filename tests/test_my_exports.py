@@ -243,12 +243,12 @@ def test_rerun_from_the_page_starts_the_same_export_again(alice_client, alice, c
 # --- where a stopped build stopped ---
 
 @pytest.fixture
-def forty_rows(alice, clinic, settings):
+def forty_rows(alice, clinic, settings, monkeypatch):
+    """A queued run of 40 rows whose message is not sent: the test builds it itself, in this process
+    (a suite worker started by an earlier test would otherwise take it first)."""
     settings.EXPORT_CHUNK_SIZE = 10
-    # No lease renewal during the build: its UPDATE would wait on the test's open transaction (SQLite
-    # locks the file) past the 5 s a cancel check waits for its answer, on a slow machine.
-    settings.EXPORT_LEASE_RENEW_SECONDS = 600
     add_demo_rows(clinic, 40)
+    monkeypatch.setattr(services.queueing, "queue_run", lambda run: None)
     run, _ = services.start_export(alice, definition_of(clinic), format="csv")
     return run
 

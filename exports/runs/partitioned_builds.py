@@ -45,7 +45,7 @@ from exports.files.storage import export_storage, publish
 from exports.formatting import ASSEMBLY_PROGRESS, PART_ROWS_PROGRESS, STORING_PROGRESS
 from exports.models import ExportRun
 from exports.runs import lifecycle, queueing
-from exports.runs.services import publish_run
+from exports.runs.services import publish_run, record_failed_build
 from exports.runs.status import recorded_progress
 from exports.runs.words import failure_words
 from exports.writers import get_writer
@@ -70,10 +70,11 @@ def start(lease, time_limit=None):
     """
     if not exports_conf.EXPORT_PARTITION_ROWS or queueing.runs_eagerly():
         return 0  # eager (USE_CELERY=false): one process, nothing to run in parallel
-    run = _running(lease)
-    if run is None:
-        return 0
+    run = None
     try:
+        run = _running(lease)
+        if run is None:
+            return 0
         started = time.perf_counter()
         plan = plan_parts(run.definition, run.parameters)
         if plan is None:
@@ -82,8 +83,8 @@ def start(lease, time_limit=None):
         lifecycle.hand_over(lease, "")
         queueing.send_parts(run, lease.lease_id, plan.ranges, plan.total, plan.first_rows)
     except Exception as exc:
-        log.exception("Export run %s: could not send its parts", run.pk)
-        lifecycle.fail(lease, failure_words(exc, time_limit))
+        log.exception("Export run %s: could not plan or send its parts", lease.run_id)
+        record_failed_build(lease, run, exc, time_limit)
         raise
     log.info(PLAN_LOG, run.pk, plan.total, len(plan.ranges), time.perf_counter() - started)
     return len(plan.ranges)
@@ -134,8 +135,7 @@ def build_part(run_id, lease_id, index, lower, upper, total, time_limit=None, fi
                 return None
             except Exception as exc:  # noqa: BLE001 (settled in words; the assembly cleans up)
                 log.exception("Export run %s: part %d failed", run_id, index)
-                lifecycle.fail(lease, failure_words(exc, time_limit),
-                               last_progress=recorded_progress(run.task_id))
+                record_failed_build(lease, run, exc, time_limit, recorded_progress(run.task_id))
                 return None
     finally:
         tempfiles.remove(path)
@@ -165,8 +165,7 @@ def assemble(run_id, lease_id, results, time_limit=None):
                 return None
             except Exception as exc:
                 log.exception("Export run %s: assembling its parts failed", run_id)
-                lifecycle.fail(lease, failure_words(exc, time_limit),
-                               last_progress=recorded_progress(run.task_id))
+                record_failed_build(lease, run, exc, time_limit, recorded_progress(run.task_id))
                 raise
         return publish_run(lease, run, key, rows, size)
     finally:

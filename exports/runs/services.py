@@ -190,12 +190,18 @@ def execute_run(run_id, task_id, progress=None, time_limit=None, lease=None, bui
 
 def record_failed_build(lease, run, exc, time_limit=None, last_progress=None):
     """running → failed in words; a build that lost its database instead puts its run back in the queue
-    (while it has attempts left) as soon as the database answers again, rather than leave it to the reaper."""
+    (while it has attempts left) as soon as the database answers again, rather than leave it to the reaper.
+
+    Whole builds, a partitioned build's planning, its parts and its assembly all end here. `run` may be
+    None when the database went away before the build could read it; it is read once the database answers.
+    """
     if not lifecycle.lost_the_database(exc):
         lifecycle.fail(lease, words.failure_words(exc, time_limit), last_progress=last_progress)
         return
 
     def settle():
+        nonlocal run
+        run = run or ExportRun.objects.select_related("definition__domain", "owner").get(pk=lease.run_id)
         if run.attempts >= exports_conf.EXPORT_MAX_ATTEMPTS:
             return lifecycle.fail(lease, words.failure_words(exc, time_limit), last_progress=last_progress)
         new_task_id = lifecycle.requeue_own(lease)
@@ -208,7 +214,7 @@ def record_failed_build(lease, run, exc, time_limit=None, last_progress=None):
     try:
         lifecycle.when_database_answers(settle)
     except lifecycle.DATABASE_ERRORS:
-        log.warning("Export run %s: the database did not come back; the reaper will settle it", run.pk)
+        log.warning("Export run %s: the database did not come back; the reaper will settle it", lease.run_id)
 
 
 def publish_run(lease, run, key, rows, size):
