@@ -13,6 +13,7 @@ from django.utils.translation import gettext
 from redis import asyncio as aioredis
 from redis.connection import Connection
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from .exceptions import TaskFailedError
@@ -328,8 +329,8 @@ def announce(channel):
     try:
         backend.client.publish(channel, b"")
         return True
-    except (RedisConnectionError, RedisTimeoutError):
-        log.info("Not announced on %s: Redis cannot be reached", channel)
+    except RedisError as exc:  # whatever Redis says, the change itself is made: it must not fail for this
+        log.info("Not announced on %s: %r", channel, exc)
         return False
 
 
