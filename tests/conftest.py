@@ -15,7 +15,7 @@ pytest.register_assert_rewrite("tests.processes")  # imported below before pytes
 from django.conf import settings
 
 from soil.conf import soil_conf
-from tests.processes import database_url, wait_until
+from tests.processes import database_url, die_with_parent, wait_until
 
 pytest_plugins = ["tests.s3_server", "tests.processes"]  # SeaweedFS S3; private deployments for fault tests
 
@@ -102,7 +102,7 @@ def celery_worker(django_db_setup, django_db_blocker):
         [sys.executable, "-m", "celery", "-A", celery_app.main, "worker", "-Q", queues, "--concurrency", "2",
          "--include", "tests.celery_tasks", "-n", name, "-l", "info",
          "--without-gossip", "--without-mingle"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, preexec_fn=die_with_parent,
     )
     deadline = time.monotonic() + 60
     while not celery_app.control.ping(destination=[name], timeout=0.5):

@@ -49,6 +49,14 @@ def wait_until(predicate, timeout, message, interval=0.1):
         time.sleep(interval)
 
 
+def die_with_parent():
+    """Popen's preexec_fn: the child is killed when the test process ends, however it ends (Linux's
+    PR_SET_PDEATHSIG), so that no worker or server outlives its pytest and takes another run's work."""
+    import ctypes
+
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # 1: PR_SET_PDEATHSIG
+
+
 class Process:
     """A child process with its own log file, stopped by PID."""
 
@@ -62,7 +70,7 @@ class Process:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         log = open(self.log_path, "ab")  # noqa: SIM115 (the child keeps it)
         self.process = subprocess.Popen(self.command, cwd=getattr(self, "cwd", ROOT), env=self.env, stdout=log,
-                                        stderr=subprocess.STDOUT, start_new_session=True)
+                                        stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=die_with_parent)
         log.close()
         return self
 
