@@ -235,6 +235,14 @@ class RabbitServer(Process):
             raise RuntimeError(f"RabbitMQ died at start:\n{self.log_tail()}")
         return self
 
+    def ctl(self, *args):
+        """rabbitmqctl for this node; its output."""
+        done = subprocess.run([str(RABBITMQ_BIN / "rabbitmqctl"), "-q", "-n", self.node, *args], env=self.env,
+                              capture_output=True, text=True, timeout=60)
+        if done.returncode:
+            raise RuntimeError(f"rabbitmqctl {args[0]}: {done.stderr or done.stdout}")
+        return done.stdout
+
     def signal(self, signum):
         """To the whole node: the script that started it and the Erlang VM."""
         if self.alive:

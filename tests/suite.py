@@ -129,6 +129,12 @@ def pytest_collection_modifyitems(config, items):
         if dropped:
             config.hook.pytest_deselected(items=dropped)
             items[:] = [item for item in items if not item.get_closest_marker("postgresql")]
+    if os.environ.get("TEST_BROKER", "redis") != "rabbitmq":
+        # Likewise a test of RabbitMQ's own (a refused publish) outside the RabbitMQ pass.
+        dropped = [item for item in items if item.get_closest_marker("rabbitmq")]
+        if dropped:
+            config.hook.pytest_deselected(items=dropped)
+            items[:] = [item for item in items if not item.get_closest_marker("rabbitmq")]
     db_tests_only, broker_tests_only = config.getoption("db_tests_only"), config.getoption("broker_tests_only")
     if db_tests_only or broker_tests_only or config.getoption("no_browser_tests"):
         kept, dropped = [], []

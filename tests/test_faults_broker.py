@@ -124,3 +124,75 @@ def test_export_answers_503_in_words_while_the_broker_is_down(stack, alice):
     stack.broker.start()
     wait_until(lambda: session.request("POST", f"/exports/api/{domain.slug}/definitions/{definition.pk}/start/",
                                        json_body={"format": "csv"})[0] in (200, 202), 60, "Export to work again")
+
+
+@pytest.mark.rabbitmq
+def test_a_message_rabbitmq_refuses_is_sent_again_and_one_it_keeps_refusing_fails_in_words(stack, alice):
+    """A quorum queue refuses a publish (a negative confirm) while it has no leader: just after it is
+    declared, when several first messages arrive at once (CI met it: 40 simultaneous starts, one 503), or
+    while a cluster elects one. The refusal is made here with a policy: the queue holds one message and
+    refuses the next until it is emptied."""
+    import threading
+
+    from django.conf import settings
+    from kombu import Connection
+
+    from project.broker import task_queues
+    from project.celery import NACK_RETRY_PAUSES
+
+    domain = ensure_demo_domain(slug="broker-refuses", members=[alice])
+    add_demo_rows(domain, 5)
+    definition = domain.definitions.get(name="Visits (short)")
+    web = stack.web()
+    session = stack.session(web).login(alice.username, alice.raw_password)
+    url = f"/exports/api/{domain.slug}/definitions/{definition.pk}/start/"
+    queue = next(q for q in task_queues(settings.QUEUE_TABLE, rabbitmq=True) if q.name == "export_download_queue")
+
+    with Connection(stack.broker.url, transport_options={"confirm_publish": True}) as conn:
+        bound = queue(conn.default_channel)
+        bound.declare()
+        stack.broker.ctl("set_policy", "refuse", "^export_download_queue$",
+                         '{"max-length": 1, "overflow": "reject-publish"}', "--apply-to", "queues")
+        producer = conn.Producer()
+
+        def refused():
+            try:
+                producer.publish({"filler": True}, exchange=queue.exchange, routing_key=queue.routing_key)
+            except Exception:  # noqa: BLE001 (a refusal, once the policy holds and the queue is full)
+                return True
+            return False
+
+        wait_until(refused, 30, "the queue to refuse a second message")
+
+        def refusals():
+            return web.log_path.read_text().count("RabbitMQ refused the message of exports.tasks.run_export")
+
+        # Refused every time: the message is tried len(NACK_RETRY_PAUSES) + 1 times, then 503 in words.
+        started = time.monotonic()
+        status, _headers, body = session.request("POST", url, json_body={"format": "csv", "date_from": "2020-01-01"})
+        took = time.monotonic() - started
+        assert status == 503 and json.loads(body) == {"error": UNAVAILABLE_MESSAGE}, body[:500]
+        assert refusals() == len(NACK_RETRY_PAUSES)
+        assert took < sum(NACK_RETRY_PAUSES) + 2, f"Export took {took:.2f} s to answer"
+        failed = ExportRun.objects.get(definition=definition)
+        assert (failed.status, failed.error) == (Status.FAILED, str(words.UNAVAILABLE_WORDS))
+
+        # Refused once, then room: the queue is emptied as soon as the web's first refusal is in its log.
+        def empty_after_a_refusal():
+            wait_until(lambda: refusals() > len(NACK_RETRY_PAUSES), 30, "the web's message to be refused")
+            bound.purge()
+
+        emptier = threading.Thread(target=empty_after_a_refusal)
+        emptier.start()
+        status, _headers, body = session.request("POST", url, json_body={"format": "csv", "date_from": "2020-01-02"})
+        emptier.join(30)
+        assert status == 202, body[:500]
+        assert refusals() > len(NACK_RETRY_PAUSES)
+        stack.broker.ctl("clear_policy", "refuse")
+
+    run = ExportRun.objects.get(pk=json.loads(body)["id"])
+    stack.worker(concurrency=1)
+    data = poll_until_finished(session, run, timeout=60)
+    run.refresh_from_db()
+    assert data["run_status"] == Status.SUCCEEDED and run.attempts == 1, (data, stack.logs())
+    print(f"\nRabbitMQ refused every try: 503 in {took:.2f} s; refused once: sent again and built once")
