@@ -298,9 +298,13 @@ def test_two_workers_that_share_no_disk_build_exports_the_web_serves_from_s3(sta
     open_gate(stack, gated)
     assert poll_until_finished(session, held, timeout=60)["run_status"] == Status.SUCCEEDED
 
-    built_by = {run.pk: [w for w in workers if f"run_export[{ExportRun.objects.get(pk=run.pk).task_id}] succeeded"
+    def built_by():
+        return {run.pk: [w for w in workers if f"run_export[{ExportRun.objects.get(pk=run.pk).task_id}] succeeded"
                          in w.log_path.read_text()] for run in (held, other)}
-    assert built_by[held.pk] and built_by[other.pk] and built_by[held.pk] != built_by[other.pk]
+
+    # Celery logs a task's success after the task returns, so a moment after the page reads it.
+    wait_until(lambda: all(built_by().values()), 10, "both workers to log their build")
+    assert built_by()[held.pk] != built_by()[other.pk]
     for run in (held, other):
         run.refresh_from_db()
         status, headers, _ = session.get(f"/exports/runs/{run.pk}/download/")
