@@ -264,6 +264,52 @@ class RabbitServer(Process):
         return self.start()
 
 
+class SharedRabbitNode:
+    """One RabbitMQ node for the fault tests of a pytest process that leave their broker alone: each test
+    gets a virtual host of its own on it (`vhost()`), instead of a node whose start costs seconds of CPU.
+    A test that stops, freezes or reconfigures its broker is marked `own_broker` and gets a node."""
+
+    BATCH = 40  # virtual hosts made at once: each rabbitmqctl call starts an Erlang VM
+
+    def __init__(self, workdir):
+        self.server = RabbitServer(workdir).start()
+        self.made, self.used = [], 0
+
+    def vhost(self):
+        if self.used == len(self.made):
+            names = [f"test-{len(self.made) + n}" for n in range(self.BATCH)]
+            definitions = Path(self.server.dir) / "vhosts.json"
+            definitions.write_text(json.dumps({
+                "vhosts": [{"name": name} for name in names],
+                "permissions": [{"user": "guest", "vhost": name, "configure": ".*", "write": ".*", "read": ".*"}
+                                for name in names]}))
+            self.server.ctl("import_definitions", str(definitions))
+            self.made += names
+        self.used += 1
+        return RabbitVhost(self.server, self.made[self.used - 1])
+
+    def stop(self):
+        self.server.stop()
+
+
+class RabbitVhost:
+    """A test's virtual host on the shared node: a broker of its own that it must not stop."""
+
+    name = "rabbitmq-vhost"
+
+    def __init__(self, server, vhost):
+        self.server, self.vhost = server, vhost
+
+    @property
+    def url(self):
+        return f"amqp://guest:guest@127.0.0.1:{self.server.port}/{self.vhost}"
+
+    def _own_node_only(self, *args, **kwargs):
+        raise RuntimeError("this test stops, freezes or reconfigures its broker: mark it @pytest.mark.own_broker")
+
+    kill = restart = signal = start = ctl = _own_node_only
+
+
 class WebServer(Process):
     """Django's development server, without the reloader, on a free port."""
 
@@ -401,9 +447,10 @@ class Stack:
         self.media_root = media_root
         self.redis = RedisServer(self.workdir).start()
         self.processes = [self.redis]
-        # The Celery broker: this Redis, or a RabbitMQ node of the stack's own (results stay on Redis).
-        self.broker = self.redis
-        if (broker or test_broker()) == "rabbitmq":
+        # The Celery broker: this Redis, a RabbitMQ node of the stack's own, or the `broker` given (a virtual
+        # host of a shared node); results stay on Redis.
+        self.broker = broker or self.redis
+        if broker is None and test_broker() == "rabbitmq":
             self.broker = RabbitServer(self.workdir).start()
             self.processes.append(self.broker)
         self.overrides = {}
@@ -480,14 +527,25 @@ class Stack:
                 pass
 
 
+@pytest.fixture(scope="session")
+def shared_rabbitmq(tmp_path_factory):
+    node = SharedRabbitNode(tmp_path_factory.mktemp("shared-rabbitmq"))
+    yield node
+    node.stop()
+
+
 @pytest.fixture
 def stack(transactional_db, tmp_path, request):
-    """A private Redis (and RabbitMQ node under TEST_BROKER=rabbitmq) plus whatever web servers and workers
-    the test starts; all stopped at the end.
+    """A private Redis plus whatever web servers and workers the test starts; all stopped at the end.
+    Under TEST_BROKER=rabbitmq the broker is a virtual host of its own on a node shared with the other
+    tests, or for a test marked `own_broker` a node of its own.
 
     On failure the tail of every process's log is printed with the test's report.
     """
-    deployment = Stack(tmp_path / "stack", tmp_path / "media")
+    broker = None
+    if test_broker() == "rabbitmq" and not request.node.get_closest_marker("own_broker"):
+        broker = request.getfixturevalue("shared_rabbitmq").vhost()
+    deployment = Stack(tmp_path / "stack", tmp_path / "media", broker=broker)
     yield deployment
     report = getattr(request.node, "rep_call", None)
     if report is not None and report.failed:

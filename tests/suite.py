@@ -105,6 +105,11 @@ def pytest_addoption(parser):
              "browser and sqlite_pass ones; combines with -m",
     )
     parser.addoption(
+        "--no-fault-tests", action="store_true",
+        help="without the fault tests but the browser and sqlite_pass ones (./test.sh's SQLite pass, when the "
+             "PostgreSQL and RabbitMQ passes run them: on PostgreSQL with Redis, on SQLite with RabbitMQ)",
+    )
+    parser.addoption(
         "--no-browser-tests", action="store_true",
         help="without the browser and sqlite_pass tests (./test.sh's PostgreSQL pass); combines with -m",
     )
@@ -135,6 +140,12 @@ def pytest_collection_modifyitems(config, items):
         if dropped:
             config.hook.pytest_deselected(items=dropped)
             items[:] = [item for item in items if not item.get_closest_marker("rabbitmq")]
+    if config.getoption("no_fault_tests"):
+        dropped = [item for item in items if item.get_closest_marker("fault") and not (
+            item.get_closest_marker("browser") or item.get_closest_marker("sqlite_pass"))]
+        if dropped:
+            config.hook.pytest_deselected(items=dropped)
+            items[:] = [item for item in items if item not in dropped]
     db_tests_only, broker_tests_only = config.getoption("db_tests_only"), config.getoption("broker_tests_only")
     if db_tests_only or broker_tests_only or config.getoption("no_browser_tests"):
         kept, dropped = [], []

@@ -24,6 +24,7 @@ def broker_name(stack):
     return "RabbitMQ" if stack.on_rabbitmq else "Redis"
 
 
+@pytest.mark.own_broker
 def test_ten_queued_exports_survive_a_broker_restart_and_the_running_one_completes_once(
         stack, alice, gated):  # noqa: F811
     env = {"EXPORT_MAX_ACTIVE_RUNS_PER_USER": 20, "EXPORT_MAX_ACTIVE_RUNS_PER_DOMAIN": 40}
@@ -96,6 +97,7 @@ def test_a_worker_killed_on_another_machine_is_rebuilt_as_soon_as_rabbitmq_retur
           f"after the kill")
 
 
+@pytest.mark.own_broker
 def test_export_answers_503_in_words_while_the_broker_is_down(stack, alice):
     domain = ensure_demo_domain(slug="broker-down", members=[alice])
     add_demo_rows(domain, 5)
@@ -127,6 +129,7 @@ def test_export_answers_503_in_words_while_the_broker_is_down(stack, alice):
 
 
 @pytest.mark.rabbitmq
+@pytest.mark.own_broker
 def test_a_message_rabbitmq_refuses_is_sent_again_and_one_it_keeps_refusing_fails_in_words(stack, alice):
     """A quorum queue refuses a publish (a negative confirm) while it has no leader: just after it is
     declared, when several first messages arrive at once (CI met it: 40 simultaneous starts, one 503), or

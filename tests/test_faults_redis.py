@@ -218,6 +218,7 @@ print(json.dumps({**outcome, "seconds": time.monotonic() - started}), flush=True
 """
 
 
+@pytest.mark.own_broker
 @pytest.mark.parametrize("fault", ["killed", "frozen"])
 def test_queueing_a_task_fails_fast_and_is_recognised_while_redis_is_unreachable(stack, fault):
     """What the web meets when the broker (Redis, or RabbitMQ in its pass) is down or frozen as a task is
