@@ -45,6 +45,22 @@ def redis_client():
 
 
 @pytest.fixture(scope="session", autouse=True)
+def quick_password_hashing():
+    """Test users' passwords hashed with few iterations (tests/hashers.py); the production hashers stay
+    listed, so every hash checks. (The soil-only project's settings choose a fast hasher of their own.)"""
+    from django.test.utils import override_settings
+
+    if settings.PASSWORD_HASHERS[0] != "django.contrib.auth.hashers.PBKDF2PasswordHasher":
+        yield
+        return
+    override = override_settings(PASSWORD_HASHERS=["tests.hashers.QuickPBKDF2PasswordHasher",
+                                                   *settings.PASSWORD_HASHERS])
+    override.enable()
+    yield
+    override.disable()
+
+
+@pytest.fixture(scope="session", autouse=True)
 def fresh_test_redis(redis_client):
     """Each run starts from an empty test Redis: no messages or locks left by an earlier run."""
     redis_client.flushdb()
