@@ -196,7 +196,12 @@ local units = math.floor(tonumber(ARGV[4]) + tonumber(ARGV[5]) * done)
 local bar = tonumber(redis.call('GET', KEYS[2]) or '0')
 if units > bar then bar = units end
 redis.call('SET', KEYS[2], bar, 'EX', ARGV[3])
-return {done, bar}
+local first = redis.call('GET', KEYS[3])
+if not first and done > 0 then
+  first = ARGV[6]
+  redis.call('SET', KEYS[3], first, 'EX', ARGV[3])
+end
+return {done, bar, first or ''}
 """
 
 
@@ -215,12 +220,16 @@ class PartProgress:
     and its ETA move at the pace of the whole build and never back. The message counts real rows.
     Each part keeps its count in a Redis hash of the attempt's phase; the run's bar is the highest
     value written for it. Progress is advice: when Redis cannot be reached the report is dropped.
+
+    The ETA counts from the attempt's first rows read, not from the run's start: planning and the parts'
+    own start read none, and a rate that counted them made the first ETAs of a 5 s build 11–15 s.
     """
 
     def __init__(self, run, lease_id, index, total, message_format, phase="parts"):
         self.task_id = run.task_id
         self.key = f"exports:parts:{run.pk}:{lease_id}" if phase == "parts" else f"exports:{phase}:{run.pk}:{lease_id}"
         self.bar_key = bar_key(run.pk)
+        self.first_rows_key = f"exports:first-rows:{run.pk}:{lease_id}"
         self.field = str(index)
         self.total, self.message_format = total, message_format
         self.span = phase_span(run.parameters.get("format", "csv"), phase)
@@ -237,7 +246,8 @@ class PartProgress:
 
     def report(self, current):
         try:
-            done, _ = self.bar(current)
+            done, _, first_rows_at = self.bar(current)
+            started_at = first_rows_at or self.started_at
             # One writer at a time, writing the bar as it is then: the record only grows, even when
             # one process's write would otherwise land after a later one's.
             # Until the bar stops moving under it, so that a report that gave up waiting is written too.
@@ -248,7 +258,7 @@ class PartProgress:
                 while (units := min(int(client.get(self.bar_key) or 0), self.total)) != written:
                     soil_progress.store_progress(self.task_id, units, self.total,
                                                  self.message_format.format(current=done, total=self.total),
-                                                 started_at=self.started_at)
+                                                 started_at=started_at)
                     written = units
         except LockError:  # another process was writing for a while: it writes this report's bar too
             log.info("Progress of a part of task %s skipped: another report held the bar", self.task_id)
@@ -256,11 +266,13 @@ class PartProgress:
             log.warning("Progress of a part of task %s not recorded", self.task_id, exc_info=True)
 
     def bar(self, current):
-        """(rows done in this phase, the bar's value in row units) once `current` is counted."""
+        """(rows done in this phase, the bar's value in row units, when the attempt's first rows were
+        counted: Unix seconds, None before) once `current` is counted."""
         start, weight = self.span
-        done, units = _report_script(exports_conf.REDIS_URL)(keys=[self.key, self.bar_key],
-                             args=[self.field, int(current), PROGRESS_EXPIRY, start * self.total, weight])
-        return int(done), min(int(units), self.total)
+        done, units, first_rows_at = _report_script(exports_conf.REDIS_URL)(
+            keys=[self.key, self.bar_key, self.first_rows_key],
+            args=[self.field, int(current), PROGRESS_EXPIRY, start * self.total, weight, repr(time.time())])
+        return int(done), min(int(units), self.total), float(first_rows_at) if first_rows_at else None
 
 
 def bar_key(run_id):
