@@ -164,25 +164,28 @@ def test_parts_reporting_at_once_never_pull_the_bar_back(domain, alice):
 
 
 @pytest.mark.django_db
-def test_the_eta_of_a_build_in_parts_counts_from_its_first_rows_not_from_the_runs_start(domain, alice):
-    """Planning and the parts' start read no rows: counted from the run's start, the rate made the first
-    ETAs of a 5 s build 11–15 s (benchmark_partitions)."""
+def test_the_eta_of_a_build_in_parts_counts_from_when_its_parts_began_reading_not_from_the_runs_start(
+        domain, alice):
+    """Planning and handing the parts over read no rows: counted from the run's start, the rate made the
+    first ETAs of a 5 s build 11–15 s (benchmark_partitions)."""
     run = ExportRun.objects.create(owner=alice, domain=domain, definition=domain.definitions.first(),
                                    parameters={"format": "csv"}, parameters_key="eta", task_id=f"eta-{uuid.uuid4()}",
                                    download_id=f"eta-{uuid.uuid4()}",
                                    started_at=timezone.now() - datetime.timedelta(seconds=30))
     first, second = (partitions.PartProgress(run, "lease", index, 1_000, PART_ROWS_PROGRESS) for index in (0, 1))
-    first.report(0)  # the planning's report: no rows yet
+    first.report(0)  # the planning's report: nothing read yet
     assert get_task_progress(AsyncResult(run.task_id)).started_at == pytest.approx(run.started_at.timestamp())
 
     before = time.time()
-    first.report(100)
-    started_at = get_task_progress(AsyncResult(run.task_id)).started_at
-    assert before <= started_at <= time.time()
+    first(0, 500)  # a part opens its file, as write_export reports, and begins reading
+    began = get_task_progress(AsyncResult(run.task_id)).started_at
+    assert before <= began <= time.time()
     time.sleep(0.3)
-    second.report(100)  # another part, in another process: the same start
+    second(0, 500)  # another part, in another process: the same start
+    second.report(100, reading=True)  # as its next call would (calls come at most every REPORT_SECONDS)
+    first(100, 500)
     progress = get_task_progress(AsyncResult(run.task_id))
-    assert progress.started_at == started_at
+    assert progress.started_at == began
     # A fifth of the bar in about 0.3 s: about 1 s left, where the run's start would say 2 minutes.
     assert progress.eta_seconds <= 3, progress
 

@@ -197,7 +197,7 @@ local bar = tonumber(redis.call('GET', KEYS[2]) or '0')
 if units > bar then bar = units end
 redis.call('SET', KEYS[2], bar, 'EX', ARGV[3])
 local first = redis.call('GET', KEYS[3])
-if not first and done > 0 then
+if not first and ARGV[7] == '1' then
   first = ARGV[6]
   redis.call('SET', KEYS[3], first, 'EX', ARGV[3])
 end
@@ -221,15 +221,16 @@ class PartProgress:
     Each part keeps its count in a Redis hash of the attempt's phase; the run's bar is the highest
     value written for it. Progress is advice: when Redis cannot be reached the report is dropped.
 
-    The ETA counts from the attempt's first rows read, not from the run's start: planning and the parts'
-    own start read none, and a rate that counted them made the first ETAs of a 5 s build 11–15 s.
+    The ETA counts from when the attempt's first part began reading rows, not from the run's start:
+    planning and handing the parts over read none, and a rate that counted them made the first ETAs of a
+    5 s build 11–15 s.
     """
 
     def __init__(self, run, lease_id, index, total, message_format, phase="parts"):
         self.task_id = run.task_id
         self.key = f"exports:parts:{run.pk}:{lease_id}" if phase == "parts" else f"exports:{phase}:{run.pk}:{lease_id}"
         self.bar_key = bar_key(run.pk)
-        self.first_rows_key = f"exports:first-rows:{run.pk}:{lease_id}"
+        self.reading_key = f"exports:reading-since:{run.pk}:{lease_id}"
         self.field = str(index)
         self.total, self.message_format = total, message_format
         self.span = phase_span(run.parameters.get("format", "csv"), phase)
@@ -242,12 +243,14 @@ class PartProgress:
         now = time.monotonic()
         if step != self._last_step and (step == 100 or now - self._last_report >= REPORT_SECONDS):
             self._last_step, self._last_report = step, now
-            self.report(current)
+            self.report(current, reading=True)
 
-    def report(self, current):
+    def report(self, current, reading=False):
+        """Count `current` rows and write the bar; `reading`: from the work itself (a part reading its rows),
+        not a phase's first report."""
         try:
-            done, _, first_rows_at = self.bar(current)
-            started_at = first_rows_at or self.started_at
+            done, _, reading_since = self.bar(current, reading)
+            started_at = reading_since or self.started_at
             # One writer at a time, writing the bar as it is then: the record only grows, even when
             # one process's write would otherwise land after a later one's.
             # Until the bar stops moving under it, so that a report that gave up waiting is written too.
@@ -265,14 +268,15 @@ class PartProgress:
         except Exception:  # noqa: BLE001 (progress is advice)
             log.warning("Progress of a part of task %s not recorded", self.task_id, exc_info=True)
 
-    def bar(self, current):
-        """(rows done in this phase, the bar's value in row units, when the attempt's first rows were
-        counted: Unix seconds, None before) once `current` is counted."""
+    def bar(self, current, reading=False):
+        """(rows done in this phase, the bar's value in row units, since when the attempt's parts read rows:
+        Unix seconds, None before) once `current` is counted."""
         start, weight = self.span
-        done, units, first_rows_at = _report_script(exports_conf.REDIS_URL)(
-            keys=[self.key, self.bar_key, self.first_rows_key],
-            args=[self.field, int(current), PROGRESS_EXPIRY, start * self.total, weight, repr(time.time())])
-        return int(done), min(int(units), self.total), float(first_rows_at) if first_rows_at else None
+        done, units, reading_since = _report_script(exports_conf.REDIS_URL)(
+            keys=[self.key, self.bar_key, self.reading_key],
+            args=[self.field, int(current), PROGRESS_EXPIRY, start * self.total, weight, repr(time.time()),
+                  int(reading)])
+        return int(done), min(int(units), self.total), float(reading_since) if reading_since else None
 
 
 def bar_key(run_id):
