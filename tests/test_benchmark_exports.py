@@ -29,7 +29,7 @@ def test_one_paired_run_exports_every_row_and_times_its_baseline(fmt, extra):
     assert result["rows"] == 40 and result["file_bytes"] > 0
     for key in ("export_wall", "export_cpu", "bare_wall", "bare_cpu", "read_cpu"):
         assert result[key] > 0, key
-    assert result["export_peak_rss"] >= result["rss_before"] > 0
+    assert result["rss_before"] > 0 and result["export_peak_rss"] > 0
     if fmt == "xlsx":
         assert result["styled_cpu"] > 0 and result["plain_cpu"] > 0
         # The writer alone: as configured and with each deflate on one and two threads, each against

@@ -389,7 +389,9 @@ def run_one(fmt, rows, engine, header_cost=False, libraries=False, plain_reader=
             written, export_wall, export_cpu = timed(write_export, definition, {"format": fmt}, path)
         result["copy"] = any(copied)
         hwm = _vm_hwm() if peak_reset else None
-        export_peak = hwm if hwm is not None else _peak_rss()
+        # At least the size it started at: the kernel syncs its per-thread RSS counters in batches, so
+        # the high-water mark of a small export could read a few pages under the size read before it.
+        export_peak = max(hwm if hwm is not None else _peak_rss(), rss_before)
         if written != rows:
             raise CommandError(f"The export wrote {written:,} rows, expected {rows:,}.")
         result.update(export_wall=export_wall, export_cpu=export_cpu, rss_before=rss_before,
