@@ -295,8 +295,6 @@ class SharedRabbitNode:
 class RabbitVhost:
     """A test's virtual host on the shared node: a broker of its own that it must not stop."""
 
-    name = "rabbitmq-vhost"
-
     def __init__(self, server, vhost):
         self.server, self.vhost = server, vhost
 

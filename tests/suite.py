@@ -128,36 +128,28 @@ def pytest_collection_modifyitems(config, items):
                         have.add(marker)
     from django.conf import settings
 
+    def marked(item, *names):
+        return any(item.get_closest_marker(name) for name in names)
+
+    def leave_out(drop):
+        dropped = [item for item in items if drop(item)]
+        if dropped:
+            config.hook.pytest_deselected(items=dropped)
+            items[:] = [item for item in items if not drop(item)]
+
     if settings.DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
         # A test of PostgreSQL's own is left out of the other passes: it would prove nothing there.
-        dropped = [item for item in items if item.get_closest_marker("postgresql")]
-        if dropped:
-            config.hook.pytest_deselected(items=dropped)
-            items[:] = [item for item in items if not item.get_closest_marker("postgresql")]
+        leave_out(lambda item: marked(item, "postgresql"))
     if os.environ.get("TEST_BROKER", "redis") != "rabbitmq":
         # Likewise a test of RabbitMQ's own (a refused publish) outside the RabbitMQ pass.
-        dropped = [item for item in items if item.get_closest_marker("rabbitmq")]
-        if dropped:
-            config.hook.pytest_deselected(items=dropped)
-            items[:] = [item for item in items if not item.get_closest_marker("rabbitmq")]
+        leave_out(lambda item: marked(item, "rabbitmq"))
     if config.getoption("no_fault_tests"):
-        dropped = [item for item in items if item.get_closest_marker("fault") and not (
-            item.get_closest_marker("browser") or item.get_closest_marker("sqlite_pass"))]
-        if dropped:
-            config.hook.pytest_deselected(items=dropped)
-            items[:] = [item for item in items if item not in dropped]
+        leave_out(lambda item: marked(item, "fault") and not marked(item, "browser", "sqlite_pass"))
     db_tests_only, broker_tests_only = config.getoption("db_tests_only"), config.getoption("broker_tests_only")
     if db_tests_only or broker_tests_only or config.getoption("no_browser_tests"):
-        kept, dropped = [], []
-        for item in items:
-            same_anywhere = (item.get_closest_marker("browser") or item.get_closest_marker("sqlite_pass")
-                             or (db_tests_only and not reaches_database(item))
-                             or (broker_tests_only and not (item.get_closest_marker("worker")
-                                                            or item.get_closest_marker("fault"))))
-            (dropped if same_anywhere else kept).append(item)
-        if dropped:
-            config.hook.pytest_deselected(items=dropped)
-            items[:] = kept
+        leave_out(lambda item: (marked(item, "browser", "sqlite_pass")
+                                or (db_tests_only and not reaches_database(item))
+                                or (broker_tests_only and not marked(item, "worker", "fault"))))
 
 
 # --- Seconds per group ---
