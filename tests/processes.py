@@ -177,6 +177,19 @@ class RedisServer(Process):
 RABBITMQ_BIN = Path("/usr/lib/rabbitmq/bin")
 
 
+def group_thread_states(pgid):
+    """The state letter of every thread of every process in process group `pgid` (Linux /proc)."""
+    states = []
+    for stat in Path("/proc").glob("[0-9]*/task/[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue  # gone meanwhile
+        if int(fields[2]) == pgid:  # after the name: state, ppid, pgrp
+            states.append(fields[0])
+    return states
+
+
 def test_broker():
     """The broker the fault stacks use: TEST_BROKER=rabbitmq (./test.sh's RabbitMQ pass), else Redis."""
     return "rabbitmq" if os.environ.get("TEST_BROKER", "redis") == "rabbitmq" else "redis"
@@ -244,9 +257,13 @@ class RabbitServer(Process):
         return done.stdout
 
     def signal(self, signum):
-        """To the whole node: the script that started it and the Erlang VM."""
+        """To the whole node: the script that started it and the Erlang VM. A SIGSTOP returns once every
+        thread of the group has stopped (the VM's schedulers stop one by one, each at its next switch)."""
         if self.alive:
             os.killpg(self.pid, signum)
+            if signum == signal.SIGSTOP:
+                wait_until(lambda: set(group_thread_states(self.pid)) == {"T"}, 10,
+                           f"RabbitMQ on port {self.port} to stop", interval=0.01)
 
     def kill(self):
         """SIGKILL the node (the Erlang VM and the script that started it)."""
