@@ -10,6 +10,8 @@ import os
 import secrets
 import time
 
+from celery import current_app
+from celery.backends.base import BaseKeyValueStoreBackend
 from celery.result import AsyncResult, GroupResult
 from django.core.cache import caches
 from django.core.files.storage import storages
@@ -18,7 +20,7 @@ from django.urls import reverse
 
 from . import http, recent, serving
 from .conf import soil_conf
-from .progress import get_task_status, set_task_progress
+from .progress import TaskRecord, get_task_status, set_task_progress
 
 DOWNLOAD_KEY = "soil:download:{}"
 PAYLOAD_KEY = "soil:payload:{}"
@@ -127,7 +129,16 @@ class DownloadBase:
         return AsyncResult(self.task_id) if self.task_id else None
 
     def get_status(self):
-        return get_task_status(self.task, is_multiple_download_task=self.is_multiple)
+        return get_task_status(self._task_to_read(), is_multiple_download_task=self.is_multiple)
+
+    def _task_to_read(self):
+        """`task`; or, where the record is read by key (Redis) and `task` is this class's own, the
+        lighter soil.progress.TaskRecord of the same id and backend."""
+        if self.task_id and type(self).task is DownloadBase.task:
+            backend = current_app.backend
+            if isinstance(backend, BaseKeyValueStoreBackend):
+                return TaskRecord(self.task_id, backend)
+        return self.task
 
     def get_progress(self):
         """The TaskProgress of the task (or group) behind this download."""

@@ -3,7 +3,7 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from celery import current_app
 from celery import states as celery_states
@@ -358,6 +358,16 @@ def read_task_meta(task):
     if isinstance(meta, dict) and meta.get("status"):
         return meta
     return {"status": task.state, "result": task.result}
+
+
+class TaskRecord(NamedTuple):
+    """A task as read_task_meta reads it from a key-value result backend: its id and that backend.
+
+    Lighter than an AsyncResult, whose making and collection are about a tenth of a status poll's
+    time (docs/performance.md, "Status poll"); soil.downloads reads its tasks' status through it.
+    """
+    id: str
+    backend: Any
 
 
 def get_task_progress(task):

@@ -7,7 +7,6 @@ from django.contrib.auth.views import redirect_to_login
 from django.http import HttpResponse, HttpResponseNotModified, JsonResponse
 from django.shortcuts import render
 from django.urls import reverse
-from django.utils.cache import patch_cache_control
 from django.utils.http import parse_etags
 from django.utils.translation import gettext
 
@@ -121,13 +120,14 @@ def status_response(request, download_id, token_user_id=None, session=True):
         state = download_state(download_id, read.download, read.last_beat)
     body = json.dumps(status_of(state)).encode()
     etag = f'"{hashlib.blake2b(body, digest_size=16).hexdigest()}"'
-    if etag in parse_etags(request.headers.get("If-None-Match", "")):
+    if etag in parse_etags(request.META.get("HTTP_IF_NONE_MATCH", "")):
         response = HttpResponseNotModified()
     else:
         response = HttpResponse(body, content_type="application/json")
     response["ETag"] = etag
     # The browser keeps the answer but asks again each time (and gets a 304 while nothing moves).
-    patch_cache_control(response, private=True, no_cache=True)
+    # Set as patch_cache_control(private=True, no_cache=True) sets it on a new response, without parsing.
+    response["Cache-Control"] = "private, no-cache"
     return response
 
 
