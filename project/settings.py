@@ -293,7 +293,7 @@ EXPORT_MAX_ACTIVE_RUNS_PER_USER = env_int("EXPORT_MAX_ACTIVE_RUNS_PER_USER", 3)
 EXPORT_MAX_ACTIVE_RUNS_PER_DOMAIN = env_int("EXPORT_MAX_ACTIVE_RUNS_PER_DOMAIN", 20)
 # At most this many daily saved exports per domain: each costs a full build every night.
 SAVED_EXPORTS_MAX_PER_DOMAIN = env_int("SAVED_EXPORTS_MAX_PER_DOMAIN", 25)
-EXPORT_CHUNK_SIZE = env_int("EXPORT_CHUNK_SIZE", 2_000)
+EXPORT_CHUNK_SIZE = env_int("EXPORT_CHUNK_SIZE", 500)  # measured: docs/performance.md, "Chunk size"
 EXPORT_CLEANUP_INTERVAL = env_int("EXPORT_CLEANUP_INTERVAL", 15 * 60)
 # The xlsx writer (exports.writers.XLSX_ENGINES): "streaming" writes the sheet XML straight into the
 # zip (fast, the default); "openpyxl" is the compatibility engine (openpyxl's write-only mode).

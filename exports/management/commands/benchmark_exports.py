@@ -33,6 +33,10 @@ the range (min-max) over the repeats, of wall-clock ratios and of CPU ratios. Ta
 xlsx export >= 8x faster than bare openpyxl in CPU time; csv <= 2x bare csv.writer; peak memory growth
 < 50 MB from the smallest to the largest N; the streaming writer (``--writer``) <= 1.3x the CPU of
 zlib level 6 of its own XML.
+
+``--chunk-sizes 500 2000`` measures something else, in place of the targets: the export alone (step 1)
+with ``EXPORT_CHUNK_SIZE`` set to each size in turn, interleaved in each repeat, and each run's CPU
+paired with the first size's run of the same repeat (docs/performance.md, "Chunk size").
 """
 import argparse
 import csv
@@ -362,8 +366,10 @@ def reference_row_chunks(queryset, keys, chunk_size, tz=None, datetime_keys=(), 
     return reference_chunks(queryset, keys, chunk_size, tz=tz, datetime_keys=datetime_keys)
 
 
-def run_one(fmt, rows, engine, header_cost=False, libraries=False, plain_reader=False, writer=False):
-    """One measured run in this (fresh) process; returns a dict of results."""
+def run_one(fmt, rows, engine, header_cost=False, libraries=False, plain_reader=False, writer=False,
+            export_only=False):
+    """One measured run in this (fresh) process; returns a dict of results (`export_only`: the export's
+    figures alone, without the read, the baseline and the rest)."""
     definition = ExportDefinition.objects.select_related("domain").get(
         domain__slug=f"bench-{rows}", name=DEFINITION_NAME)
     extension = get_writer(fmt).file_extension
@@ -397,6 +403,8 @@ def run_one(fmt, rows, engine, header_cost=False, libraries=False, plain_reader=
         result.update(export_wall=export_wall, export_cpu=export_cpu, rss_before=rss_before,
                       export_peak_rss=export_peak, file_bytes=os.path.getsize(path))
         os.remove(path)
+        if export_only:
+            return result
 
         _, read_wall, read_cpu = timed(read_rows, definition, result["copy"], "reference" if plain_reader else "fast")
         result.update(read_wall=read_wall, read_cpu=read_cpu)
@@ -573,17 +581,23 @@ class Command(BaseCommand):
                             help="read rows with the reference reader (values_list().iterator()) instead of "
                                  "the fast one, to measure what the fast reader saves")
         parser.add_argument("--markdown", action="store_true", help="print the table as Markdown")
+        parser.add_argument("--chunk-sizes", type=int, nargs="+", metavar="N",
+                            help="instead of the targets: the export alone at each EXPORT_CHUNK_SIZE, interleaved, "
+                                 "its CPU paired with the first size's in the same repeat")
         parser.add_argument("--one", nargs=2, metavar=("FORMAT", "ROWS"), help=argparse.SUPPRESS)
+        parser.add_argument("--export-only", action="store_true", help=argparse.SUPPRESS)
 
     def handle(self, *args, rows, formats, repeat, engine, header_cost, libraries, plain_reader, writer, markdown,
-               one, **options):
+               one, chunk_sizes, export_only, **options):
         engine = engine or exports_conf.EXPORT_XLSX_ENGINE
         if one:
-            result = run_one(one[0], int(one[1]), engine, header_cost, libraries, plain_reader, writer)
+            result = run_one(one[0], int(one[1]), engine, header_cost, libraries, plain_reader, writer, export_only)
             self.stdout.write(json.dumps(result, sort_keys=True))
             return
-        if any(n < 1 for n in rows) or repeat < 1:
-            raise CommandError("--rows and --repeat must be at least 1.")
+        if any(n < 1 for n in rows) or repeat < 1 or any(size < 1 for size in chunk_sizes or ()):
+            raise CommandError("--rows, --repeat and --chunk-sizes must be at least 1.")
+        if chunk_sizes:
+            return self._chunk_sizes(sorted(dict.fromkeys(rows)), formats, repeat, engine, chunk_sizes)
         rows = sorted(dict.fromkeys(rows))
         log = lambda message: self.stderr.write(message)  # noqa: E731
         self.stdout.write(f"Command: {command_line()}")
@@ -624,11 +638,41 @@ class Command(BaseCommand):
             "DB read share = CPU of reading the rows alone / CPU of the export. MB = 10^6 bytes.")
         self.stdout.write("ALL TARGETS MET" if ok_all else "SOME TARGETS MISSED")
 
-    def _child(self, fmt, n, engine, extra):
+    def _chunk_sizes(self, rows, formats, repeat, engine, sizes):
+        """The export's CPU at each chunk size: each run a fresh process, the sizes interleaved in each
+        repeat (their order turned each time), each paired with the first size's run of that repeat."""
+        log = lambda message: self.stderr.write(message)  # noqa: E731
+        self.stdout.write(f"Command: {command_line()}")
+        self.stdout.write(f"Machine: {machine_description()}; xlsx engine {engine}")
+        self.stdout.write(f"Load average at start: {_load_average()}")
+        for n in rows:
+            bench_definition(n, log=log)
+        connection.close()
+        cpu = {(fmt, n, size): [] for fmt in formats for n in rows for size in sizes}
+        for attempt in range(repeat):
+            for n in rows:
+                for fmt in formats:
+                    turn = attempt % len(sizes)
+                    for size in sizes[turn:] + sizes[:turn]:
+                        r = self._child(fmt, n, engine, ["--export-only"], {"EXPORT_CHUNK_SIZE": str(size)})
+                        cpu[fmt, n, size].append(r["export_cpu"])
+                        log(f"run {attempt + 1}/{repeat}: {fmt} {n:,} rows, chunks of {size}: "
+                            f"{r['export_wall']:.2f} s (CPU {r['export_cpu']:.2f})")
+        self.stdout.write(f"Load average at end: {_load_average()}")
+        self.stdout.write(f"{'format':6} {'rows':>10} {'chunk':>6} {'export CPU s, median [range]':>30} "
+                          f"{'CPU / chunks of ' + str(sizes[0]) + ', paired':>32}")
+        for fmt in formats:
+            for n in rows:
+                for size in sizes:
+                    values, first = cpu[fmt, n, size], cpu[fmt, n, sizes[0]]
+                    self.stdout.write(f"{fmt:6} {n:10,} {size:6} {spread(values, '{:.3f}'):>30} "
+                                      f"{spread([v / f for v, f in zip(values, first)]):>32}")
+
+    def _child(self, fmt, n, engine, extra, env=None):
         manage = os.path.join(settings.BASE_DIR, "manage.py")
         proc = subprocess.run(
             [sys.executable, manage, "benchmark_exports", "--one", fmt, str(n), "--engine", engine, *extra],
-            cwd=settings.BASE_DIR, env=os.environ.copy(), capture_output=True, text=True, check=False)
+            cwd=settings.BASE_DIR, env={**os.environ, **(env or {})}, capture_output=True, text=True, check=False)
         if proc.returncode != 0:
             raise CommandError(f"The child process for {fmt} {n:,} failed:\n{proc.stderr[-4000:]}")
         for line in reversed(proc.stdout.splitlines()):
