@@ -45,3 +45,11 @@ def test_one_paired_run_exports_every_row_and_times_its_baseline(fmt, extra):
     if fmt == "xlsx":
         assert "in CPU time" in lines[0] and "target ≥ 8×" in lines[0]
         assert lines[1].startswith(("PASS", "FAIL")) and "writer alone" in lines[1] and "target ≤ 1.3×" in lines[1]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_run_for_the_chunk_sizes_times_the_export_alone():
+    bench.bench_definition(40)
+    result = bench.run_one("csv", 40, "streaming", export_only=True)
+    assert result["rows"] == 40 and result["export_cpu"] > 0 and result["file_bytes"] > 0
+    assert "bare_cpu" not in result and "read_cpu" not in result  # no baseline, no separate read

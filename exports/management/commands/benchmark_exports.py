@@ -596,16 +596,10 @@ class Command(BaseCommand):
             return
         if any(n < 1 for n in rows) or repeat < 1 or any(size < 1 for size in chunk_sizes or ()):
             raise CommandError("--rows, --repeat and --chunk-sizes must be at least 1.")
-        if chunk_sizes:
-            return self._chunk_sizes(sorted(dict.fromkeys(rows)), formats, repeat, engine, chunk_sizes)
         rows = sorted(dict.fromkeys(rows))
-        log = lambda message: self.stderr.write(message)  # noqa: E731
-        self.stdout.write(f"Command: {command_line()}")
-        self.stdout.write(f"Machine: {machine_description()}; xlsx engine {engine}")
-        self.stdout.write(f"Load average at start: {_load_average()}")
-        for n in rows:
-            bench_definition(n, log=log)
-        connection.close()  # the children open their own connections
+        log = self._begin(rows, engine)
+        if chunk_sizes:
+            return self._chunk_sizes(rows, formats, repeat, engine, chunk_sizes, log)
         cases = {(fmt, n): [] for fmt in formats for n in rows}
         for attempt in range(repeat):  # the repeats interleave the cases, so load drifts hit all alike
             for n in rows:
@@ -638,16 +632,20 @@ class Command(BaseCommand):
             "DB read share = CPU of reading the rows alone / CPU of the export. MB = 10^6 bytes.")
         self.stdout.write("ALL TARGETS MET" if ok_all else "SOME TARGETS MISSED")
 
-    def _chunk_sizes(self, rows, formats, repeat, engine, sizes):
-        """The export's CPU at each chunk size: each run a fresh process, the sizes interleaved in each
-        repeat (their order turned each time), each paired with the first size's run of that repeat."""
+    def _begin(self, rows, engine):
+        """Print the command, the machine and the load; seed each N's domain once. Returns the logger."""
         log = lambda message: self.stderr.write(message)  # noqa: E731
         self.stdout.write(f"Command: {command_line()}")
         self.stdout.write(f"Machine: {machine_description()}; xlsx engine {engine}")
         self.stdout.write(f"Load average at start: {_load_average()}")
         for n in rows:
             bench_definition(n, log=log)
-        connection.close()
+        connection.close()  # the children open their own connections
+        return log
+
+    def _chunk_sizes(self, rows, formats, repeat, engine, sizes, log):
+        """The export's CPU at each chunk size: each run a fresh process, the sizes interleaved in each
+        repeat (their order turned each time), each paired with the first size's run of that repeat."""
         cpu = {(fmt, n, size): [] for fmt in formats for n in rows for size in sizes}
         for attempt in range(repeat):
             for n in rows:
