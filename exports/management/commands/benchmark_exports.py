@@ -67,7 +67,7 @@ from django.test import override_settings
 from openpyxl import Workbook
 
 from exports.conf import exports_conf
-from exports.demo import add_demo_rows, ensure_demo_domain
+from exports.demo import add_demo_rows, ensure_demo_domain, settle_demo_rows
 from exports.files import export_file as building
 from exports.files import pg_copy
 from exports.files.export_file import planned_rows, write_export
@@ -230,6 +230,7 @@ def bench_definition(rows, log=None):
             log(f"seeding {slug}: {rows - have:,} rows (once; keep this database between runs)...")
         started = time.perf_counter()
         add_demo_rows(domain, rows - have, batch_size=10_000)
+        settle_demo_rows()
         if log:
             log(f"  seeded in {time.perf_counter() - started:.1f} s")
     definition, _ = ExportDefinition.objects.get_or_create(

@@ -44,7 +44,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
-from exports.demo import add_demo_rows, ensure_demo_domain
+from exports.demo import add_demo_rows, ensure_demo_domain, settle_demo_rows
 from exports.models import ExportDefinition, ExportRun, FormSubmission
 from exports.runs import services
 from soil.progress import get_task_progress
@@ -140,6 +140,7 @@ class Command(BaseCommand):
         if have < rows:
             self.stdout.write(f"seeding {rows - have:,} rows (once)…")
             add_demo_rows(domain, rows - have)
+            settle_demo_rows()
         elif have > rows:
             raise CommandError(f"Domain {domain.slug} has {have:,} rows, more than {rows:,}.")
         definition, _ = ExportDefinition.objects.get_or_create(
