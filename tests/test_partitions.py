@@ -67,8 +67,30 @@ def test_rows_with_equal_first_keys_are_split_by_the_primary_key(domain):
     definition = ExportDefinition.objects.create(domain=domain, name="All", source="form_submissions", format="csv")
     queryset, _ = planned_rows(definition, query_parameters({"format": "csv"}))
     keys = partitions.key_fields(definition.source, queryset)
-    parts = _rows_in(queryset, keys, partitions.key_ranges(queryset, keys, 1_000, 4))
+    ranges = partitions.key_ranges(queryset, keys, 1_000, 4)
+    assert [len(lower) for lower, _ in ranges[1:]] == [2, 2, 2]  # one group: the cuts cannot move to its start
+    parts = _rows_in(queryset, keys, ranges)
     assert [len(part) for part in parts] == [250, 250, 250, 250]
+    assert [pk for part in parts for pk in part] == list(queryset.values_list("pk", flat=True))
+
+
+@pytest.mark.django_db
+def test_a_cut_inside_a_group_of_equal_first_keys_moves_to_the_groups_first_row_and_bounds_that_key_alone(domain):
+    # Ten rows a second: the cuts at rows 333 and 666 fall inside the groups that begin at 330 and 660.
+    start = datetime.datetime(2025, 1, 1, tzinfo=datetime.UTC)
+    pks = FormSubmission.objects.filter(domain=domain).order_by("pk").values_list("pk", flat=True)
+    for index, pk in enumerate(pks):
+        FormSubmission.objects.filter(pk=pk).update(received_on=start + datetime.timedelta(seconds=index // 10))
+    definition = ExportDefinition.objects.create(domain=domain, name="All", source="form_submissions", format="xlsx")
+    with override_settings(EXPORT_PARTITION_ROWS=100, EXPORT_PARTITIONS=3):
+        plan = partitions.plan_parts(definition, {"format": "xlsx"})
+    queryset, _ = planned_rows(definition, query_parameters({"format": "xlsx"}))
+    keys = partitions.key_fields(definition.source, queryset)
+    assert plan.first_rows == [0, 330, 660]
+    assert [len(lower) for lower, _ in plan.ranges[1:]] == [1, 1]  # the time alone: read as a plain index range
+    assert [partitions.rows_before(queryset, keys, lower) for lower, _ in plan.ranges] == plan.first_rows
+    parts = _rows_in(queryset, keys, plan.ranges)
+    assert [len(part) for part in parts] == [330, 330, 340]
     assert [pk for part in parts for pk in part] == list(queryset.values_list("pk", flat=True))
 
 
