@@ -131,9 +131,9 @@ def _first_key_cut(queryset, keys, offset, row, previous_offset):
     """
     if len(keys) == 1:
         return offset, row
-    values = _decode_key(queryset.model, keys, [encode_key(v) for v in row])
-    # The rows of the same first key ahead of `row`: a few entries of an index (equal, then less than).
-    before = queryset.filter(Q(**{keys[0]: values[0]}) & _tuple_compare(keys[1:], values[1:], "lt", "lt")).count()
+    # The rows of the same first key ahead of `row` (values as the database gave them): a few entries
+    # of an index, equal then less than.
+    before = queryset.filter(Q(**{keys[0]: row[0]}) & _tuple_compare(keys[1:], row[1:], "lt", "lt")).count()
     if offset - before > previous_offset:
         return offset - before, row[:1]
     return offset, row
