@@ -75,10 +75,11 @@ def run_export(run_id):
 
 @task(queue="export_download_queue", acks_late=True)
 @in_run_language(first_argument)
-def build_export_part(run_id, lease_id, index, lower, upper, total, first_row=None):
+def build_export_part(run_id, lease_id, index, lower, upper, total, first_row=None, part_rows=None):
     """Write one key range of a partitioned export to a part file."""
     return partitioned_builds.build_part(run_id, lease_id, index, lower, upper, total,
-                                         time_limit=build_export_part.soft_time_limit, first_row=first_row)
+                                         time_limit=build_export_part.soft_time_limit, first_row=first_row,
+                                         part_rows=part_rows)
 
 
 @task(queue="export_download_queue", acks_late=True)

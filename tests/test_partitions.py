@@ -15,7 +15,9 @@ import zipfile
 import openpyxl
 import pytest
 from celery.result import AsyncResult
+from django.db import connection
 from django.test import override_settings
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from exports.demo import add_demo_rows, ensure_demo_domain
@@ -117,9 +119,29 @@ def test_a_plan_counts_the_rows_before_each_range(domain):
     keys = partitions.key_fields(definition.source, queryset)
     assert plan.total == 1_000 and plan.first_rows == [0, 333, 666]
     assert [partitions.rows_before(queryset, keys, lower) for lower, _ in plan.ranges] == plan.first_rows
-    assert [len(part) for part in _rows_in(queryset, keys, plan.ranges)] == [333, 333, 334]
+    assert [len(part) for part in _rows_in(queryset, keys, plan.ranges)] == [333, 333, 334] == plan.part_rows
     with override_settings(EXPORT_PARTITION_ROWS=100, EXPORT_PARTITIONS=3):
         assert partitions.plan_parts(definition, {"format": "zip"}) is None
+
+
+@pytest.mark.django_db
+def test_a_part_told_its_rows_does_not_count_them_again(domain, tmp_path):
+    """The plan counted each range's rows: a part's build reads them, and only them."""
+    definition = ExportDefinition.objects.create(domain=domain, name="All", source="form_submissions", format="csv")
+    queryset, _ = planned_rows(definition, query_parameters({"format": "csv"}))
+    keys = partitions.key_fields(definition.source, queryset)
+    with override_settings(EXPORT_PARTITION_ROWS=100, EXPORT_PARTITIONS=3):
+        plan = partitions.plan_parts(definition, {"format": "csv"})
+    key_range = partitions.range_filter(queryset.model, keys, *plan.ranges[1])
+    reports = []
+    for rows_expected in (None, plan.part_rows[1]):
+        with CaptureQueriesContext(connection) as queries:
+            rows = write_export(definition, {"format": "csv"}, tmp_path / "part.csv", key_range=key_range,
+                                rows_expected=rows_expected, progress=lambda *report: reports.append(report))
+        counted = [query["sql"] for query in queries.captured_queries if "COUNT(" in query["sql"].upper()]
+        assert rows == 333 and len(counted) == (1 if rows_expected is None else 0), counted
+        assert reports[0] == (0, 333) and reports[-1] == (333, 333)
+        reports.clear()
 
 
 @pytest.mark.django_db

@@ -53,18 +53,20 @@ def headings(definition, columns):
 
 
 def write_export(definition, parameters, path, progress=None, is_cancelled=None, chunk_size=None,
-                 key_range=None, writer_class=None):
+                 key_range=None, writer_class=None, rows_expected=None):
     """Write the rows of the export to `path`; return the number of rows written.
 
     `progress(current, total)` is called after each chunk; `is_cancelled()` before each one.
     A part of a partitioned build (exports.files.partitions) passes `key_range`, a filter on the rows,
-    and may pass its own `writer_class` instead of the format's.
+    may pass its own `writer_class` instead of the format's, and passes `rows_expected`, the rows its
+    plan counted in the range, so that they are not counted again (the bar's total; the rows written
+    are what they are).
     """
     chunk_size = chunk_size or exports_conf.EXPORT_CHUNK_SIZE
     queryset, columns = planned_rows(definition, parameters)
     if key_range is not None:
         queryset = queryset.filter(key_range)
-    total = queryset.count()
+    total = queryset.count() if rows_expected is None else rows_expected
     writer_class = writer_class or get_writer(parameters["format"])
     tz = ZoneInfo(definition.domain.time_zone)
     # Files inside the file (the zip's csv members) are named after the export, as of the build's start.

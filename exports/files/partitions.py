@@ -54,6 +54,11 @@ class Plan(NamedTuple):
     ranges: list  # [(lower, upper)], see key_ranges
     first_rows: list  # how many rows come before each range's first
 
+    @property
+    def part_rows(self):
+        """How many rows each range holds, as counted when the rows were split."""
+        return [end - start for start, end in zip(self.first_rows, [*self.first_rows[1:], self.total])]
+
 
 def splits(format_name):
     """Whether an export of this format is built in parts when it is big (see PHASES)."""

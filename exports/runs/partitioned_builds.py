@@ -81,7 +81,7 @@ def start(lease, time_limit=None):
             return 0
         PartProgress(run, lease.lease_id, 0, plan.total, PART_ROWS_PROGRESS).report(0)
         lifecycle.hand_over(lease, "")
-        queueing.send_parts(run, lease.lease_id, plan.ranges, plan.total, plan.first_rows)
+        queueing.send_parts(run, lease.lease_id, plan)
     except Exception as exc:
         log.exception("Export run %s: could not plan or send its parts", lease.run_id)
         record_failed_build(lease, run, exc, time_limit)
@@ -94,10 +94,11 @@ def _running(lease):
     return lease.runs().select_related("definition__domain", "owner").first()
 
 
-def build_part(run_id, lease_id, index, lower, upper, total, time_limit=None, first_row=None):
+def build_part(run_id, lease_id, index, lower, upper, total, time_limit=None, first_row=None, part_rows=None):
     """Write one key range of the run to a part file in storage: {"index", "key", "rows"} (and an xlsx
     part's "segments"), or None. `first_row`: how many rows of the export come before the range's
-    first, as counted when the rows were split (None: counted now)."""
+    first, and `part_rows`: how many the range holds, as counted when the rows were split (None:
+    counted now)."""
     lease = lifecycle.Lease(run_id, lease_id)
     run = _running(lease)
     if run is None:
@@ -123,7 +124,7 @@ def build_part(run_id, lease_id, index, lower, upper, total, time_limit=None, fi
                 started, cpu = time.perf_counter(), time.process_time()
                 rows = write_export(run.definition, parameters, path, is_cancelled=keeper.should_stop,
                                     key_range=range_filter(queryset.model, keys, lower, upper),
-                                    writer_class=writer_class,
+                                    writer_class=writer_class, rows_expected=part_rows,
                                     progress=PartProgress(run, lease_id, index, total, PART_ROWS_PROGRESS))
                 written, cpu = time.perf_counter(), time.process_time() - cpu
                 key = publish(path, part_key(run.pk, lease_id, index, extension))

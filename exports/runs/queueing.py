@@ -108,14 +108,16 @@ def runs_eagerly():
     return bool(current_app.conf.task_always_eager)
 
 
-def send_parts(run, lease_id, ranges, total, first_rows):
+def send_parts(run, lease_id, plan):
     """A chord: one part task per key range of `run`'s attempt `lease_id`, then the assembly.
 
-    `first_rows[i]`: how many rows come before range i's first (an xlsx part cuts its sheets by it).
+    `plan`: an exports.files.partitions.Plan. Each part is told how many rows come before its range's
+    first (an xlsx part cuts its sheets by it) and how many its range holds (not counted again).
     """
     part, assemble = task(BUILD_EXPORT_PART), task(ASSEMBLE_EXPORT)
-    header = [part.si(str(run.pk), lease_id, index, lower, upper, total, first_row).set(queue=part.queue)
-              for index, ((lower, upper), first_row) in enumerate(zip(ranges, first_rows))]
+    header = [part.si(str(run.pk), lease_id, index, lower, upper, plan.total, first_row, rows).set(queue=part.queue)
+              for index, ((lower, upper), first_row, rows)
+              in enumerate(zip(plan.ranges, plan.first_rows, plan.part_rows))]
     chord(header, assemble.s(str(run.pk), lease_id).set(queue=assemble.queue)).apply_async()
 
 
