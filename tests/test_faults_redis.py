@@ -112,7 +112,7 @@ def site(stack, alice):
 
 def requests_that_need_redis(site):
     """(name, make the request, expects JSON) for every page a user or a script reaches."""
-    session, definition, queued, finished = site["session"], site["definition"], site["queued"], site["finished"]
+    session, definition, queued = site["session"], site["definition"], site["queued"]
     slug = site["domain"].slug
     return [
         ("web Export", lambda: session.post(f"/exports/{slug}/definitions/{definition.pk}/start/",
