@@ -79,6 +79,31 @@ pid_alive() {  # pid_alive PID: the process runs (one that is gone, or a zombie,
   [ -n "$state" ] && [ "$state" != Z ]
 }
 
+TEST_LOCK=""
+take_test_lock() {  # one ./test.sh at a time for this user on this machine: waits while another runs
+  # Its Redis, PostgreSQL and RabbitMQ ports are fixed: a second run at once, from another checkout,
+  # would flush the first one's Redis databases, and at its end stop the servers the first one uses.
+  local lock="${TMPDIR:-/tmp}/exports-test-$(id -u).pid" holder told=""
+  until ( set -o noclobber; echo "$$" > "$lock" ) 2>/dev/null; do
+    holder="$(cat "$lock" 2>/dev/null || true)"
+    if [[ "$holder" =~ ^[0-9]+$ ]] && [ "$holder" != "$$" ] && pid_alive "$holder"; then
+      [ -n "$told" ] || echo "Another ./test.sh (PID $holder) is running on this machine; waiting for it to end," \
+        "as both would use the same Redis, PostgreSQL and RabbitMQ ports." >&2
+      told=1
+      sleep 1
+    else
+      rm -f "$lock"   # left by a run that is gone
+    fi
+  done
+  TEST_LOCK="$lock"
+}
+
+release_test_lock() {  # the lock take_test_lock took, if this shell still holds it
+  [ -n "$TEST_LOCK" ] || return 0
+  [ "$(cat "$TEST_LOCK" 2>/dev/null)" != "$$" ] || rm -f "$TEST_LOCK"
+  TEST_LOCK=""
+}
+
 redis_answers() {  # redis_answers URL
   "$VENV/bin/python" - "$1" <<'PY' 2>/dev/null
 import sys, redis

@@ -76,10 +76,11 @@ cleanup() {
   for pid in "${PASS_PIDS[@]}"; do
     for _ in $(seq 300); do pid_alive "$pid" || break; sleep 0.1; done
   done
-  stop_started_postgres; stop_started_rabbitmq; stop_started_redis; summary
+  stop_started_postgres; stop_started_rabbitmq; stop_started_redis; release_test_lock; summary
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
+take_test_lock
 # 24 databases: 8 for each pass (pass_redis_url).
 export REDIS_DATABASES=24 TEST_REDIS_DATABASES=24
 ensure_redis "$REDIS_URL"
