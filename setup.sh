@@ -83,18 +83,22 @@ TEST_LOCK=""
 take_test_lock() {  # one ./test.sh at a time for this user on this machine: waits while another runs
   # Its Redis, PostgreSQL and RabbitMQ ports are fixed: a second run at once, from another checkout,
   # would flush the first one's Redis databases, and at its end stop the servers the first one uses.
+  # The lock is a file naming its holder's PID, put in place whole by a hard link (never seen empty).
   local lock="${TMPDIR:-/tmp}/exports-test-$(id -u).pid" holder told=""
-  until ( set -o noclobber; echo "$$" > "$lock" ) 2>/dev/null; do
+  local mine="$lock.$$"
+  echo "$$" > "$mine"
+  until ln "$mine" "$lock" 2>/dev/null; do
     holder="$(cat "$lock" 2>/dev/null || true)"
     if [[ "$holder" =~ ^[0-9]+$ ]] && [ "$holder" != "$$" ] && pid_alive "$holder"; then
       [ -n "$told" ] || echo "Another ./test.sh (PID $holder) is running on this machine; waiting for it to end," \
         "as both would use the same Redis, PostgreSQL and RabbitMQ ports." >&2
       told=1
       sleep 1
-    else
+    elif [ -n "$holder" ] && [ "$(cat "$lock" 2>/dev/null)" = "$holder" ]; then
       rm -f "$lock"   # left by a run that is gone
     fi
   done
+  rm -f "$mine"
   TEST_LOCK="$lock"
 }
 

@@ -37,7 +37,7 @@ def test_a_second_run_waits_for_the_first_and_goes_on_once_it_ends(tmp_path):
         assert out.split() == ["taken", str(second.pid)]
         assert f"Another ./test.sh (PID {first.pid}) is running on this machine; waiting for it to end" in err
         assert err.count("Another ./test.sh") == 1  # said once, not every second
-        assert not _lock(tmp_path).exists()  # released at the end
+        assert list(tmp_path.iterdir()) == []  # released at the end, nothing left beside it
     finally:
         for process in (first, second):
             if process is not None and process.poll() is None:
@@ -53,4 +53,4 @@ def test_a_lock_left_by_a_run_that_is_gone_is_taken_at_once(tmp_path):
     out, err = _run(tmp_path).communicate(timeout=30)
     assert out.split()[0] == "taken" and "Another" not in err
     assert time.monotonic() - started < 10
-    assert not _lock(tmp_path).exists()
+    assert list(tmp_path.iterdir()) == []
