@@ -68,10 +68,17 @@ summary() {
     cat "$file"
   done
 }
+FORWARD_INT=""
 cleanup() {
-  local pid
+  local pid child
   for pid in "${PASS_PIDS[@]}"; do   # interrupted: each pytest stops its worker processes as it ends
     pid_alive "$pid" && kill -INT "$pid" 2>/dev/null || true
+    # A pass's shell answers only once its pytest ends. On Ctrl-C the terminal told that pytest already
+    # (a second SIGINT would cut its clean-up short); on SIGTERM (a timeout, a kill by PID) nothing did:
+    # ask it to stop as Ctrl-C would, or it would run on against the servers stopped below.
+    [ -z "$FORWARD_INT" ] || for child in $(cat "/proc/$pid/task/$pid/children" 2>/dev/null); do
+      kill -INT "$child" 2>/dev/null || true
+    done
   done
   for pid in "${PASS_PIDS[@]}"; do
     for _ in $(seq 300); do pid_alive "$pid" || break; sleep 0.1; done
@@ -79,7 +86,8 @@ cleanup() {
   stop_started_postgres; stop_started_rabbitmq; stop_started_redis; release_test_lock; summary
 }
 trap cleanup EXIT
-trap 'exit 130' INT TERM
+trap 'exit 130' INT
+trap 'FORWARD_INT=1; exit 130' TERM
 take_test_lock
 # 24 databases: 8 for each pass (pass_redis_url).
 export REDIS_DATABASES=24 TEST_REDIS_DATABASES=24
