@@ -68,9 +68,12 @@ summary() {
     cat "$file"
   done
 }
-FORWARD_INT=""
+FORWARD_INT="" HURRY=""
 cleanup() {
   local pid child
+  # A second Ctrl-C or SIGTERM hurries the clean-up (no more waiting for the passes), never cuts it
+  # short: the servers started here would be left running on their ports, and the lock held.
+  trap 'HURRY=1' INT TERM
   for pid in "${PASS_PIDS[@]}"; do   # interrupted: each pytest stops its worker processes as it ends
     pid_alive "$pid" && kill -INT "$pid" 2>/dev/null || true
     # A pass's shell answers only once its pytest ends. On Ctrl-C the terminal told that pytest already
@@ -81,7 +84,7 @@ cleanup() {
     done
   done
   for pid in "${PASS_PIDS[@]}"; do
-    for _ in $(seq 300); do pid_alive "$pid" || break; sleep 0.1; done
+    for _ in $(seq 300); do [ -z "$HURRY" ] && pid_alive "$pid" || break; sleep 0.1; done
   done
   stop_started_postgres; stop_started_rabbitmq; stop_started_redis; release_test_lock; summary
 }
